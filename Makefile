@@ -1,0 +1,56 @@
+# sagemaker-userprofile-operator — every target sets up what it needs, from a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+##@ General
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Set-up
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+.PHONY: venv
+venv: $(STAMP) ## Create .venv/ and install the package with its dev tools
+
+.PHONY: tools
+tools: ## Build etcd, kube-apiserver and helm from pinned Go modules (cached under ~/.cache)
+	hack/control-plane.sh ensure
+
+##@ Development
+.PHONY: crd
+crd: venv ## Regenerate crds/ from the vendored CloudFormation schema
+	$(BIN)/userprofile-operator crd > crds/sagemaker.awscc.dev_sagemakeruserprofiles.yaml
+
+.PHONY: lint
+lint: venv ## ruff, mypy and the import contracts
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+.PHONY: test-unit
+test-unit: venv ## Unit tests and the emulator's conformance suite (seconds)
+	$(BIN)/python -m pytest tests/unit tests/conformance -q $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: venv tools ## End-to-end tests against a real API server and the emulator
+	$(BIN)/python -m pytest tests/e2e -q -m 'not chaos' $(PYTEST_ARGS)
+
+.PHONY: test
+test: venv tools lint test-unit test-e2e ## Everything CI runs: lint, unit, conformance, e2e
+
+##@ Run
+.PHONY: demo
+demo: venv tools ## Local control plane + emulator + operator + examples, then show the result
+	$(BIN)/userprofile-operator demo

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the local control plane (etcd, kube-apiserver) and helm from the pinned Go modules in
+# hack/tools/, once per version, into ~/.cache/sagemaker-userprofile-operator/<versions>/.
+#
+#   hack/control-plane.sh ensure   build what is missing (a no-op when cached), print the folder
+#   hack/control-plane.sh dir      print the folder without building
+#
+# KUBEBUILDER_ASSETS (a folder holding etcd and kube-apiserver) wins when set: nothing of the
+# control plane is built then; helm is still built unless it is on that folder or on PATH.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/sagemaker-userprofile-operator
+dir="$cache_root/k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}"
+
+build() {  # build <tools module> <package> <output name>
+  local module=$1 pkg=$2 out=$3
+  [ -x "$dir/$out" ] && return 0
+  command -v go >/dev/null || { echo "go is needed to build $out (or set KUBEBUILDER_ASSETS)" >&2; exit 1; }
+  echo "building $out from $pkg (once per version; kube-apiserver takes several minutes)" >&2
+  mkdir -p "$dir"
+  local start=$SECONDS
+  (cd "$here/tools/$module" && go build -o "$dir/.$out.tmp" "$pkg")
+  mv "$dir/.$out.tmp" "$dir/$out"
+  echo "built $out in $((SECONDS - start)) s" >&2
+}
+
+case "${1:-ensure}" in
+  dir) echo "$dir" ;;
+  ensure)
+    if [ -z "${KUBEBUILDER_ASSETS:-}" ]; then
+      build etcd go.etcd.io/etcd/server/v3 etcd
+      build kube k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver
+    fi
+    build helm helm.sh/helm/v3/cmd/helm helm
+    echo "$dir"
+    ;;
+  *) echo "usage: $0 [ensure|dir]" >&2; exit 2 ;;
+esac

