@@ -1,0 +1,55 @@
+"""The operator's settings: one object, built once at start-up from flags and the environment.
+
+Every field can be set by an environment variable `SMUP_<FIELD>` (e.g. `SMUP_DRIFT_INTERVAL=300`) or
+by the matching `userprofile-operator run` flag, which wins. Nothing reads the environment at import.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Annotations users put on namespaces and objects.
+ROLE_ARN_ANNOTATION = "sagemaker.awscc.dev/role-arn"
+DRIFT_INTERVAL_ANNOTATION = "sagemaker.awscc.dev/drift-interval"
+# The AWS tag that marks a profile as created (or adopted) by this operator.
+OWNER_TAG_KEY = "sagemaker.awscc.dev/owner"
+
+
+class Settings(BaseSettings):
+    """Operator configuration. Durations are in seconds."""
+
+    model_config = SettingsConfigDict(env_prefix="SMUP_", extra="ignore")
+
+    default_region: str | None = Field(
+        default=None,
+        description="Region for objects with no spec.region and no namespace annotation "
+        "(default: AWS_REGION / AWS_DEFAULT_REGION).",
+    )
+    cluster_name: str = Field(
+        default="kubernetes",
+        max_length=40,
+        pattern=r"^[A-Za-z0-9_.:=+@-]+$",
+        description="Names this cluster in the ownership tag, so two clusters never fight over a profile.",
+    )
+    drift_interval: float = Field(
+        default=600.0, ge=0, description="How often a Ready profile is re-read from AWS; 0 turns drift checks off."
+    )
+    drift_jitter: float = Field(default=0.1, ge=0, le=1, description="Fraction of the interval added at random.")
+    max_concurrent_aws_calls: int = Field(default=16, ge=1, description="Cloud Control calls in flight at once.")
+    aws_rate: float = Field(default=10.0, gt=0, description="Cloud Control calls per second per account and region.")
+    aws_burst: int = Field(default=20, ge=1, description="Calls that may go at once before the rate applies.")
+    poll_min: float = Field(default=1.0, gt=0, description="First wait before reading a request's status.")
+    poll_max: float = Field(default=30.0, gt=0, description="Longest wait between two status reads.")
+    retry_min: float = Field(default=2.0, gt=0, description="First back-off after a transient AWS error.")
+    retry_max: float = Field(default=300.0, gt=0, description="Longest back-off after transient AWS errors.")
+    operation_timeout: float = Field(
+        default=1800.0, gt=0, description="Give up waiting on one Cloud Control request after this long."
+    )
+    metrics_port: int = Field(default=8080, ge=0, le=65535, description="Prometheus /metrics port; 0 turns it off.")
+    log_format: Literal["json", "text"] = Field(default="text", description="Log line format.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    watch_server_timeout: int = Field(default=300, ge=1, description="Server-side timeout of a watch request.")
+    watch_client_timeout: int = Field(default=330, ge=1, description="Client-side timeout of a watch request.")
