@@ -1,0 +1,355 @@
+"""HTTP: the aiohttp application serving Cloud Control on ``POST /`` and the admin API.
+
+Routing, the region from the SigV4 credential scope, call statistics and fault decisions live here;
+parsing members and shaping responses is :mod:`.protocol`, behaviour is :mod:`.backend`.
+Admin endpoints (all JSON, under ``/_emulator/``) are documented in this package's README.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from . import errors, protocol
+from .backend import SAGEMAKER_USERPROFILE, Backend, Settings
+from .faults import Faults
+from .schema import load_bundled
+
+_CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/[^/,\s]+/aws4_request")
+
+
+@dataclass
+class EmulatorState:
+    """Everything the handlers share besides the backend."""
+
+    backend: Backend
+    faults: Faults
+    initial_settings: Settings
+    calls: Counter[str] = field(default_factory=Counter)
+    throttled: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+BACKEND_KEY = web.AppKey("backend", Backend)
+STATE_KEY = web.AppKey("state", EmulatorState)
+
+
+def region_of(authorization: str | None) -> str:
+    match = _CREDENTIAL.search(authorization or "")
+    if match is None:
+        raise errors.MissingAuthenticationTokenException(
+            "Missing Authentication Token (the region is read from the SigV4 credential scope)"
+        )
+    return match.group(1)
+
+
+def _aws_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(
+        body=body,
+        status=status,
+        content_type=protocol.CONTENT_TYPE,
+        headers={"x-amzn-RequestId": str(uuid.uuid4())},
+    )
+
+
+async def cloudcontrol(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    operation: str | None = None
+    try:
+        operation = protocol.operation_of(request.headers.get("X-Amz-Target"))
+        state.calls[operation] += 1
+        region = region_of(request.headers.get("Authorization"))
+        body = protocol.parse_body(await request.read())
+        decision = state.faults.decide(operation, region)
+        if decision.delay:
+            await asyncio.sleep(decision.delay)
+        if decision.throttle is not None:
+            state.throttled[operation] += 1
+            raise errors.ThrottlingException(decision.throttle)
+        if decision.error is not None:
+            raise decision.error
+        return _aws_response(
+            protocol.dispatch(state.backend, operation, region, body, decision.async_error_code)
+        )
+    except errors.CloudControlError as error:
+        if operation is not None:
+            state.errors[f"{operation}:{error.name}"] += 1
+        return _aws_response(protocol.error_body(error), error.status)
+
+
+# ------------------------------------------------------------------------------------------ admin
+
+AdminHandler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+class AdminError(Exception):
+    """A bad admin request: answered 400 with ``{"error": ...}``."""
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+def admin(handler: Callable[[web.Request, EmulatorState], Awaitable[Any]]) -> AdminHandler:
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            return _json(await handler(request, request.app[STATE_KEY]))
+        except (AdminError, ValueError) as problem:  # FaultConfigError is a ValueError
+            return _json({"error": str(problem)}, 400)
+        except errors.CloudControlError as error:
+            return _json(
+                {"error": error.message, "__type": error.name}, 404 if "NotFound" in error.name else 400
+            )
+
+    return wrapped
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise AdminError("body is not valid JSON") from None
+
+
+async def _object(request: web.Request) -> dict[str, Any]:
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise AdminError("expected a JSON object")
+    return body
+
+
+def _str(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise AdminError(f"{key} (a non-empty string) is required")
+    return value
+
+
+@admin
+async def add_domain(request: web.Request, state: EmulatorState) -> Any:
+    body = await _object(request)
+    domain_id, region = _str(body, "DomainId"), _str(body, "Region")
+    state.backend.add_domain(region, domain_id)
+    return {"DomainId": domain_id, "Region": region}
+
+
+@admin
+async def list_domains(request: web.Request, state: EmulatorState) -> Any:
+    return {
+        "Domains": [
+            {"DomainId": domain, "Region": region}
+            for region, world in sorted(state.backend.worlds.items())
+            for domain in sorted(world.domains)
+        ]
+    }
+
+
+@admin
+async def stats(request: web.Request, state: EmulatorState) -> Any:
+    return {"calls": dict(state.calls), "throttled": dict(state.throttled), "errors": dict(state.errors)}
+
+
+@admin
+async def reset(request: web.Request, state: EmulatorState) -> Any:
+    body = await _object(request)
+    keep_domains = body.get("KeepDomains", True)
+    if not isinstance(keep_domains, bool):
+        raise AdminError("KeepDomains must be a boolean")
+    state.backend.reset(keep_domains=keep_domains)
+    state.backend.settings = Settings(**vars(state.initial_settings))
+    state.backend.settings.defaults = dict(state.initial_settings.defaults)
+    state.calls.clear()
+    state.throttled.clear()
+    state.errors.clear()
+    state.faults.clear()
+    return {"reset": True, "KeepDomains": keep_domains}
+
+
+def _settings_dump(settings: Settings) -> dict[str, Any]:
+    return {
+        "Latency": settings.latency,
+        "FillDefaults": settings.fill_defaults,
+        "Defaults": settings.defaults,
+        "ListFullProperties": settings.list_full_properties,
+        "CreateEventIdentifier": settings.create_event_identifier,
+    }
+
+
+@admin
+async def get_config(request: web.Request, state: EmulatorState) -> Any:
+    return _settings_dump(state.backend.settings)
+
+
+@admin
+async def set_config(request: web.Request, state: EmulatorState) -> Any:
+    body = await _object(request)
+    settings = state.backend.settings
+    unknown = set(body) - {
+        "Latency",
+        "FillDefaults",
+        "Defaults",
+        "ListFullProperties",
+        "CreateEventIdentifier",
+    }
+    if unknown:
+        raise AdminError(f"unknown keys {sorted(unknown)}")
+    if "Latency" in body:
+        latency = body["Latency"]
+        if not isinstance(latency, int | float) or isinstance(latency, bool) or latency < 0:
+            raise AdminError("Latency must be a non-negative number of seconds")
+        settings.latency = float(latency)
+    for key, attr in (
+        ("FillDefaults", "fill_defaults"),
+        ("ListFullProperties", "list_full_properties"),
+        ("CreateEventIdentifier", "create_event_identifier"),
+    ):
+        if key in body:
+            if not isinstance(body[key], bool):
+                raise AdminError(f"{key} must be a boolean")
+            setattr(settings, attr, body[key])
+    if "Defaults" in body:
+        defaults = body["Defaults"]
+        if not isinstance(defaults, dict) or not all(
+            isinstance(k, str) and k.startswith("/") for k in defaults
+        ):
+            raise AdminError('Defaults must map JSON pointers ("/UserSettings/X") to values')
+        settings.defaults = dict(defaults)
+    return _settings_dump(settings)
+
+
+@admin
+async def set_faults(request: web.Request, state: EmulatorState) -> Any:
+    state.faults.configure(await _object(request), frozenset(protocol.HANDLERS))
+    return state.faults.dump()
+
+
+@admin
+async def get_faults(request: web.Request, state: EmulatorState) -> Any:
+    return state.faults.dump()
+
+
+@admin
+async def clear_faults(request: web.Request, state: EmulatorState) -> Any:
+    state.faults.clear()
+    return state.faults.dump()
+
+
+def _type_name(body: dict[str, Any]) -> str:
+    value = body.get("TypeName", SAGEMAKER_USERPROFILE)
+    if not isinstance(value, str):
+        raise AdminError("TypeName must be a string")
+    return value
+
+
+@admin
+async def oob_create(request: web.Request, state: EmulatorState) -> Any:
+    body = await _body(request)
+    items = body if isinstance(body, list) else [body]
+    created = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise AdminError("expected an object or a list of objects")
+        desired = item.get("DesiredState")
+        if isinstance(desired, str):
+            desired = json.loads(desired)
+        if not isinstance(desired, dict):
+            raise AdminError("DesiredState (an object) is required")
+        resource = state.backend.oob_create(_str(item, "Region"), desired, _type_name(item))
+        created.append(resource.identifier)
+    return {"Identifiers": created} if isinstance(body, list) else {"Identifier": created[0]}
+
+
+@admin
+async def oob_patch(request: web.Request, state: EmulatorState) -> Any:
+    body = await _object(request)
+    patch = body.get("PatchDocument")
+    if isinstance(patch, str):
+        patch = json.loads(patch)
+    if not isinstance(patch, list):
+        raise AdminError("PatchDocument (a JSON Patch list) is required")
+    resource = state.backend.oob_patch(
+        _str(body, "Region"),
+        _str(body, "Identifier"),
+        state.backend.parse_patch(json.dumps(patch)),
+        _type_name(body),
+    )
+    return {"Identifier": resource.identifier, "Properties": resource.model}
+
+
+@admin
+async def oob_delete(request: web.Request, state: EmulatorState) -> Any:
+    body = await _object(request)
+    state.backend.oob_delete(_str(body, "Region"), _str(body, "Identifier"), _type_name(body))
+    return {"Identifier": body["Identifier"], "deleted": True}
+
+
+@admin
+async def dump_resources(request: web.Request, state: EmulatorState) -> Any:
+    region = request.query.get("Region")
+    type_name = request.query.get("TypeName", SAGEMAKER_USERPROFILE)
+    regions = [region] if region else sorted(state.backend.worlds)
+    found = []
+    for name in regions:
+        world = state.backend.world(name)
+        world.settle()
+        for identifier in world.sorted_identifiers(type_name):
+            resource = world.resources[(type_name, identifier)]
+            found.append({"Region": name, "Identifier": identifier, "Properties": resource.model})
+    return {"Resources": found}
+
+
+@admin
+async def dump_requests(request: web.Request, state: EmulatorState) -> Any:
+    region = request.query.get("Region")
+    regions = [region] if region else sorted(state.backend.worlds)
+    found = []
+    for name in regions:
+        world = state.backend.world(name)
+        world.settle()
+        for item in world.request_log:
+            event = protocol.progress_event(item, True)
+            event["Region"] = name
+            found.append(event)
+    return {"Requests": found}
+
+
+def build_app(
+    account_id: str = "123456789012",
+    latency: float = 0.5,
+    backend: Backend | None = None,
+) -> web.Application:
+    """The whole emulator as an aiohttp application (also usable in-process in tests)."""
+    if backend is None:
+        backend = Backend(account_id, load_bundled(), Settings(latency=latency))
+    initial = Settings(**vars(backend.settings))
+    initial.defaults = dict(backend.settings.defaults)
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app[STATE_KEY] = EmulatorState(backend=backend, faults=Faults(), initial_settings=initial)
+    app[BACKEND_KEY] = backend
+    app.router.add_post("/", cloudcontrol)
+    app.router.add_post("/_emulator/domains", add_domain)
+    app.router.add_get("/_emulator/domains", list_domains)
+    app.router.add_get("/_emulator/stats", stats)
+    app.router.add_post("/_emulator/reset", reset)
+    app.router.add_get("/_emulator/config", get_config)
+    app.router.add_post("/_emulator/config", set_config)
+    app.router.add_get("/_emulator/faults", get_faults)
+    app.router.add_post("/_emulator/faults", set_faults)
+    app.router.add_delete("/_emulator/faults", clear_faults)
+    app.router.add_post("/_emulator/resources/create", oob_create)
+    app.router.add_post("/_emulator/resources/patch", oob_patch)
+    app.router.add_post("/_emulator/resources/delete", oob_delete)
+    app.router.add_get("/_emulator/resources", dump_resources)
+    app.router.add_get("/_emulator/requests", dump_requests)
+    return app

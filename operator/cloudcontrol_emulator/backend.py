@@ -1,0 +1,599 @@
+"""The behaviour of Cloud Control: resources, resource requests, idempotency, asynchrony.
+
+Plain objects and one :class:`Backend`; errors are raised as :mod:`.errors` types; nothing here knows
+HTTP or JSON wire shapes (see :mod:`.protocol`). Each (account, region) is its own :class:`World`.
+
+Asynchrony is lazy: a mutation becomes a :class:`ResourceRequest` with a due time. Nothing runs in
+the background; whenever a world is touched, :meth:`World.settle` completes every request whose due
+time has passed, in due order (a heap, so an idle check costs O(1) even with 10,000 resources).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import heapq
+import json
+import time
+import uuid
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import jsonpatch
+import jsonpointer
+
+from . import errors
+from .schema import MISSING, JsonObject, ResourceSchema, delete_path, get_path, set_path
+
+Operation = Literal["CREATE", "UPDATE", "DELETE"]
+Status = Literal["PENDING", "IN_PROGRESS", "SUCCESS", "FAILED", "CANCEL_IN_PROGRESS", "CANCEL_COMPLETE"]
+NON_TERMINAL: frozenset[str] = frozenset({"PENDING", "IN_PROGRESS", "CANCEL_IN_PROGRESS"})
+
+SAGEMAKER_USERPROFILE = "AWS::SageMaker::UserProfile"
+
+#: AWS-side defaults SageMaker reports for settings a user did not give (JSON pointers into the
+#: model). They make GetResource return more than was asked for, as the real service does.
+DEFAULT_FILLED_IN: dict[str, Any] = {
+    "/UserSettings/StudioWebPortal": "ENABLED",
+    "/UserSettings/AutoMountHomeEFS": "DefaultAsDomain",
+}
+
+PATCH_OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
+
+
+@dataclass
+class Settings:
+    """Runtime knobs of the backend (``POST /_emulator/config``)."""
+
+    latency: float = 0.5
+    """Seconds a Create/Update/Delete stays IN_PROGRESS before it completes."""
+    fill_defaults: bool = True
+    """Fill :attr:`defaults` into models where the user left them out."""
+    defaults: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_FILLED_IN))
+    list_full_properties: bool = False
+    """ListResources returns every property (else only the primary identifier, like the real handler)."""
+    create_event_identifier: bool = False
+    """Whether IN_PROGRESS CREATE events carry the Identifier (AWS often leaves it out)."""
+
+
+@dataclass
+class Resource:
+    identifier: str
+    model: JsonObject
+    properties_json: str = ""
+    wire_cache: bytes | None = None
+    """The GetResource response body, built by the protocol layer on first read."""
+
+    def __post_init__(self) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-serialize after a change: reads return this string as is."""
+        self.properties_json = json.dumps(self.model, separators=(",", ":"))
+        self.wire_cache = None
+
+
+@dataclass
+class ResourceRequest:
+    """One Create/Update/Delete request and its progress."""
+
+    token: str
+    seq: int
+    type_name: str
+    operation: Operation
+    identifier: str
+    fingerprint: tuple[str, ...]
+    client_token: str | None
+    due: float
+    event_time: float
+    status: Status = "IN_PROGRESS"
+    desired: JsonObject | None = None
+    patch: list[JsonObject] | None = None
+    forced_error_code: str | None = None
+    resource_model: str | None = None
+    status_message: str | None = None
+    error_code: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status not in NON_TERMINAL
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    next_token: str | None
+
+
+def _not_found_message(type_name: str, identifier: str) -> str:
+    return f"Resource of type '{type_name}' with identifier '{identifier}' was not found."
+
+
+class World:
+    """The state of one (account, region)."""
+
+    def __init__(self, backend: Backend, region: str) -> None:
+        self.backend = backend
+        self.region = region
+        self.domains: set[str] = set()
+        self.resources: dict[tuple[str, str], Resource] = {}
+        self.requests: dict[str, ResourceRequest] = {}
+        self.request_log: list[ResourceRequest] = []
+        self.client_tokens: dict[str, ResourceRequest] = {}
+        self.in_flight: dict[tuple[str, str], ResourceRequest] = {}
+        self._due: list[tuple[float, int, str]] = []
+        self._sorted_ids: dict[str, list[str]] = {}
+
+    # -- lazy completion
+
+    def settle(self, now: float | None = None) -> None:
+        now = self.backend.clock() if now is None else now
+        due = self._due
+        while due and due[0][0] <= now:
+            when, _, token = heapq.heappop(due)
+            request = self.requests.get(token)
+            if request is not None and request.status == "IN_PROGRESS":
+                self._complete(request, when)
+
+    def _complete(self, request: ResourceRequest, when: float) -> None:
+        key = (request.type_name, request.identifier)
+        if self.in_flight.get(key) is request:
+            del self.in_flight[key]
+        request.event_time = when
+        schema = self.backend.schema(request.type_name)
+        try:
+            if request.forced_error_code is not None:
+                raise _Failed(request.forced_error_code, f"Injected fault: {request.forced_error_code}")
+            if request.operation == "CREATE":
+                assert request.desired is not None
+                resource = self._do_create(schema, request.desired)
+            elif request.operation == "UPDATE":
+                assert request.patch is not None
+                resource = self._do_update(schema, request.identifier, request.patch)
+            else:
+                self._do_delete(schema, request.identifier)
+                resource = None
+        except _Failed as failure:
+            request.status, request.error_code, request.status_message = "FAILED", failure.code, failure.text
+            return
+        request.status = "SUCCESS"
+        request.resource_model = resource.properties_json if resource is not None else None
+
+    # -- the handlers' effects (shared with out-of-band changes)
+
+    def _do_create(self, schema: ResourceSchema, desired: JsonObject) -> Resource:
+        identifier = schema.identifier_of(desired)
+        domain = desired.get("DomainId")
+        if schema.type_name == SAGEMAKER_USERPROFILE and domain not in self.domains:
+            raise _Failed("NotFound", f"Domain {domain} does not exist (region {self.region}).")
+        if (schema.type_name, identifier) in self.resources:
+            raise _Failed(
+                "AlreadyExists",
+                f"Resource of type '{schema.type_name}' with identifier '{identifier}' already exists.",
+            )
+        model = copy.deepcopy(desired)
+        self.backend.complete_model(schema, model, self.region)
+        resource = Resource(identifier, model)
+        self.resources[(schema.type_name, identifier)] = resource
+        self._sorted_ids.pop(schema.type_name, None)
+        return resource
+
+    def _do_update(self, schema: ResourceSchema, identifier: str, patch: list[JsonObject]) -> Resource:
+        resource = self.resources.get((schema.type_name, identifier))
+        if resource is None:
+            raise _Failed("NotFound", _not_found_message(schema.type_name, identifier))
+        try:
+            model = self.backend.patched_model(schema, resource.model, patch)
+        except errors.CloudControlError as failure:
+            code = "NotUpdatable" if failure.name == "NotUpdatableException" else "InvalidRequest"
+            raise _Failed(code, failure.message) from None
+        self.backend.complete_model(schema, model, self.region)
+        resource.model = model
+        resource.refresh()
+        return resource
+
+    def _do_delete(self, schema: ResourceSchema, identifier: str) -> None:
+        if self.resources.pop((schema.type_name, identifier), None) is None:
+            raise _Failed("NotFound", _not_found_message(schema.type_name, identifier))
+        self._sorted_ids.pop(schema.type_name, None)
+
+    def sorted_identifiers(self, type_name: str) -> list[str]:
+        ids = self._sorted_ids.get(type_name)
+        if ids is None:
+            ids = sorted(i for (t, i) in self.resources if t == type_name)
+            self._sorted_ids[type_name] = ids
+        return ids
+
+    # -- requests
+
+    def _new_request(
+        self,
+        schema: ResourceSchema,
+        operation: Operation,
+        identifier: str,
+        fingerprint: tuple[str, ...],
+        client_token: str | None,
+        forced_error_code: str | None,
+    ) -> ResourceRequest:
+        now = self.backend.clock()
+        key = (schema.type_name, identifier)
+        if key in self.in_flight:
+            raise errors.ConcurrentOperationException(
+                f"Another resource operation is currently being performed on this resource "
+                f"(request token {self.in_flight[key].token})."
+            )
+        request = ResourceRequest(
+            token=str(uuid.uuid4()),
+            seq=len(self.request_log),
+            type_name=schema.type_name,
+            operation=operation,
+            identifier=identifier,
+            fingerprint=fingerprint,
+            client_token=client_token,
+            due=now + self.backend.settings.latency,
+            event_time=now,
+            forced_error_code=forced_error_code,
+        )
+        self.requests[request.token] = request
+        self.request_log.append(request)
+        self.in_flight[key] = request
+        if client_token is not None:
+            self.client_tokens[client_token] = request
+        heapq.heappush(self._due, (request.due, request.seq, request.token))
+        return request
+
+    def replay(self, client_token: str | None, fingerprint: tuple[str, ...]) -> ResourceRequest | None:
+        """The request already made with ``client_token``, if it is the same request."""
+        if client_token is None:
+            return None
+        previous = self.client_tokens.get(client_token)
+        if previous is None:
+            return None
+        if previous.fingerprint != fingerprint:
+            raise errors.ClientTokenConflictException(
+                f"The client token {client_token} was already used for a different request."
+            )
+        return previous
+
+
+class _Failed(Exception):
+    """A resource request ends FAILED with an ErrorCode (raised inside completion only)."""
+
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(text)
+        self.code, self.text = code, text
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class Backend:
+    """Every world of one account, the known schemas and the settings."""
+
+    def __init__(
+        self,
+        account_id: str,
+        schemas: Mapping[str, ResourceSchema],
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.account_id = account_id
+        self.schemas = dict(schemas)
+        self.settings = settings or Settings()
+        self.clock = clock
+        self.worlds: dict[str, World] = {}
+
+    def world(self, region: str) -> World:
+        world = self.worlds.get(region)
+        if world is None:
+            world = self.worlds[region] = World(self, region)
+        return world
+
+    def schema(self, type_name: str) -> ResourceSchema:
+        schema = self.schemas.get(type_name)
+        if schema is None:
+            raise errors.TypeNotFoundException(f"The type '{type_name}' cannot be found.")
+        return schema
+
+    def reset(self, keep_domains: bool = True) -> None:
+        domains = {region: set(world.domains) for region, world in self.worlds.items()}
+        self.worlds.clear()
+        if keep_domains:
+            for region, ids in domains.items():
+                self.world(region).domains = ids
+
+    # -- model helpers
+
+    def arn(self, region: str, model: JsonObject) -> str:
+        return (
+            f"arn:aws:sagemaker:{region}:{self.account_id}:user-profile/"
+            f"{model.get('DomainId')}/{model.get('UserProfileName')}"
+        )
+
+    def complete_model(self, schema: ResourceSchema, model: JsonObject, region: str) -> None:
+        """Add what the service adds: readOnly properties and AWS-side defaults."""
+        if schema.type_name == SAGEMAKER_USERPROFILE:
+            model["UserProfileArn"] = self.arn(region, model)
+        if self.settings.fill_defaults:
+            for pointer, value in self.settings.defaults.items():
+                path = tuple(p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:])
+                if path and get_path(model, path) is MISSING:
+                    set_path(model, path, copy.deepcopy(value))
+
+    def validate_desired(self, schema: ResourceSchema, desired: JsonObject) -> None:
+        message = schema.validate(desired)
+        if message is not None:
+            raise errors.ValidationException(message)
+
+    @staticmethod
+    def parse_patch(text: str) -> list[JsonObject]:
+        try:
+            patch = json.loads(text)
+        except ValueError:
+            raise errors.ValidationException("Invalid patch document: not valid JSON") from None
+        if not isinstance(patch, list):
+            raise errors.ValidationException("Invalid patch document: expected a JSON array of operations")
+        for index, op in enumerate(patch):
+            if (
+                not isinstance(op, dict)
+                or op.get("op") not in PATCH_OPS
+                or not isinstance(op.get("path"), str)
+            ):
+                raise errors.ValidationException(f"Invalid patch document: operation {index} is not valid")
+            if op["op"] in ("add", "replace", "test") and "value" not in op:
+                raise errors.ValidationException(f"Invalid patch document: operation {index} needs a value")
+            if op["op"] in ("move", "copy") and not isinstance(op.get("from"), str):
+                raise errors.ValidationException(f"Invalid patch document: operation {index} needs from")
+            for key in ("path", "from"):
+                if key in op and op[key] and not op[key].startswith("/"):
+                    raise errors.ValidationException(
+                        f"Invalid patch document: bad {key} in operation {index}"
+                    )
+        return patch
+
+    @staticmethod
+    def _touched(op: JsonObject) -> list[tuple[str, ...]]:
+        if op["op"] == "test":
+            return []
+        paths = [op["path"]] + ([op["from"]] if op["op"] == "move" else [])
+        return [tuple(jsonpointer.JsonPointer(p).parts) for p in paths]
+
+    def check_patch_paths(self, schema: ResourceSchema, patch: list[JsonObject]) -> None:
+        """Refuse patches that write a createOnly or readOnly property directly."""
+        for kind, paths in (
+            ("readOnlyProperties", schema.read_only),
+            ("createOnlyProperties", schema.create_only),
+        ):
+            hit: list[str] = []
+            for op in patch:
+                for touched in self._touched(op):
+                    for path in paths:
+                        if touched[: len(path)] == path and schema.pointer(path) not in hit:
+                            hit.append(schema.pointer(path))
+            if hit:
+                raise errors.NotUpdatableException(
+                    f"Invalid patch update: {kind} [{', '.join(hit)}] cannot be updated"
+                )
+
+    def patched_model(
+        self, schema: ResourceSchema, current: JsonObject, patch: list[JsonObject]
+    ) -> JsonObject:
+        """Apply ``patch`` to ``current``; the result, without readOnly properties, must be valid."""
+        try:
+            model: JsonObject = jsonpatch.apply_patch(current, patch)
+        except jsonpatch.JsonPatchTestFailed as failure:
+            raise errors.InvalidRequestException(f"Patch test operation failed: {failure}") from None
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as failure:
+            raise errors.InvalidRequestException(f"Invalid patch update: {failure}") from None
+        if not isinstance(model, dict):
+            raise errors.InvalidRequestException("Invalid patch update: the result is not an object")
+        changed = [
+            schema.pointer(path)
+            for path in schema.create_only
+            if get_path(model, path) != get_path(current, path)
+        ]
+        if changed:
+            raise errors.NotUpdatableException(
+                f"Invalid patch update: createOnlyProperties [{', '.join(changed)}] cannot be updated"
+            )
+        for path in schema.read_only:
+            delete_path(model, path)
+        message = schema.validate(model)
+        if message is not None:
+            raise errors.ValidationException(message)
+        return model
+
+    # -- Cloud Control operations
+
+    def create_resource(
+        self,
+        region: str,
+        type_name: str,
+        desired_state: str,
+        client_token: str | None,
+        forced_error_code: str | None = None,
+    ) -> ResourceRequest:
+        schema = self.schema(type_name)
+        world = self.world(region)
+        world.settle()
+        try:
+            desired = json.loads(desired_state)
+        except ValueError:
+            raise errors.ValidationException("DesiredState is not valid JSON") from None
+        if not isinstance(desired, dict):
+            raise errors.ValidationException("Model validation failed (#: expected type: JSONObject)")
+        fingerprint = ("CREATE", type_name, _canonical(desired))
+        previous = world.replay(client_token, fingerprint)
+        if previous is not None:
+            return previous
+        self.validate_desired(schema, desired)
+        identifier = schema.identifier_of(desired)
+        request = world._new_request(
+            schema, "CREATE", identifier, fingerprint, client_token, forced_error_code
+        )
+        request.desired = desired
+        return request
+
+    def update_resource(
+        self,
+        region: str,
+        type_name: str,
+        identifier: str,
+        patch_document: str,
+        client_token: str | None,
+        forced_error_code: str | None = None,
+    ) -> ResourceRequest:
+        schema = self.schema(type_name)
+        world = self.world(region)
+        world.settle()
+        patch = self.parse_patch(patch_document)
+        fingerprint = ("UPDATE", type_name, identifier, _canonical(patch))
+        previous = world.replay(client_token, fingerprint)
+        if previous is not None:
+            return previous
+        self.check_patch_paths(schema, patch)
+        resource = world.resources.get((type_name, identifier))
+        if resource is not None:
+            # Checked now against the current model so that bad input is refused at once; the patch
+            # is applied again, to the model as it is then, when the request completes.
+            # A failed `test` or a missing path is not refused here: the request ends FAILED.
+            with contextlib.suppress(errors.InvalidRequestException):
+                self.patched_model(schema, resource.model, patch)
+        request = world._new_request(
+            schema, "UPDATE", identifier, fingerprint, client_token, forced_error_code
+        )
+        request.patch = patch
+        return request
+
+    def delete_resource(
+        self,
+        region: str,
+        type_name: str,
+        identifier: str,
+        client_token: str | None,
+        forced_error_code: str | None = None,
+    ) -> ResourceRequest:
+        schema = self.schema(type_name)
+        world = self.world(region)
+        world.settle()
+        fingerprint = ("DELETE", type_name, identifier)
+        previous = world.replay(client_token, fingerprint)
+        if previous is not None:
+            return previous
+        return world._new_request(schema, "DELETE", identifier, fingerprint, client_token, forced_error_code)
+
+    def get_resource(self, region: str, type_name: str, identifier: str) -> Resource:
+        schema = self.schema(type_name)
+        world = self.world(region)
+        world.settle()
+        resource = world.resources.get((type_name, identifier))
+        if resource is None:
+            raise errors.ResourceNotFoundException(_not_found_message(schema.type_name, identifier))
+        return resource
+
+    def get_request(self, region: str, token: str) -> ResourceRequest:
+        world = self.world(region)
+        world.settle()
+        request = world.requests.get(token)
+        if request is None:
+            raise errors.RequestTokenNotFoundException(f"Request token {token} was not found.")
+        return request
+
+    def cancel_request(self, region: str, token: str) -> ResourceRequest:
+        request = self.get_request(region, token)
+        if request.status not in ("PENDING", "IN_PROGRESS"):
+            raise errors.ConcurrentModificationException(
+                f"Resource request {token} is {request.status} and can no longer be cancelled."
+            )
+        world = self.world(region)
+        key = (request.type_name, request.identifier)
+        if world.in_flight.get(key) is request:
+            del world.in_flight[key]
+        request.status = "CANCEL_COMPLETE"
+        request.event_time = self.clock()
+        return request
+
+    def list_resources(
+        self, region: str, type_name: str, after: str | None, page_size: int, model_filter: JsonObject | None
+    ) -> Page:
+        self.schema(type_name)
+        world = self.world(region)
+        world.settle()
+        ids = world.sorted_identifiers(type_name)
+        start = bisect_right(ids, after) if after is not None else 0
+        items: list[Resource] = []
+        index = start
+        while index < len(ids) and len(items) < page_size:
+            resource = world.resources[(type_name, ids[index])]
+            index += 1
+            if model_filter and any(resource.model.get(k) != v for k, v in model_filter.items()):
+                continue
+            items.append(resource)
+        return Page(items, ids[index - 1] if index < len(ids) else None)
+
+    def list_requests(
+        self,
+        region: str,
+        before_seq: int | None,
+        page_size: int,
+        operations: Iterable[str] | None,
+        statuses: Iterable[str] | None,
+    ) -> Page:
+        """Newest first; the page token is the sequence number of the last request returned."""
+        world = self.world(region)
+        world.settle()
+        ops = set(operations) if operations else None
+        sts = set(statuses) if statuses else None
+        index = (before_seq if before_seq is not None else len(world.request_log)) - 1
+        items: list[ResourceRequest] = []
+        while index >= 0 and len(items) < page_size:
+            request = world.request_log[index]
+            index -= 1
+            if (ops is None or request.operation in ops) and (sts is None or request.status in sts):
+                items.append(request)
+        more = index >= 0 and bool(items)
+        return Page(items, str(items[-1].seq) if more else None)
+
+    # -- out-of-band changes (as if made in the console)
+
+    def add_domain(self, region: str, domain_id: str) -> None:
+        self.world(region).domains.add(domain_id)
+
+    def oob_create(
+        self, region: str, desired: JsonObject, type_name: str = SAGEMAKER_USERPROFILE
+    ) -> Resource:
+        schema = self.schema(type_name)
+        world = self.world(region)
+        world.settle()
+        self.validate_desired(schema, desired)
+        try:
+            return world._do_create(schema, desired)
+        except _Failed as failure:
+            raise errors.InvalidRequestException(failure.text) from None
+
+    def oob_patch(
+        self, region: str, identifier: str, patch: list[JsonObject], type_name: str = SAGEMAKER_USERPROFILE
+    ) -> Resource:
+        schema = self.schema(type_name)
+        world = self.world(region)
+        world.settle()
+        resource = world.resources.get((type_name, identifier))
+        if resource is None:
+            raise errors.ResourceNotFoundException(_not_found_message(type_name, identifier))
+        model = self.patched_model(schema, resource.model, patch)
+        self.complete_model(schema, model, region)
+        resource.model = model
+        resource.refresh()
+        return resource
+
+    def oob_delete(self, region: str, identifier: str, type_name: str = SAGEMAKER_USERPROFILE) -> None:
+        schema = self.schema(type_name)
+        world = self.world(region)
+        world.settle()
+        try:
+            world._do_delete(schema, identifier)
+        except _Failed as failure:
+            raise errors.ResourceNotFoundException(failure.text) from None
