@@ -1,0 +1,56 @@
+"""Helpers shared by the conformance tests: constants, polling, small request builders."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+TYPE_NAME = "AWS::SageMaker::UserProfile"
+REGION = "us-east-1"
+DOMAIN = "d-abc123def456"
+LATENCY = 0.2
+TERMINAL = {"SUCCESS", "FAILED", "CANCEL_COMPLETE"}
+
+
+def wait_request(client: Any, token: str, timeout: float = 5.0) -> dict[str, Any]:
+    """Poll GetResourceRequestStatus until the request is terminal; returns the ProgressEvent."""
+    deadline = time.monotonic() + timeout
+    while True:
+        event: dict[str, Any] = client.get_resource_request_status(RequestToken=token)["ProgressEvent"]
+        if event["OperationStatus"] in TERMINAL:
+            return event
+        if time.monotonic() > deadline:
+            raise AssertionError(f"request {token} still {event['OperationStatus']} after {timeout}s")
+        time.sleep(0.02)
+
+
+def profile(name: str = "alice", domain: str = DOMAIN, **extra: Any) -> dict[str, Any]:
+    return {"DomainId": domain, "UserProfileName": name, **extra}
+
+
+def create(client: Any, model: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    event: dict[str, Any] = client.create_resource(
+        TypeName=TYPE_NAME, DesiredState=json.dumps(model), **kwargs
+    )["ProgressEvent"]
+    return event
+
+
+def create_and_wait(client: Any, model: dict[str, Any]) -> dict[str, Any]:
+    event = wait_request(client, create(client, model)["RequestToken"])
+    assert event["OperationStatus"] == "SUCCESS", event
+    return event
+
+
+def update(client: Any, identifier: str, patch: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+    event: dict[str, Any] = client.update_resource(
+        TypeName=TYPE_NAME, Identifier=identifier, PatchDocument=json.dumps(patch), **kwargs
+    )["ProgressEvent"]
+    return event
+
+
+def get_properties(client: Any, identifier: str) -> dict[str, Any]:
+    description = client.get_resource(TypeName=TYPE_NAME, Identifier=identifier)["ResourceDescription"]
+    assert description["Identifier"] == identifier
+    properties: dict[str, Any] = json.loads(description["Properties"])
+    return properties
