@@ -42,7 +42,7 @@ __all__ = [
 _LEADING_RUN: Final = re.compile(r"^[A-Z0-9]+")
 
 
-class NamingError(KeyError):
+class NamingError(ValueError):
     """A camelCase name that is not the image of any CloudFormation property name."""
 
 
