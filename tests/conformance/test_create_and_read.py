@@ -150,7 +150,9 @@ def test_domains_are_per_region(client: Any, emulator: EmulatorProcess) -> None:
         (
             profile(
                 UserSettings={
-                    "JupyterLabAppSettings": {"CodeRepositories": [{"RepositoryUrl": "https://" + "a" * 40 + "!"}]}
+                    "JupyterLabAppSettings": {
+                        "CodeRepositories": [{"RepositoryUrl": "https://" + "a" * 40 + "!"}]
+                    }
                 }
             ),
             "RepositoryUrl: failed validation constraint for keyword [pattern]",

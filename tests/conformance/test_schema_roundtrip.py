@@ -45,7 +45,9 @@ PATTERN_SAMPLES = {
     r"^arn:aws(-[\w]+)*:sagemaker:.+:[0-9]{12}:image/[a-z0-9]([-.]?[a-z0-9])*$": (
         "arn:aws:sagemaker:us-east-1:123456789012:image/my-image"
     ),
-    r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$": "arn:aws:iam::123456789012:role/SageMakerExec",
+    r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$": (
+        "arn:aws:iam::123456789012:role/SageMakerExec"
+    ),
     r"^d-(-*[a-z0-9]){1,61}$": DOMAIN,
     r"^https://([.\-_a-zA-Z0-9]+/?){3,1016}$": "https://github.com/example/repo.git",
     r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:user-profile/.*": "not used: readOnly",
@@ -70,7 +72,7 @@ def build(node: dict[str, Any], path: str, leaves: list[str]) -> Any:
         return node["enum"][0]
     if kind == "integer":
         return node.get("minimum", 0)
-    if "pattern" in node and node["pattern"]:
+    if node.get("pattern"):
         sample = PATTERN_SAMPLES[node["pattern"]]
         assert compile_pattern(node["pattern"]).search(sample), (path, sample)
         return sample

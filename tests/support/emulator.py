@@ -257,7 +257,9 @@ class EmulatorProcess:
     def oob_create(self, region: str, desired_state: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> Any:
         """Create at once, as in the console; a list creates many (bulk seeding)."""
         if isinstance(desired_state, Mapping):
-            return self.admin("POST", "/_emulator/resources/create", {"Region": region, "DesiredState": desired_state})
+            return self.admin(
+                "POST", "/_emulator/resources/create", {"Region": region, "DesiredState": desired_state}
+            )
         items = [{"Region": region, "DesiredState": dict(item)} for item in desired_state]
         return self.admin("POST", "/_emulator/resources/create", items)
 
