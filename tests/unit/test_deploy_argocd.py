@@ -1,0 +1,220 @@
+"""The Argo CD health check for SageMakerUserProfile, run in Lua 5.1 as Argo CD runs it.
+
+Argo CD (gopher-lua, Lua 5.1) hands the script the live object as the global `obj`, a Lua table
+converted from the JSON object (maps become tables, lists 1-based tables), and reads `status` and
+`message` from the table the script returns. lupa's Lua 5.1 runtime does the same here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lupa import lua51
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARGOCD = REPO_ROOT / "deploy" / "argocd"
+HEALTH_KEY = "resource.customizations.health.sagemaker.awscc.dev_SageMakerUserProfile"
+
+
+def health(obj: dict[str, Any], script: str | None = None) -> dict[str, str]:
+    lua = lua51.LuaRuntime(register_eval=False)
+    lua.globals().obj = lua.table_from(obj, recursive=True)
+    result = lua.execute(script if script is not None else (ARGOCD / "health.lua").read_text())
+    out = dict(result.items())
+    assert set(out) == {"status", "message"}
+    assert out["status"] in {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
+    return out
+
+
+def profile(generation: int = 1, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "sagemaker.awscc.dev/v1alpha1",
+        "kind": "SageMakerUserProfile",
+        "metadata": {"name": "alice", "namespace": "ml-team", "generation": generation},
+        "spec": {"domainId": "d-abcdef123456", "userProfileName": "alice"},
+    }
+    if status is not None:
+        obj["status"] = status
+    return obj
+
+
+def cond(type_: str, status: str, reason: str, message: str = "", generation: int = 1) -> dict[str, Any]:
+    c = {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "observedGeneration": generation,
+        "lastTransitionTime": "2025-01-01T00:00:00Z",
+    }
+    if message:
+        c["message"] = message
+    return c
+
+
+READY = cond("Ready", "True", "Available", "The user profile is InService")
+SYNCED = cond("Synced", "True", "ReconcileSuccess")
+ACCESS_DENIED = (
+    "User: arn:aws:sts::123456789012:assumed-role/smup/x is not authorized to perform: "
+    "sagemaker:CreateUserProfile because no identity-based policy allows the sagemaker:CreateUserProfile action"
+)
+
+
+def test_healthy_when_ready_at_the_current_generation() -> None:
+    hs = health(profile(3, {"observedGeneration": 3, "conditions": [READY, SYNCED]}))
+    assert hs == {"status": "Healthy", "message": "The user profile is InService"}
+
+
+def test_progressing_without_status() -> None:
+    assert health(profile())["status"] == "Progressing"
+
+
+def test_progressing_without_conditions() -> None:
+    assert health(profile(1, {"observedGeneration": 1, "conditions": []}))["status"] == "Progressing"
+
+
+def test_progressing_while_creating() -> None:
+    hs = health(
+        profile(
+            1,
+            {
+                "observedGeneration": 1,
+                "operation": {"type": "CREATE", "requestToken": "r-1", "generation": 1},
+                "conditions": [
+                    cond("Ready", "False", "Creating", "Cloud Control CREATE IN_PROGRESS"),
+                    cond("Synced", "True", "ReconcileSuccess"),
+                ],
+            },
+        )
+    )
+    assert hs == {"status": "Progressing", "message": "CREATE in progress: Cloud Control CREATE IN_PROGRESS"}
+
+
+def test_progressing_while_updating_even_if_still_ready() -> None:
+    hs = health(
+        profile(
+            2,
+            {
+                "observedGeneration": 2,
+                "operation": {"type": "UPDATE", "requestToken": "r-2", "generation": 2},
+                "conditions": [READY, SYNCED],
+            },
+        )
+    )
+    assert hs["status"] == "Progressing"
+    assert hs["message"].startswith("UPDATE in progress")
+
+
+def test_progressing_when_observed_generation_is_behind() -> None:
+    hs = health(profile(4, {"observedGeneration": 3, "conditions": [READY, SYNCED]}))
+    assert hs == {"status": "Progressing", "message": "Waiting for the operator to observe generation 4"}
+
+
+def test_progressing_when_observed_generation_is_missing() -> None:
+    assert health(profile(1, {"conditions": [READY, SYNCED]}))["status"] == "Progressing"
+
+
+@pytest.mark.parametrize("reason", ["Creating", "Updating", "Deleting", "Pending", "Throttled", "Retrying"])
+def test_transient_failures_are_progressing(reason: str) -> None:
+    hs = health(
+        profile(
+            1,
+            {
+                "observedGeneration": 1,
+                "conditions": [cond("Ready", "False", reason, "Rate exceeded"), cond("Synced", "False", reason)],
+            },
+        )
+    )
+    assert hs == {"status": "Progressing", "message": "Rate exceeded"}
+
+
+def test_degraded_on_terminal_access_denied_with_the_ready_message() -> None:
+    hs = health(
+        profile(
+            1,
+            {
+                "observedGeneration": 1,
+                "conditions": [
+                    cond("Ready", "False", "AccessDenied", ACCESS_DENIED),
+                    cond("Synced", "False", "AccessDenied", "CreateResource failed"),
+                ],
+            },
+        )
+    )
+    assert hs == {"status": "Degraded", "message": ACCESS_DENIED}
+
+
+def test_degraded_when_the_current_generation_failed_terminally() -> None:
+    # The new spec was refused; AWS still holds the old one (Ready=True for generation 1).
+    hs = health(
+        profile(
+            2,
+            {
+                "observedGeneration": 1,
+                "failedGeneration": 2,
+                "conditions": [
+                    READY,
+                    cond("Synced", "False", "InvalidRequest", "UserSettings.ExecutionRole is invalid"),
+                ],
+            },
+        )
+    )
+    assert hs == {"status": "Degraded", "message": "UserSettings.ExecutionRole is invalid"}
+
+
+def test_not_degraded_when_only_synced_failed_transiently_while_ready() -> None:
+    hs = health(
+        profile(
+            1,
+            {
+                "observedGeneration": 1,
+                "conditions": [READY, cond("Synced", "False", "Throttled", "Rate exceeded")],
+            },
+        )
+    )
+    assert hs["status"] == "Healthy"
+
+
+def test_ready_unknown_is_progressing() -> None:
+    hs = health(profile(1, {"observedGeneration": 1, "conditions": [cond("Ready", "Unknown", "Pending")]}))
+    assert hs["status"] == "Progressing"
+
+
+def test_configmap_patch_carries_the_same_script() -> None:
+    patch = yaml.safe_load((ARGOCD / "argocd-cm-patch.yaml").read_text())
+    assert patch["kind"] == "ConfigMap"
+    assert patch["metadata"]["name"] == "argocd-cm"
+    assert patch["data"][HEALTH_KEY] == (ARGOCD / "health.lua").read_text()
+
+
+def test_application_points_at_the_chart_with_server_side_apply() -> None:
+    app = yaml.safe_load((ARGOCD / "application.yaml").read_text())
+    assert app["apiVersion"] == "argoproj.io/v1alpha1"
+    assert app["kind"] == "Application"
+    source = app["spec"]["source"]
+    assert source["path"] == "deploy/helm/sagemaker-userprofile-operator"
+    assert (REPO_ROOT / source["path"] / "Chart.yaml").is_file()
+    assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"]
+    assert "ignoreDifferences" not in app["spec"]
+
+
+def test_application_values_pass_the_chart_schema() -> None:
+    app = yaml.safe_load((ARGOCD / "application.yaml").read_text())
+    folder = subprocess.run(
+        [str(REPO_ROOT / "hack" / "control-plane.sh"), "dir"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    chart = REPO_ROOT / app["spec"]["source"]["path"]
+    proc = subprocess.run(
+        [str(Path(folder) / "helm"), "template", "x", str(chart), "--values", "-"],
+        input=yaml.safe_dump(app["spec"]["source"]["helm"]["valuesObject"]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    crd = next(d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "CustomResourceDefinition")
+    # Argo CD ignores Helm's keep policy; the Application protects the CRD with its own annotation.
+    assert "Delete=false" in crd["metadata"]["annotations"]["argocd.argoproj.io/sync-options"]

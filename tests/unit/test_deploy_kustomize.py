@@ -1,0 +1,81 @@
+"""The kustomize base is the chart rendered with default values, and never goes stale.
+
+deploy/render-kustomize.sh writes it; these tests re-render into a temporary folder and compare, and
+check that `kubectl kustomize` (the kustomize built into kubectl) produces helm's objects.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BASE = REPO_ROOT / "deploy" / "kustomize"
+SCRIPT = REPO_ROOT / "deploy" / "render-kustomize.sh"
+CHART = REPO_ROOT / "deploy" / "helm" / "sagemaker-userprofile-operator"
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+
+
+def run(*args: str) -> str:
+    proc = subprocess.run(list(args), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
+    return proc.stdout
+
+
+def helm_binary() -> str:
+    folder = run(str(REPO_ROOT / "hack" / "control-plane.sh"), "dir").strip()
+    helm = Path(folder) / "helm"
+    assert helm.is_file(), f"{helm} is missing: run `make tools`"
+    return str(helm)
+
+
+def identity(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    meta = obj["metadata"]
+    return (obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"])
+
+
+def objects(text: str) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+    docs = [doc for doc in yaml.safe_load_all(text) if doc]
+    found = {identity(doc): doc for doc in docs}
+    assert len(found) == len(docs), "two objects with the same identity"
+    return found
+
+
+def test_base_is_up_to_date(tmp_path: Path) -> None:
+    run(str(SCRIPT), str(tmp_path))
+    fresh = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    committed = {p.name: p.read_text() for p in BASE.iterdir()}
+    assert sorted(committed) == sorted(fresh), "deploy/kustomize is stale: run deploy/render-kustomize.sh"
+    for name, text in fresh.items():
+        assert committed[name] == text, f"deploy/kustomize/{name} is stale: run deploy/render-kustomize.sh"
+
+
+def test_kustomize_builds_the_same_objects_as_helm_template() -> None:
+    kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
+    namespace = kustomization["namespace"]
+    from_kustomize = objects(run(KUBECTL, "kustomize", str(BASE)))
+    from_helm = objects(
+        run(helm_binary(), "template", "sagemaker-userprofile-operator", str(CHART), "--namespace", namespace)
+    )
+    assert sorted(from_kustomize) == sorted(from_helm)
+    for key, obj in from_helm.items():
+        assert from_kustomize[key] == obj, f"{key} differs"
+
+
+def test_base_installs_into_one_namespace() -> None:
+    built = objects(run(KUBECTL, "kustomize", str(BASE)))
+    namespaces = {ns for (_, _, ns, _) in built if ns}
+    assert namespaces == {"sagemaker-userprofile-operator"}
+    kinds = sorted(kind for (_, kind, _, _) in built)
+    assert kinds == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+    ]
