@@ -1,0 +1,193 @@
+"""Spec and status models: parse what the CRD allows, produce exactly CloudFormation's names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from userprofile_operator.crd import OPERATOR_SPEC_FIELDS as CRD_OPERATOR_FIELDS
+from userprofile_operator.crd import render_crd
+from userprofile_operator.models import (
+    OPERATOR_SPEC_FIELDS,
+    AdoptionPolicy,
+    Condition,
+    DeletionPolicy,
+    ManagementPolicy,
+    OperationInFlight,
+    OperationType,
+    SageMakerUserProfileSpec,
+    SageMakerUserProfileStatus,
+)
+from userprofile_operator.naming import spec_name
+from userprofile_operator.schema import load_schema, read_only_paths
+
+MINIMAL = {"domainId": "d-abcdef123456", "userProfileName": "alice"}
+
+
+def _spec(**fields: Any) -> SageMakerUserProfileSpec:
+    return SageMakerUserProfileSpec.from_spec({**MINIMAL, **fields})
+
+
+def test_minimal_spec_defaults() -> None:
+    spec = _spec()
+    assert spec.deletion_policy is DeletionPolicy.DELETE
+    assert spec.management_policy is ManagementPolicy.MANAGE
+    assert spec.adoption_policy is AdoptionPolicy.NEVER
+    assert spec.region is None
+    assert spec.to_desired_state() == {"DomainId": "d-abcdef123456", "UserProfileName": "alice"}
+    assert spec.identifier == "alice|d-abcdef123456"
+
+
+def test_policies_compare_as_strings() -> None:
+    spec = _spec(deletionPolicy="Retain", managementPolicy="ObserveOnly", adoptionPolicy="Adopt")
+    assert spec.deletion_policy == "Retain"
+    assert spec.management_policy == "ObserveOnly"
+    assert spec.adoption_policy == "Adopt"
+
+
+def test_the_model_fields_match_the_crd() -> None:
+    aliases = {info.alias or name for name, info in SageMakerUserProfileSpec.model_fields.items()}
+    schema = load_schema()
+    writable = {spec_name(name) for name in schema.properties if (name,) not in read_only_paths()}
+    assert aliases == writable | set(OPERATOR_SPEC_FIELDS)
+    assert set(OPERATOR_SPEC_FIELDS) == set(CRD_OPERATOR_FIELDS)
+    crd_spec = render_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert set(crd_spec["properties"]) == aliases
+    defaults = _spec().model_dump(by_alias=True, mode="json")
+    for name in ("deletionPolicy", "managementPolicy", "adoptionPolicy"):
+        assert defaults[name] == crd_spec["properties"][name]["default"]
+
+
+def test_desired_state_leaves_out_operator_fields_and_nones() -> None:
+    spec = _spec(
+        region="eu-west-1",
+        deletionPolicy="Retain",
+        userSettings={"executionRole": None, "sharingSettings": {"notebookOutputOption": "Disabled"}},
+        tags=[{"key": "team", "value": "ml"}],
+    )
+    assert spec.to_desired_state() == {
+        "DomainId": "d-abcdef123456",
+        "UserProfileName": "alice",
+        "UserSettings": {"SharingSettings": {"NotebookOutputOption": "Disabled"}},
+        "Tags": [{"Key": "team", "Value": "ml"}],
+    }
+
+
+def test_spec_round_trips_through_the_document() -> None:
+    document = {**MINIMAL, "region": "us-east-1", "tags": [{"key": "a", "value": "b"}]}
+    spec = SageMakerUserProfileSpec.from_spec(document)
+    assert spec.to_spec() == {
+        **document,
+        "deletionPolicy": "Delete",
+        "managementPolicy": "Manage",
+        "adoptionPolicy": "Never",
+    }
+
+
+def test_from_desired_state_drops_read_only_properties() -> None:
+    state = {
+        "DomainId": "d-abcdef123456",
+        "UserProfileName": "alice",
+        "UserProfileArn": "arn:aws:sagemaker:us-east-1:123456789012:user-profile/d-abcdef123456/alice",
+        "UserSettings": {"ExecutionRole": "arn:aws:iam::123456789012:role/SageMakerRole"},
+    }
+    spec = SageMakerUserProfileSpec.from_desired_state(state, region="us-east-1", deletionPolicy="Retain")
+    assert spec.region == "us-east-1"
+    assert spec.deletion_policy is DeletionPolicy.RETAIN
+    assert spec.to_desired_state() == {k: v for k, v in state.items() if k != "UserProfileArn"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"domainId": "abc"}, "DomainId"),
+        ({"userProfileName": "x" * 64}, "UserProfileName"),
+        ({"userSettings": {"studioWebPortal": "enabled"}}, "StudioWebPortal"),
+        ({"userSettings": {"executionRoleArn": "x"}}, "executionRoleArn"),
+        ({"userSettings": {"securityGroups": ["sg-1"] * 6}}, "SecurityGroups"),
+        ({"tags": [{"key": "a*", "value": "b"}]}, "Tags/0/Key"),
+        ({"region": "US East"}, "region"),
+        ({"deletionPolicy": "Orphan"}, "deletionPolicy"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_invalid_specs_are_refused(fields: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValidationError, match=error):
+        _spec(**fields)
+
+
+def test_required_fields_are_required() -> None:
+    with pytest.raises(ValidationError, match="domainId"):
+        SageMakerUserProfileSpec.from_spec({"userProfileName": "alice"})
+
+
+def test_unicode_tags_are_valid() -> None:
+    spec = _spec(tags=[{"key": "équipe", "value": "données 42"}])
+    assert spec.to_desired_state()["Tags"] == [{"Key": "équipe", "Value": "données 42"}]
+
+
+def test_status_patch_is_camel_case_without_nones() -> None:
+    started = datetime(2025, 1, 2, 4, 4, 5, 123456, tzinfo=timezone(timedelta(hours=1)))
+    status = SageMakerUserProfileStatus(
+        observed_generation=3,
+        arn="arn:aws:sagemaker:us-east-1:123456789012:user-profile/d-abcdef123456/alice",
+        conditions=[Condition(type="Ready", status="True", reason="Available", last_transition_time=started)],
+        operation=OperationInFlight(type=OperationType.CREATE, client_token="tok", generation=3, started_at=started),
+        drift_detected=False,
+    )
+    assert status.to_patch() == {
+        "observedGeneration": 3,
+        "arn": "arn:aws:sagemaker:us-east-1:123456789012:user-profile/d-abcdef123456/alice",
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Available", "lastTransitionTime": "2025-01-02T03:04:05Z"}
+        ],
+        "operation": {"type": "CREATE", "clientToken": "tok", "generation": 3, "startedAt": "2025-01-02T03:04:05Z"},
+        "driftDetected": False,
+    }
+
+
+def test_status_patch_can_clear_fields() -> None:
+    status = SageMakerUserProfileStatus(region="us-east-1")
+    assert status.to_patch(clear=["operation", "failedGeneration"]) == {
+        "region": "us-east-1",
+        "operation": None,
+        "failedGeneration": None,
+    }
+    assert status.to_patch(clear=["failed_generation"]) == {"region": "us-east-1", "failedGeneration": None}
+    with pytest.raises(ValueError, match="nope"):
+        status.to_patch(clear=["nope"])
+
+
+def test_status_parses_what_is_stored_and_ignores_kopf() -> None:
+    stored = {
+        "observedGeneration": 2,
+        "conditions": [
+            {"type": "Ready", "status": "False", "reason": "Creating", "lastTransitionTime": "2025-01-02T03:04:05Z"},
+            {"type": "Synced", "status": "True"},
+        ],
+        "lastSyncTime": "2025-01-02T03:04:05Z",
+        "kopf": {"progress": {}},
+    }
+    status = SageMakerUserProfileStatus.from_status(stored)
+    ready = status.condition("Ready")
+    assert ready is not None
+    assert ready.status == "False"
+    assert ready.last_transition_time == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert status.condition("Missing") is None
+    assert status.to_patch() == {k: v for k, v in stored.items() if k != "kopf"}
+    assert SageMakerUserProfileStatus.from_status(None).to_patch() == {}
+
+
+def test_naive_timestamps_are_taken_as_utc() -> None:
+    condition = Condition(type="Ready", status="True", last_transition_time=datetime(2025, 1, 1, 12, 0, 0))
+    assert condition.model_dump(mode="json", by_alias=True, exclude_none=True)["lastTransitionTime"] == (
+        "2025-01-01T12:00:00Z"
+    )
+
+
+def test_condition_status_is_checked() -> None:
+    with pytest.raises(ValidationError):
+        Condition.model_validate({"type": "Ready", "status": "Yes"})
