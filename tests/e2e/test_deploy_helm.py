@@ -1,0 +1,207 @@
+"""The chart installs into a real API server, and the RBAC it ships is the RBAC the operator gets.
+
+`helm install` runs against the local kube-apiserver (no kubelet: the Deployment's pod never runs,
+which these tests do not need). The operator's identity is checked the way the API server sees it:
+a token of the chart's ServiceAccount, and `kubectl auth can-i` impersonating it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.kube import REPO_ROOT, Kube
+
+CHART = REPO_ROOT / "deploy" / "helm" / "sagemaker-userprofile-operator"
+CRD_NAME = "sagemakeruserprofiles.sagemaker.awscc.dev"
+SMUP = "sagemakeruserprofiles.sagemaker.awscc.dev"  # the resource, as kubectl names it
+
+
+class Helm:
+    """helm with the cluster's kubeconfig and its own config/cache folders (nothing from ~)."""
+
+    def __init__(self, kube: Kube, home: Path) -> None:
+        folder = subprocess.run(
+            [str(REPO_ROOT / "hack" / "control-plane.sh"), "dir"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        self.binary = str(Path(folder) / "helm")
+        self.env = {
+            **kube.env(),
+            "HELM_CONFIG_HOME": str(home / "config"),
+            "HELM_CACHE_HOME": str(home / "cache"),
+            "HELM_DATA_HOME": str(home / "data"),
+        }
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([self.binary, *args], capture_output=True, text=True, env=self.env, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+
+
+@pytest.fixture(scope="module")
+def helm(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    return Helm(kube, tmp_path_factory.mktemp("helm"))
+
+
+class Release:
+    def __init__(self, helm: Helm, kube: Kube, namespace: str) -> None:
+        self.helm, self.kube, self.namespace = helm, kube, namespace
+        self.name = f"smup-{uuid.uuid4().hex[:6]}"
+        self.installed = False
+        self.notes = ""
+
+    @property
+    def service_account(self) -> str:
+        return f"{self.name}-sagemaker-userprofile-operator"
+
+    @property
+    def user(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
+
+    def install(self, *sets: str) -> None:
+        args = ["install", self.name, str(CHART), "--namespace", self.namespace]
+        for item in sets:
+            args += ["--set", item]
+        self.notes = self.helm(*args).stdout
+        self.installed = True
+
+    def uninstall(self) -> None:
+        if self.installed:
+            self.helm("uninstall", self.name, "--namespace", self.namespace)
+            self.installed = False
+
+    def can(self, verb: str, resource: str, namespace: str | None) -> bool:
+        scope = ["--all-namespaces"] if namespace is None else ["--namespace", namespace]
+        proc = self.kube.kubectl("auth", "can-i", verb, resource, *scope, f"--as={self.user}", check=False)
+        answer = proc.stdout.strip()
+        assert answer in {"yes", "no"}, proc.stderr
+        return answer == "yes"
+
+
+@pytest.fixture
+def release(helm: Helm, crd: Kube, namespace: str) -> Iterator[Release]:
+    """A release in a fresh namespace; uninstalled afterwards so no ClusterRole is left behind."""
+    rel = Release(helm, crd, namespace)
+    try:
+        yield rel
+    finally:
+        rel.uninstall()
+
+
+def test_chart_installs_and_its_token_reads_profiles_but_not_secrets(release: Release) -> None:
+    release.install("crds.install=false")
+    kube, ns = release.kube, release.namespace
+    assert kube.get_json("deployment", release.service_account, "-n", ns)["spec"]["replicas"] == 1
+    assert kube.get_json("service", f"{release.service_account}-metrics", "-n", ns)
+    assert "deploy/iam/policy.json" in release.notes
+
+    token = kube.kubectl("create", "token", release.service_account, "-n", ns).stdout.strip()
+    listed = kube.kubectl("get", SMUP, "--all-namespaces", "--token", token, "-o", "name", check=False)
+    assert listed.returncode == 0, listed.stderr
+    refused = kube.kubectl("get", "secrets", "-n", ns, "--token", token, check=False)
+    assert refused.returncode != 0
+    assert "Forbidden" in refused.stderr
+    assert release.user in refused.stderr
+
+
+def test_cluster_scope_grants_exactly_what_the_operator_needs(release: Release) -> None:
+    release.install("crds.install=false")
+    elsewhere = "default"
+    for verb in ("get", "list", "watch", "patch", "update"):
+        assert release.can(verb, SMUP, None), verb
+    for verb in ("get", "patch", "update"):
+        assert release.can(verb, f"{SMUP}/status", elsewhere), verb
+    for verb in ("create", "patch"):
+        assert release.can(verb, "events", elsewhere)
+        assert release.can(verb, "events.events.k8s.io", elsewhere)
+    for verb in ("get", "list", "watch"):
+        assert release.can(verb, "namespaces", None)
+        assert release.can(verb, "customresourcedefinitions.apiextensions.k8s.io", None)
+
+    assert not release.can("create", SMUP, elsewhere)
+    assert not release.can("delete", SMUP, elsewhere)
+    assert not release.can("get", "secrets", release.namespace)
+    assert not release.can("list", "secrets", None)
+    assert not release.can("get", "configmaps", release.namespace)
+    assert not release.can("update", "namespaces", None)
+    assert not release.can("update", "customresourcedefinitions.apiextensions.k8s.io", None)
+
+
+def test_namespaced_scope_grants_only_in_the_watched_namespaces(release: Release) -> None:
+    kube = release.kube
+    watched = [f"{release.namespace}-a", f"{release.namespace}-b"]
+    other = f"{release.namespace}-c"
+    for ns in [*watched, other]:
+        kube.create_namespace(ns)
+    release.install("crds.install=false", "rbac.scope=namespaced", f"watchNamespaces={{{watched[0]},{watched[1]}}}")
+    for ns in watched:
+        assert release.can("list", SMUP, ns)
+        assert release.can("patch", f"{SMUP}/status", ns)
+        assert release.can("create", "events", ns)
+    assert not release.can("list", SMUP, other)
+    assert not release.can("list", SMUP, None)
+    assert not release.can("get", "secrets", watched[0])
+    # Cluster-scoped reads stay cluster-wide: namespace annotations and kopf's CRD scan.
+    assert release.can("get", "namespaces", None)
+    assert release.can("list", "customresourcedefinitions.apiextensions.k8s.io", None)
+
+    args = kube.get_json("deployment", release.service_account, "-n", release.namespace)["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
+    assert args[:6] == ["run", "--standalone", "--namespace", watched[0], "--namespace", watched[1]]
+
+
+def test_install_refuses_bad_values(release: Release) -> None:
+    proc = release.helm(
+        "install", release.name, str(CHART), "--namespace", release.namespace,
+        "--set", "crds.install=false", "--set", "rbac.scope=namespaced",
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "/watchNamespaces" in proc.stderr
+    assert release.helm("list", "--namespace", release.namespace, "--short").stdout.strip() == ""
+
+
+def test_rendered_crd_is_accepted_by_the_api_server(helm: Helm, crd: Kube) -> None:
+    rendered = helm("template", "smup", str(CHART), "--show-only", "templates/crd.yaml").stdout
+    obj = next(doc for doc in yaml.safe_load_all(rendered) if doc)
+    assert obj["metadata"]["name"] == CRD_NAME
+    proc = crd.kubectl(
+        "apply", "--server-side", "--dry-run=server", "--force-conflicts", "--field-manager=chart-test",
+        "-f", "-", input=rendered,
+    )  # fmt: skip
+    assert CRD_NAME in proc.stdout
+
+
+def test_helm_uninstall_keeps_the_crd(helm: Helm, crd: Kube, namespace: str) -> None:
+    """Installs the chart with its CRD, adopting the session's CRD, and checks uninstall leaves it."""
+    rel = Release(helm, crd, namespace)
+    ownership = {
+        "meta.helm.sh/release-name": rel.name,
+        "meta.helm.sh/release-namespace": namespace,
+    }
+    # Helm adopts an existing object only when it is marked as the release's.
+    crd.kubectl("annotate", "crd", CRD_NAME, *(f"{k}={v}" for k, v in ownership.items()), "--overwrite")
+    crd.kubectl("label", "crd", CRD_NAME, "app.kubernetes.io/managed-by=Helm", "--overwrite")
+    try:
+        rel.install()
+        manifest = helm("get", "manifest", rel.name, "--namespace", namespace).stdout
+        assert f"name: {CRD_NAME}" in manifest
+        live = crd.get_json("crd", CRD_NAME)
+        assert live["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        rel.uninstall()
+        kept = crd.get_json("crd", CRD_NAME)
+        assert kept["metadata"].get("deletionTimestamp") is None
+        assert {c["type"]: c["status"] for c in kept["status"]["conditions"]}["Established"] == "True"
+    finally:
+        rel.uninstall()
+        # Give the CRD back to the session as the crd fixture left it.
+        crd.kubectl("annotate", "crd", CRD_NAME, *(f"{k}-" for k in [*ownership, "helm.sh/resource-policy"]))
+        crd.kubectl("label", "crd", CRD_NAME, "app.kubernetes.io/managed-by-")
+        crd.apply_crd()
