@@ -173,12 +173,15 @@ def _cross_field_rules(schema: ResourceSchema) -> Mapping[str, Sequence[_Rule]]:
                 raise KeyError(f"{definition} has no property {name}; update the CEL rules")
         return [spec_name(name) for name in pascal]
 
-    default, maximum = names(
-        "DefaultEbsStorageSettings", "DefaultEbsVolumeSizeInGb", "MaximumEbsVolumeSizeInGb"
-    )
+    default, maximum = names("DefaultEbsStorageSettings", "DefaultEbsVolumeSizeInGb", "MaximumEbsVolumeSizeInGb")
     idle, low, high = names(
         "IdleSettings", "IdleTimeoutInMinutes", "MinIdleTimeoutInMinutes", "MaxIdleTimeoutInMinutes"
     )
+
+    def exactly_one(pascal: list[str]) -> _Rule:
+        members = [spec_name(name) for name in pascal]
+        count = " + ".join(f"(has(self.{m}) ? 1 : 0)" for m in members)
+        return _Rule(f"{count} == 1", f"exactly one of {', '.join(members)} must be set")
 
     def ordered(smaller: str, larger: str) -> _Rule:
         return _Rule(
@@ -188,11 +191,11 @@ def _cross_field_rules(schema: ResourceSchema) -> Mapping[str, Sequence[_Rule]]:
 
     return {
         "DefaultEbsStorageSettings": [
-            _Rule(
-                f"self.{maximum} >= self.{default}", f"{maximum} must be greater than or equal to {default}"
-            )
+            _Rule(f"self.{maximum} >= self.{default}", f"{maximum} must be greater than or equal to {default}")
         ],
         "IdleSettings": [ordered(low, idle), ordered(idle, high), ordered(low, high)],
+        # a union in the SageMaker API: each item names exactly one kind of file system
+        "CustomFileSystemConfig": [exactly_one(list(schema.definitions["CustomFileSystemConfig"]["properties"]))],
     }
 
 
@@ -315,9 +318,7 @@ def _immutability_rule(path: Sequence[str]) -> _Rule:
         rule = f"{now} == {before} && (!{now} || self.{dotted} == oldSelf.{dotted})"
     else:
         rule = f"({now}) == ({before}) && (!({now}) || self.{dotted} == oldSelf.{dotted})"
-    return _Rule(
-        rule, f"{dotted} is immutable: it cannot be added, changed or removed after creation", f".{dotted}"
-    )
+    return _Rule(rule, f"{dotted} is immutable: it cannot be added, changed or removed after creation", f".{dotted}")
 
 
 def spec_schema() -> JsonObject:
@@ -382,8 +383,7 @@ def status_schema() -> JsonObject:
                 "type": "string",
                 "maxLength": 316,
                 "description": (
-                    "Ready: the AWS profile exists and matches the spec; "
-                    "Synced: the last reconcile succeeded."
+                    "Ready: the AWS profile exists and matches the spec; Synced: the last reconcile succeeded."
                 ),
             },
             "status": {

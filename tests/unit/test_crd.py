@@ -321,6 +321,14 @@ def test_cross_field_rules() -> None:
             "idleTimeoutInMinutes must be less than or equal to maxIdleTimeoutInMinutes",
             "minIdleTimeoutInMinutes must be less than or equal to maxIdleTimeoutInMinutes",
         ]
+    union = _crd_node(("userSettings", "customFileSystemConfigs"))["items"]["x-kubernetes-validations"]
+    assert union == [
+        {
+            "rule": "(has(self.efsFileSystemConfig) ? 1 : 0) + (has(self.fSxLustreFileSystemConfig) ? 1 : 0)"
+            " + (has(self.s3FileSystemConfig) ? 1 : 0) == 1",
+            "message": "exactly one of efsFileSystemConfig, fSxLustreFileSystemConfig, s3FileSystemConfig must be set",
+        }
+    ]
     sso = [r for r in _spec()["x-kubernetes-validations"] if "fieldPath" not in r]
     assert sso == [
         {
