@@ -30,9 +30,9 @@ def profile(name: str = "alice", domain: str = DOMAIN, **extra: Any) -> dict[str
 
 
 def create(client: Any, model: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    event: dict[str, Any] = client.create_resource(
-        TypeName=TYPE_NAME, DesiredState=json.dumps(model), **kwargs
-    )["ProgressEvent"]
+    event: dict[str, Any] = client.create_resource(TypeName=TYPE_NAME, DesiredState=json.dumps(model), **kwargs)[
+        "ProgressEvent"
+    ]
     return event
 
 

@@ -72,9 +72,7 @@ def test_get_resource_returns_arn_tags_and_service_defaults(client: Any) -> None
     }
 
 
-def test_defaults_never_override_given_values_and_can_be_switched_off(
-    client: Any, emulator: EmulatorProcess
-) -> None:
+def test_defaults_never_override_given_values_and_can_be_switched_off(client: Any, emulator: EmulatorProcess) -> None:
     create_and_wait(client, profile(UserSettings={"StudioWebPortal": "DISABLED"}))
     assert get_properties(client, f"alice|{DOMAIN}")["UserSettings"]["StudioWebPortal"] == "DISABLED"
     emulator.set_config(FillDefaults=False)
@@ -150,9 +148,7 @@ def test_domains_are_per_region(client: Any, emulator: EmulatorProcess) -> None:
         (
             profile(
                 UserSettings={
-                    "JupyterLabAppSettings": {
-                        "CodeRepositories": [{"RepositoryUrl": "https://" + "a" * 40 + "!"}]
-                    }
+                    "JupyterLabAppSettings": {"CodeRepositories": [{"RepositoryUrl": "https://" + "a" * 40 + "!"}]}
                 }
             ),
             "RepositoryUrl: failed validation constraint for keyword [pattern]",

@@ -23,9 +23,7 @@ from tests.support.emulator import EmulatorProcess
 ALICE = f"alice|{DOMAIN}"
 
 
-def test_same_client_token_same_request_returns_the_same_request(
-    client: Any, emulator: EmulatorProcess
-) -> None:
+def test_same_client_token_same_request_returns_the_same_request(client: Any, emulator: EmulatorProcess) -> None:
     first = create(client, profile(), ClientToken="token-1")
     again = create(client, profile(), ClientToken="token-1")
     assert again["RequestToken"] == first["RequestToken"]
@@ -109,9 +107,9 @@ def test_list_resource_requests_pages_and_filters(client: Any, emulator: Emulato
     assert len(big["ResourceRequestStatusSummaries"]) == 45
     assert "NextToken" not in big
 
-    deletes = client.list_resource_requests(
-        MaxResults=100, ResourceRequestStatusFilter={"Operations": ["DELETE"]}
-    )["ResourceRequestStatusSummaries"]
+    deletes = client.list_resource_requests(MaxResults=100, ResourceRequestStatusFilter={"Operations": ["DELETE"]})[
+        "ResourceRequestStatusSummaries"
+    ]
     assert len(deletes) == 15 and {e["Operation"] for e in deletes} == {"DELETE"}
 
     wait_request(client, seen[0])
@@ -168,6 +166,4 @@ def test_list_resources_sees_completed_creates(client: Any) -> None:
     token = create(client, profile())["RequestToken"]
     assert client.list_resources(TypeName=TYPE_NAME)["ResourceDescriptions"] == []
     wait_request(client, token)
-    assert [d["Identifier"] for d in client.list_resources(TypeName=TYPE_NAME)["ResourceDescriptions"]] == [
-        ALICE
-    ]
+    assert [d["Identifier"] for d in client.list_resources(TypeName=TYPE_NAME)["ResourceDescriptions"]] == [ALICE]

@@ -45,9 +45,7 @@ PATTERN_SAMPLES = {
     r"^arn:aws(-[\w]+)*:sagemaker:.+:[0-9]{12}:image/[a-z0-9]([-.]?[a-z0-9])*$": (
         "arn:aws:sagemaker:us-east-1:123456789012:image/my-image"
     ),
-    r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$": (
-        "arn:aws:iam::123456789012:role/SageMakerExec"
-    ),
+    r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$": ("arn:aws:iam::123456789012:role/SageMakerExec"),
     r"^d-(-*[a-z0-9]){1,61}$": DOMAIN,
     r"^https://([.\-_a-zA-Z0-9]+/?){3,1016}$": "https://github.com/example/repo.git",
     r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:user-profile/.*": "not used: readOnly",
@@ -83,9 +81,7 @@ def full_model() -> tuple[dict[str, Any], list[str]]:
     leaves: list[str] = []
     read_only = {p.split("/")[-1] for p in SCHEMA["readOnlyProperties"]}
     model = {
-        key: build(child, f"/{key}", leaves)
-        for key, child in SCHEMA["properties"].items()
-        if key not in read_only
+        key: build(child, f"/{key}", leaves) for key, child in SCHEMA["properties"].items() if key not in read_only
     }
     model["DomainId"] = DOMAIN
     return model, leaves

@@ -23,9 +23,7 @@ ROLE = "arn:aws:iam::123456789012:role/SageMakerExec"
 
 def test_update_applies_patch_after_latency(client: Any) -> None:
     create_and_wait(client, profile(UserSettings={"ExecutionRole": ROLE}))
-    event = update(
-        client, ALICE, [{"op": "replace", "path": "/UserSettings/ExecutionRole", "value": ROLE + "2"}]
-    )
+    event = update(client, ALICE, [{"op": "replace", "path": "/UserSettings/ExecutionRole", "value": ROLE + "2"}])
     assert event["OperationStatus"] == "IN_PROGRESS"
     assert event["Operation"] == "UPDATE"
     assert event["Identifier"] == ALICE
@@ -71,9 +69,7 @@ def test_tags_are_updatable(client: Any) -> None:
         ),
     ],
 )
-def test_patch_of_create_only_property_is_not_updatable(
-    client: Any, patch: list[dict[str, Any]], pointer: str
-) -> None:
+def test_patch_of_create_only_property_is_not_updatable(client: Any, patch: list[dict[str, Any]], pointer: str) -> None:
     create_and_wait(client, profile())
     with pytest.raises(client.exceptions.NotUpdatableException) as caught:
         update(client, ALICE, patch)

@@ -21,9 +21,7 @@ AUTH = (
 )
 
 
-def raw_call(
-    emulator: EmulatorProcess, target: str | None, body: bytes, auth: str | None = AUTH
-) -> tuple[int, Any]:
+def raw_call(emulator: EmulatorProcess, target: str | None, body: bytes, auth: str | None = AUTH) -> tuple[int, Any]:
     headers = {"Content-Type": "application/x-amz-json-1.0"}
     if target:
         headers["X-Amz-Target"] = target
@@ -254,3 +252,19 @@ def test_reset_clears_everything_but_domains(client: Any, emulator: EmulatorProc
     assert {"DomainId": DOMAIN, "Region": REGION} in emulator.domains()
     emulator.reset(keep_domains=False)
     assert emulator.domains() == []
+
+
+def test_command_line_contract_and_clean_shutdown() -> None:
+    emulator = EmulatorProcess(latency=0.1, account_id="210987654321")
+    emulator.start()
+    try:
+        assert emulator.url == f"http://127.0.0.1:{emulator.port}" and emulator.port > 0
+        emulator.add_domain(DOMAIN, "eu-central-1")
+        emulator.oob_create("eu-central-1", profile())
+        [dumped] = emulator.resources("eu-central-1")
+        assert dumped["Properties"]["UserProfileArn"] == (
+            f"arn:aws:sagemaker:eu-central-1:210987654321:user-profile/{DOMAIN}/alice"
+        )
+    finally:
+        emulator.stop()
+    assert emulator.returncode == 0

@@ -26,7 +26,7 @@ Public API (stable):
   ``oob_create(region, desired_state | [desired_states])``, ``oob_patch(region, identifier, patch)``,
   ``oob_delete(region, identifier)``, ``resources(region=None)``, ``requests(region=None)``.
 * ``boto3_client(region, **config)`` — a ``cloudcontrol`` client with dummy credentials.
-* ``stop()`` — SIGTERM, wait, SIGKILL if needed; idempotent.
+* ``stop()`` — SIGTERM, wait, SIGKILL if needed; idempotent; then ``.returncode`` holds the exit status.
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ class EmulatorProcess:
         self.cpu = cpu
         self.url = ""
         self._process: subprocess.Popen[str] | None = None
+        self.returncode: int | None = None
+        """Exit status once :meth:`stop` has run (0 after a clean SIGTERM shutdown)."""
         self._stderr_lines: list[str] = []
 
     # -- lifecycle
@@ -169,6 +171,7 @@ class EmulatorProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout)
+        self.returncode = process.returncode
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
@@ -257,9 +260,7 @@ class EmulatorProcess:
     def oob_create(self, region: str, desired_state: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> Any:
         """Create at once, as in the console; a list creates many (bulk seeding)."""
         if isinstance(desired_state, Mapping):
-            return self.admin(
-                "POST", "/_emulator/resources/create", {"Region": region, "DesiredState": desired_state}
-            )
+            return self.admin("POST", "/_emulator/resources/create", {"Region": region, "DesiredState": desired_state})
         items = [{"Region": region, "DesiredState": dict(item)} for item in desired_state]
         return self.admin("POST", "/_emulator/resources/create", items)
 
