@@ -173,7 +173,9 @@ def _cross_field_rules(schema: ResourceSchema) -> Mapping[str, Sequence[_Rule]]:
                 raise KeyError(f"{definition} has no property {name}; update the CEL rules")
         return [spec_name(name) for name in pascal]
 
-    default, maximum = names("DefaultEbsStorageSettings", "DefaultEbsVolumeSizeInGb", "MaximumEbsVolumeSizeInGb")
+    default, maximum = names(
+        "DefaultEbsStorageSettings", "DefaultEbsVolumeSizeInGb", "MaximumEbsVolumeSizeInGb"
+    )
     idle, low, high = names(
         "IdleSettings", "IdleTimeoutInMinutes", "MinIdleTimeoutInMinutes", "MaxIdleTimeoutInMinutes"
     )
@@ -191,11 +193,15 @@ def _cross_field_rules(schema: ResourceSchema) -> Mapping[str, Sequence[_Rule]]:
 
     return {
         "DefaultEbsStorageSettings": [
-            _Rule(f"self.{maximum} >= self.{default}", f"{maximum} must be greater than or equal to {default}")
+            _Rule(
+                f"self.{maximum} >= self.{default}", f"{maximum} must be greater than or equal to {default}"
+            )
         ],
         "IdleSettings": [ordered(low, idle), ordered(idle, high), ordered(low, high)],
         # a union in the SageMaker API: each item names exactly one kind of file system
-        "CustomFileSystemConfig": [exactly_one(list(schema.definitions["CustomFileSystemConfig"]["properties"]))],
+        "CustomFileSystemConfig": [
+            exactly_one(list(schema.definitions["CustomFileSystemConfig"]["properties"]))
+        ],
     }
 
 
@@ -318,7 +324,9 @@ def _immutability_rule(path: Sequence[str]) -> _Rule:
         rule = f"{now} == {before} && (!{now} || self.{dotted} == oldSelf.{dotted})"
     else:
         rule = f"({now}) == ({before}) && (!({now}) || self.{dotted} == oldSelf.{dotted})"
-    return _Rule(rule, f"{dotted} is immutable: it cannot be added, changed or removed after creation", f".{dotted}")
+    return _Rule(
+        rule, f"{dotted} is immutable: it cannot be added, changed or removed after creation", f".{dotted}"
+    )
 
 
 def spec_schema() -> JsonObject:
@@ -383,7 +391,8 @@ def status_schema() -> JsonObject:
                 "type": "string",
                 "maxLength": 316,
                 "description": (
-                    "Ready: the AWS profile exists and matches the spec; Synced: the last reconcile succeeded."
+                    "Ready: the AWS profile exists and matches the spec; "
+                    "Synced: the last reconcile succeeded."
                 ),
             },
             "status": {

@@ -157,12 +157,16 @@ class SageMakerUserProfileSpec(_CamelModel):
 
     def to_spec(self) -> dict[str, Any]:
         """The `.spec` document (camelCase), without unset optional fields."""
-        document: dict[str, Any] = _without_none(self.model_dump(mode="json", by_alias=True, exclude_none=True))
+        document: dict[str, Any] = _without_none(
+            self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        )
         return document
 
     def to_desired_state(self) -> dict[str, Any]:
         """The CloudFormation desired state: PascalCase, only what is set, no operator fields."""
-        document = self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=set(_OPERATOR_ATTRS))
+        document = self.model_dump(
+            mode="json", by_alias=True, exclude_none=True, exclude=set(_OPERATOR_ATTRS)
+        )
         desired: dict[str, Any] = spec_to_cfn(_without_none(document))
         return desired
 
@@ -173,7 +177,9 @@ class SageMakerUserProfileSpec(_CamelModel):
 
 
 _OPERATOR_ATTRS: Final = frozenset(
-    name for name, info in SageMakerUserProfileSpec.model_fields.items() if (info.alias or name) in OPERATOR_SPEC_FIELDS
+    name
+    for name, info in SageMakerUserProfileSpec.model_fields.items()
+    if (info.alias or name) in OPERATOR_SPEC_FIELDS
 )
 
 

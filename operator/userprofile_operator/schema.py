@@ -237,7 +237,9 @@ def writable_property_paths() -> tuple[PropertyPath, ...]:
     """Every property path a user may set: all paths except the readOnly ones and below them."""
     read_only = read_only_paths()
     return tuple(
-        path for path in load_schema().iter_property_paths() if not any(path[: len(ro)] == ro for ro in read_only)
+        path
+        for path in load_schema().iter_property_paths()
+        if not any(path[: len(ro)] == ro for ro in read_only)
     )
 
 

@@ -109,7 +109,8 @@ def _crd_paths(node: dict[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[t
 
 def test_the_crd_file_is_the_generator_output() -> None:
     assert CRD_FILE.read_text() == render_crd_yaml(), (
-        "crds/ is stale: run `.venv/bin/userprofile-operator crd > crds/sagemaker.awscc.dev_sagemakeruserprofiles.yaml`"
+        "crds/ is stale: run `make crd` "
+        "(.venv/bin/userprofile-operator crd > crds/sagemaker.awscc.dev_sagemakeruserprofiles.yaml)"
     )
 
 
@@ -258,7 +259,9 @@ def test_integers_are_int64_with_their_bounds() -> None:
 
 def test_unique_items_become_sets_or_cel_rules() -> None:
     for field in ("hiddenMlTools", "hiddenAppTypes", "hiddenInstanceTypes"):
-        assert _crd_node(("userSettings", "studioWebPortalSettings", field))["x-kubernetes-list-type"] == "set"
+        assert (
+            _crd_node(("userSettings", "studioWebPortalSettings", field))["x-kubernetes-list-type"] == "set"
+        )
     for path in (
         ("userSettings", "customFileSystemConfigs"),
         ("userSettings", "studioWebPortalSettings", "hiddenSageMakerImageVersionAliases"),
@@ -273,9 +276,15 @@ def test_unique_items_become_sets_or_cel_rules() -> None:
 
 def _rules_for(path: tuple[str, ...]) -> list[dict[str, Any]]:
     """Immutability rules for a spec path: on the field itself, or on spec with a fieldPath."""
-    found = [rule for rule in _crd_node(path).get("x-kubernetes-validations", []) if rule["rule"] == "self == oldSelf"]
+    found = [
+        rule
+        for rule in _crd_node(path).get("x-kubernetes-validations", [])
+        if rule["rule"] == "self == oldSelf"
+    ]
     dotted = ".".join(path)
-    found += [rule for rule in _spec().get("x-kubernetes-validations", []) if rule.get("fieldPath") == f".{dotted}"]
+    found += [
+        rule for rule in _spec().get("x-kubernetes-validations", []) if rule.get("fieldPath") == f".{dotted}"
+    ]
     return found
 
 
@@ -294,7 +303,9 @@ def test_every_create_only_property_and_region_is_immutable() -> None:
 def test_optional_immutable_fields_are_guarded_against_adding_and_removing() -> None:
     by_field = {rule.get("fieldPath"): rule["rule"] for rule in _spec()["x-kubernetes-validations"]}
     region = by_field[".region"]
-    assert region == ("has(self.region) == has(oldSelf.region) && (!has(self.region) || self.region == oldSelf.region)")
+    assert region == (
+        "has(self.region) == has(oldSelf.region) && (!has(self.region) || self.region == oldSelf.region)"
+    )
     access = by_field[".userSettings.rStudioServerProAppSettings.accessStatus"]
     assert "has(self.userSettings) && has(self.userSettings.rStudioServerProAppSettings)" in access
     assert "has(oldSelf.userSettings.rStudioServerProAppSettings.accessStatus)" in access
@@ -326,14 +337,19 @@ def test_cross_field_rules() -> None:
         {
             "rule": "(has(self.efsFileSystemConfig) ? 1 : 0) + (has(self.fSxLustreFileSystemConfig) ? 1 : 0)"
             " + (has(self.s3FileSystemConfig) ? 1 : 0) == 1",
-            "message": "exactly one of efsFileSystemConfig, fSxLustreFileSystemConfig, s3FileSystemConfig must be set",
+            "message": (
+                "exactly one of efsFileSystemConfig, fSxLustreFileSystemConfig, "
+                "s3FileSystemConfig must be set"
+            ),
         }
     ]
     sso = [r for r in _spec()["x-kubernetes-validations"] if "fieldPath" not in r]
     assert sso == [
         {
             "rule": "has(self.singleSignOnUserIdentifier) == has(self.singleSignOnUserValue)",
-            "message": "singleSignOnUserIdentifier and singleSignOnUserValue must be given together or not at all",
+            "message": (
+                "singleSignOnUserIdentifier and singleSignOnUserValue must be given together or not at all"
+            ),
         }
     ]
 
@@ -347,7 +363,14 @@ def test_operator_fields() -> None:
     assert props["adoptionPolicy"]["enum"] == ["Never", "Adopt"]
     assert props["adoptionPolicy"]["default"] == "Never"
     region = re.compile(props["region"]["pattern"])
-    for good in ("us-east-1", "eu-central-1", "us-gov-west-1", "us-isob-east-1", "ap-southeast-3", "eusc-de-east-1"):
+    for good in (
+        "us-east-1",
+        "eu-central-1",
+        "us-gov-west-1",
+        "us-isob-east-1",
+        "ap-southeast-3",
+        "eusc-de-east-1",
+    ):
         assert region.search(good), good
     for bad in ("US-EAST-1", "us-east", "useast1", "us-east-1a", ""):
         assert not region.search(bad), bad
@@ -373,7 +396,14 @@ def test_status_schema_matches_the_status_model() -> None:
     assert conditions["x-kubernetes-list-type"] == "map"
     assert conditions["x-kubernetes-list-map-keys"] == ["type"]
     condition = conditions["items"]["properties"]
-    assert set(condition) == {"type", "status", "reason", "message", "lastTransitionTime", "observedGeneration"}
+    assert set(condition) == {
+        "type",
+        "status",
+        "reason",
+        "message",
+        "lastTransitionTime",
+        "observedGeneration",
+    }
     assert condition["lastTransitionTime"]["format"] == "date-time"
     assert condition["observedGeneration"]["format"] == "int64"
     operation = status["properties"]["operation"]["properties"]
@@ -414,6 +444,11 @@ def test_python_translation_of_unicode_classes() -> None:
 
 def test_schema_paths_are_walked_through_definitions() -> None:
     schema = load_schema()
-    path: PropertyPath = ("UserSettings", "CustomFileSystemConfigs", "FSxLustreFileSystemConfig", "FileSystemId")
+    path: PropertyPath = (
+        "UserSettings",
+        "CustomFileSystemConfigs",
+        "FSxLustreFileSystemConfig",
+        "FileSystemId",
+    )
     assert schema.node_at(path)["pattern"] == "^(fs-[0-9a-f]{8,})$"
     assert schema.primary_identifier == (("UserProfileName",), ("DomainId",))

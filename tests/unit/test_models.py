@@ -135,16 +135,28 @@ def test_status_patch_is_camel_case_without_nones() -> None:
         observed_generation=3,
         arn="arn:aws:sagemaker:us-east-1:123456789012:user-profile/d-abcdef123456/alice",
         conditions=[Condition(type="Ready", status="True", reason="Available", last_transition_time=started)],
-        operation=OperationInFlight(type=OperationType.CREATE, client_token="tok", generation=3, started_at=started),
+        operation=OperationInFlight(
+            type=OperationType.CREATE, client_token="tok", generation=3, started_at=started
+        ),
         drift_detected=False,
     )
     assert status.to_patch() == {
         "observedGeneration": 3,
         "arn": "arn:aws:sagemaker:us-east-1:123456789012:user-profile/d-abcdef123456/alice",
         "conditions": [
-            {"type": "Ready", "status": "True", "reason": "Available", "lastTransitionTime": "2025-01-02T03:04:05Z"}
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Available",
+                "lastTransitionTime": "2025-01-02T03:04:05Z",
+            }
         ],
-        "operation": {"type": "CREATE", "clientToken": "tok", "generation": 3, "startedAt": "2025-01-02T03:04:05Z"},
+        "operation": {
+            "type": "CREATE",
+            "clientToken": "tok",
+            "generation": 3,
+            "startedAt": "2025-01-02T03:04:05Z",
+        },
         "driftDetected": False,
     }
 
@@ -165,7 +177,12 @@ def test_status_parses_what_is_stored_and_ignores_kopf() -> None:
     stored = {
         "observedGeneration": 2,
         "conditions": [
-            {"type": "Ready", "status": "False", "reason": "Creating", "lastTransitionTime": "2025-01-02T03:04:05Z"},
+            {
+                "type": "Ready",
+                "status": "False",
+                "reason": "Creating",
+                "lastTransitionTime": "2025-01-02T03:04:05Z",
+            },
             {"type": "Synced", "status": "True"},
         ],
         "lastSyncTime": "2025-01-02T03:04:05Z",
