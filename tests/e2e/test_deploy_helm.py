@@ -139,7 +139,9 @@ def test_namespaced_scope_grants_only_in_the_watched_namespaces(release: Release
     other = f"{release.namespace}-c"
     for ns in [*watched, other]:
         kube.create_namespace(ns)
-    release.install("crds.install=false", "rbac.scope=namespaced", f"watchNamespaces={{{watched[0]},{watched[1]}}}")
+    release.install(
+        "crds.install=false", "rbac.scope=namespaced", f"watchNamespaces={{{watched[0]},{watched[1]}}}"
+    )
     for ns in watched:
         assert release.can("list", SMUP, ns)
         assert release.can("patch", f"{SMUP}/status", ns)
@@ -151,9 +153,9 @@ def test_namespaced_scope_grants_only_in_the_watched_namespaces(release: Release
     assert release.can("get", "namespaces", None)
     assert release.can("list", "customresourcedefinitions.apiextensions.k8s.io", None)
 
-    args = kube.get_json("deployment", release.service_account, "-n", release.namespace)["spec"]["template"]["spec"][
-        "containers"
-    ][0]["args"]
+    args = kube.get_json("deployment", release.service_account, "-n", release.namespace)["spec"]["template"][
+        "spec"
+    ]["containers"][0]["args"]
     assert args[:6] == ["run", "--standalone", "--namespace", watched[0], "--namespace", watched[1]]
 
 

@@ -59,7 +59,8 @@ READY = cond("Ready", "True", "Available", "The user profile is InService")
 SYNCED = cond("Synced", "True", "ReconcileSuccess")
 ACCESS_DENIED = (
     "User: arn:aws:sts::123456789012:assumed-role/smup/x is not authorized to perform: "
-    "sagemaker:CreateUserProfile because no identity-based policy allows the sagemaker:CreateUserProfile action"
+    "sagemaker:CreateUserProfile because no identity-based policy allows the "
+    "sagemaker:CreateUserProfile action"
 )
 
 
@@ -124,7 +125,10 @@ def test_transient_failures_are_progressing(reason: str) -> None:
             1,
             {
                 "observedGeneration": 1,
-                "conditions": [cond("Ready", "False", reason, "Rate exceeded"), cond("Synced", "False", reason)],
+                "conditions": [
+                    cond("Ready", "False", reason, "Rate exceeded"),
+                    cond("Synced", "False", reason),
+                ],
             },
         )
     )

@@ -23,7 +23,10 @@ NAMESPACE = "ops"
 
 # (apiGroup, resource, verb): everything the operator needs, nothing more.
 NAMESPACED_GRANTS = {
-    *{("sagemaker.awscc.dev", "sagemakeruserprofiles", v) for v in ("get", "list", "watch", "patch", "update")},
+    *{
+        ("sagemaker.awscc.dev", "sagemakeruserprofiles", v)
+        for v in ("get", "list", "watch", "patch", "update")
+    },
     *{("sagemaker.awscc.dev", "sagemakeruserprofiles/status", v) for v in ("get", "patch", "update")},
     *{(group, "events", v) for group in ("", "events.k8s.io") for v in ("create", "patch")},
 }
@@ -115,7 +118,9 @@ class TestLint:
         assert "0 chart(s) failed" in proc.stdout
 
     def test_lint_is_clean_in_namespaced_mode(self) -> None:
-        helm("lint", str(CHART), "--strict", "--set", "rbac.scope=namespaced", "--set", "watchNamespaces={a,b}")
+        helm(
+            "lint", str(CHART), "--strict", "--set", "rbac.scope=namespaced", "--set", "watchNamespaces={a,b}"
+        )
 
     def test_chart_versions(self) -> None:
         chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
@@ -181,7 +186,13 @@ class TestHardenedPod:
     def test_command_and_liveness(self, default: list[dict[str, Any]]) -> None:
         c = container(default)
         assert c["image"] == "ghcr.io/sagemaker-userprofile-operator/sagemaker-userprofile-operator:0.1.0"
-        assert c["args"] == ["run", "--standalone", "--all-namespaces", "--liveness", "http://0.0.0.0:8081/healthz"]
+        assert c["args"] == [
+            "run",
+            "--standalone",
+            "--all-namespaces",
+            "--liveness",
+            "http://0.0.0.0:8081/healthz",
+        ]
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
         assert ports == {"healthz": 8081, "metrics": 8080}
         assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
@@ -241,7 +252,9 @@ class TestSettings:
             "AWS_REGION": "eu-west-1",
         }
 
-    def test_every_smup_variable_is_a_setting_the_operator_accepts(self, default: list[dict[str, Any]]) -> None:
+    def test_every_smup_variable_is_a_setting_the_operator_accepts(
+        self, default: list[dict[str, Any]]
+    ) -> None:
         smup = {
             k: v
             for k, v in env(render(values={"config": {"defaultRegion": "us-east-1"}})).items()
@@ -261,7 +274,9 @@ class TestSettings:
 
 
 class TestRbac:
-    def test_cluster_scope_grants_exactly_the_least_privilege_set(self, default: list[dict[str, Any]]) -> None:
+    def test_cluster_scope_grants_exactly_the_least_privilege_set(
+        self, default: list[dict[str, Any]]
+    ) -> None:
         role = one(default, "ClusterRole")
         assert grants(role["rules"]) == NAMESPACED_GRANTS | CLUSTER_GRANTS
         assert by_kind(default, "Role") == []
@@ -276,12 +291,16 @@ class TestRbac:
             {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}
         ]
 
-    def test_no_secrets_anywhere(self, default: list[dict[str, Any]], namespaced: list[dict[str, Any]]) -> None:
+    def test_no_secrets_anywhere(
+        self, default: list[dict[str, Any]], namespaced: list[dict[str, Any]]
+    ) -> None:
         for objects in (default, namespaced):
             for role in by_kind(objects, "ClusterRole") + by_kind(objects, "Role"):
                 assert all(resource != "secrets" for _, resource, _ in grants(role["rules"]))
 
-    def test_namespaced_scope_uses_a_role_per_watched_namespace(self, namespaced: list[dict[str, Any]]) -> None:
+    def test_namespaced_scope_uses_a_role_per_watched_namespace(
+        self, namespaced: list[dict[str, Any]]
+    ) -> None:
         roles = by_kind(namespaced, "Role")
         assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
         for role in roles:
@@ -312,7 +331,9 @@ class TestRbac:
     def test_service_account_for_irsa_and_an_existing_one(self) -> None:
         arn = "arn:aws:iam::123456789012:role/smup"
         objects = render(values={"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": arn}}})
-        assert one(objects, "ServiceAccount")["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": arn}
+        assert one(objects, "ServiceAccount")["metadata"]["annotations"] == {
+            "eks.amazonaws.com/role-arn": arn
+        }
         objects = render("serviceAccount.create=false", "serviceAccount.name=existing")
         assert by_kind(objects, "ServiceAccount") == []
         assert one(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "existing"
@@ -338,7 +359,9 @@ class TestCrd:
         assert rendered == expected
 
     def test_extra_crd_annotations(self) -> None:
-        objects = render(values={"crds": {"annotations": {"argocd.argoproj.io/sync-options": "Delete=false"}}})
+        objects = render(
+            values={"crds": {"annotations": {"argocd.argoproj.io/sync-options": "Delete=false"}}}
+        )
         assert one(objects, "CustomResourceDefinition")["metadata"]["annotations"] == {
             "argocd.argoproj.io/sync-options": "Delete=false",
             "helm.sh/resource-policy": "keep",
@@ -364,5 +387,6 @@ class TestMetrics:
         assert monitor["metadata"]["labels"]["release"] == "prom"
         assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
         assert (
-            monitor["spec"]["selector"]["matchLabels"].items() <= one(objects, "Service")["metadata"]["labels"].items()
+            monitor["spec"]["selector"]["matchLabels"].items()
+            <= one(objects, "Service")["metadata"]["labels"].items()
         )

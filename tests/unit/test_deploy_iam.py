@@ -84,7 +84,9 @@ def test_policy_grants_every_handler_permission_of_the_schema() -> None:
 
 
 def test_policy_grants_nothing_else() -> None:
-    cloudcontrol_ops = boto3.client("cloudcontrol", region_name="us-east-1").meta.service_model.operation_names
+    cloudcontrol_ops = boto3.client(
+        "cloudcontrol", region_name="us-east-1"
+    ).meta.service_model.operation_names
     allowed = needed_by_code() | needed_by_schema() | {f"cloudformation:{op}" for op in cloudcontrol_ops}
     allowed.add("sts:AssumeRole")  # the optional statement for per-namespace roles
     extra = granted() - allowed
