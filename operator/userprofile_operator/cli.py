@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from userprofile_operator import __version__
 
@@ -16,8 +20,96 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the operator (kopf) against the current cluster")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (default)")
+    run.add_argument("--standalone", action="store_true", help="run without kopf peering (one replica)")
+    run.add_argument("--liveness", metavar="URL", help="serve kopf's liveness probe, e.g. http://0.0.0.0:8081/healthz")
+    run.add_argument("--region", help="default AWS region (default: SMUP_DEFAULT_REGION, AWS_REGION)")
+    run.add_argument("--cluster-name", help="names this cluster in the ownership tag of AWS profiles")
+    run.add_argument("--drift-interval", type=float, help="seconds between drift checks of a profile (0: off)")
+    run.add_argument("--aws-rate", type=float, help="Cloud Control calls per second per account and region")
+    run.add_argument("--aws-burst", type=int, help="Cloud Control calls allowed in a burst")
+    run.add_argument("--max-concurrent-aws-calls", type=int, help="Cloud Control calls in flight at once")
+    run.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0: off)")
+    run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument("--log-format", choices=["json", "text"])
+
     sub.add_parser("crd", help="print the CustomResourceDefinition generated from the CloudFormation schema")
     return parser
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from userprofile_operator.settings import Settings
+
+    overrides: dict[str, Any] = {
+        key: getattr(args, key)
+        for key in (
+            "cluster_name",
+            "drift_interval",
+            "aws_rate",
+            "aws_burst",
+            "max_concurrent_aws_calls",
+            "metrics_port",
+            "log_level",
+            "log_format",
+        )
+        if getattr(args, key) is not None
+    }
+    settings = Settings(**overrides)
+    region = (
+        args.region or settings.default_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    )
+    return settings.model_copy(update={"default_region": region})
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        k8s = getattr(record, "k8s_ref", None)
+        if isinstance(k8s, dict):
+            entry["object"] = {k: k8s.get(k) for k in ("namespace", "name", "uid") if k8s.get(k)}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("botocore", "boto3", "urllib3", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import kopf
+
+    from userprofile_operator.handlers import Runtime, build_registry
+
+    settings = _settings(args)
+    _configure_logging(settings.log_level, settings.log_format)
+    registry = build_registry(Runtime(settings))
+    kopf.run(
+        registry=registry,
+        standalone=args.standalone,
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        liveness_endpoint=args.liveness,
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "run":
+        return _run(args)
     if args.command == "crd":
         from userprofile_operator.crd import render_crd_yaml
 

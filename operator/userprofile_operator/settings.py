@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     poll_max: float = Field(default=30.0, gt=0, description="Longest wait between two status reads.")
     retry_min: float = Field(default=2.0, gt=0, description="First back-off after a transient AWS error.")
     retry_max: float = Field(default=300.0, gt=0, description="Longest back-off after transient AWS errors.")
+    inline_wait: float = Field(
+        default=20.0,
+        ge=0,
+        description="How long one pass waits for a Cloud Control request before it records the request "
+        "in status and comes back later.",
+    )
+    drift_tick: float = Field(default=60.0, gt=0, description="How often each object's drift timer wakes up.")
     operation_timeout: float = Field(
         default=1800.0, gt=0, description="Give up waiting on one Cloud Control request after this long."
     )

@@ -1,0 +1,249 @@
+"""The one place that talks to AWS: Cloud Control calls for AWS::SageMaker::UserProfile.
+
+What it owns: boto3 clients per region and IAM role (roles assumed through STS with refreshable
+credentials), the limits on AWS calls (a semaphore for calls in flight, a token bucket per
+credentials and region), mapping botocore errors to `AwsError` with Cloud Control's error codes, and
+metrics per call. What it does not do: decide anything — `plan.py` decides, `reconciler.py` drives.
+
+boto3 calls are blocking, so each runs in a thread of our own pool, sized to the concurrency limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.session import get_session
+
+from userprofile_operator import TYPE_NAME, metrics
+from userprofile_operator.plan import NOT_FOUND_CODES, AwsError, ProgressEvent
+
+T = TypeVar("T")
+
+
+class CloudControlApi(Protocol):
+    """What the reconciler needs from Cloud Control (tests may give a fake of this)."""
+
+    async def create(self, desired: dict[str, Any], token: str) -> ProgressEvent: ...
+    async def update(self, identifier: str, patch: list[dict[str, Any]], token: str) -> ProgressEvent: ...
+    async def delete(self, identifier: str, token: str) -> ProgressEvent: ...
+    async def get(self, identifier: str) -> dict[str, Any] | None: ...
+    async def request_status(self, request_token: str) -> ProgressEvent: ...
+    async def cancel(self, request_token: str) -> ProgressEvent: ...
+
+
+class TokenBucket:
+    """At most `rate` acquisitions per second after an initial `burst`, fair in arrival order."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = float(burst)
+        self.tokens = float(burst)
+        self.clock = clock
+        self.updated = clock()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            self._refill()
+            if self.tokens < 1:
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+                self._refill()
+            self.tokens -= 1
+
+
+def _progress(raw: dict[str, Any]) -> ProgressEvent:
+    retry_after = raw.get("RetryAfter")
+    model = raw.get("ResourceModel")
+    return ProgressEvent(
+        operation=raw.get("Operation", ""),
+        status=raw.get("OperationStatus", ""),
+        request_token=raw.get("RequestToken", ""),
+        identifier=raw.get("Identifier"),
+        error_code=raw.get("ErrorCode"),
+        message=raw.get("StatusMessage", ""),
+        retry_after=retry_after.timestamp() if isinstance(retry_after, datetime) else None,
+        resource_model=json.loads(model) if model else None,
+    )
+
+
+def _aws_error(err: Exception) -> AwsError:
+    if isinstance(err, botocore.exceptions.ClientError):
+        error = err.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        return AwsError(code=code, message=str(error.get("Message", err)))
+    if isinstance(err, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        return AwsError(code="InvalidCredentials", message=str(err))
+    return AwsError(code="NetworkFailure", message=f"{type(err).__name__}: {err}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where calls go: a region and, optionally, an IAM role to assume first."""
+
+    region: str
+    role_arn: str | None = None
+
+
+class CloudControl:
+    """Cloud Control for one target; built and cached by `CloudControlPool`."""
+
+    def __init__(self, client: Any, bucket: TokenBucket, pool: CloudControlPool) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._pool = pool
+
+    async def _call(self, operation: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        async with self._pool.semaphore:
+            await self._bucket.acquire()
+            loop = asyncio.get_running_loop()
+            try:
+                result = await loop.run_in_executor(self._pool.executor, lambda: fn(**kwargs))
+            except Exception as err:
+                aws = _aws_error(err)
+                metrics.AWS_CALLS.labels(operation=operation, outcome=aws.code).inc()
+                raise aws from err
+            metrics.AWS_CALLS.labels(operation=operation, outcome="ok").inc()
+            return result
+
+    async def create(self, desired: dict[str, Any], token: str) -> ProgressEvent:
+        raw = await self._call(
+            "CreateResource",
+            self._client.create_resource,
+            TypeName=TYPE_NAME,
+            DesiredState=json.dumps(desired, separators=(",", ":")),
+            ClientToken=token,
+        )
+        return _progress(raw["ProgressEvent"])
+
+    async def update(self, identifier: str, patch: list[dict[str, Any]], token: str) -> ProgressEvent:
+        raw = await self._call(
+            "UpdateResource",
+            self._client.update_resource,
+            TypeName=TYPE_NAME,
+            Identifier=identifier,
+            PatchDocument=json.dumps(patch, separators=(",", ":")),
+            ClientToken=token,
+        )
+        return _progress(raw["ProgressEvent"])
+
+    async def delete(self, identifier: str, token: str) -> ProgressEvent:
+        raw = await self._call(
+            "DeleteResource",
+            self._client.delete_resource,
+            TypeName=TYPE_NAME,
+            Identifier=identifier,
+            ClientToken=token,
+        )
+        return _progress(raw["ProgressEvent"])
+
+    async def get(self, identifier: str) -> dict[str, Any] | None:
+        """The profile's properties, or None when it does not exist."""
+        try:
+            raw = await self._call("GetResource", self._client.get_resource, TypeName=TYPE_NAME, Identifier=identifier)
+        except AwsError as err:
+            if err.code.removesuffix("Exception") in NOT_FOUND_CODES:
+                return None
+            raise
+        properties: dict[str, Any] = json.loads(raw["ResourceDescription"]["Properties"])
+        return properties
+
+    async def request_status(self, request_token: str) -> ProgressEvent:
+        raw = await self._call(
+            "GetResourceRequestStatus", self._client.get_resource_request_status, RequestToken=request_token
+        )
+        return _progress(raw["ProgressEvent"])
+
+    async def cancel(self, request_token: str) -> ProgressEvent:
+        raw = await self._call(
+            "CancelResourceRequest", self._client.cancel_resource_request, RequestToken=request_token
+        )
+        return _progress(raw["ProgressEvent"])
+
+    async def list_all(self, resource_model: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every profile (all pages): [{"Identifier": ..., "Properties": {...}}]."""
+        found: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TypeName": TYPE_NAME}
+        if resource_model:
+            kwargs["ResourceModel"] = json.dumps(resource_model)
+        while True:
+            raw = await self._call("ListResources", self._client.list_resources, **kwargs)
+            for item in raw.get("ResourceDescriptions", []):
+                found.append({"Identifier": item["Identifier"], "Properties": json.loads(item["Properties"])})
+            if not raw.get("NextToken"):
+                return found
+            kwargs["NextToken"] = raw["NextToken"]
+
+
+class CloudControlPool:
+    """Clients per target, sharing one limit on calls in flight and one token bucket per target."""
+
+    def __init__(self, max_concurrent: int, rate: float, burst: int) -> None:
+        self.semaphore = asyncio.Semaphore(max_concurrent)
+        self.executor = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="aws")
+        self._max_concurrent = max_concurrent
+        self._rate = rate
+        self._burst = burst
+        self._clients: dict[Target, CloudControl] = {}
+        self._buckets: dict[Target, TokenBucket] = {}
+
+    def _config(self, region: str) -> Config:
+        # botocore's standard retry mode backs off and retries throttling a few times itself.
+        return Config(
+            region_name=region,
+            retries={"mode": "standard", "max_attempts": 3},
+            max_pool_connections=self._max_concurrent,
+            connect_timeout=10,
+            read_timeout=30,
+        )
+
+    def _session(self, target: Target) -> boto3.Session:
+        if target.role_arn is None:
+            return boto3.Session(region_name=target.region)
+        base = boto3.Session(region_name=target.region)
+        sts = base.client("sts", config=self._config(target.region))
+        role_arn = target.role_arn
+
+        def refresh() -> dict[str, str]:
+            creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="sagemaker-userprofile-operator")["Credentials"]
+            expiry = creds["Expiration"]
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": (expiry if isinstance(expiry, datetime) else datetime.now(UTC)).isoformat(),
+            }
+
+        botocore_session = get_session()
+        # Deferred: the first AssumeRole happens on the first call, in a worker thread, not here.
+        botocore_session._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
+            refresh_using=refresh, method="sts-assume-role"
+        )
+        botocore_session.set_config_variable("region", target.region)
+        return boto3.Session(botocore_session=botocore_session)
+
+    def for_target(self, target: Target) -> CloudControl:
+        client = self._clients.get(target)
+        if client is None:
+            bucket = self._buckets.setdefault(target, TokenBucket(self._rate, self._burst))
+            raw = self._session(target).client("cloudcontrol", config=self._config(target.region))
+            client = self._clients[target] = CloudControl(raw, bucket, self)
+        return client
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,271 @@
+"""Pure decisions: desired spec + what AWS has + what status says → what to do and what to report.
+
+No I/O here and no kopf or boto3 (an import-linter contract holds that line): the reconciler asks,
+these functions answer, and unit tests cover them without servers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import jsonpatch
+
+# Cloud Control error codes (the ProgressEvent ErrorCode, or the exception name without "Exception").
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ServiceInternalError",
+        "NetworkFailure",
+        "InternalFailure",
+        "ConcurrentOperation",
+        "ServiceTimeout",
+        "NotStabilized",
+        "GeneralServiceException",
+        "GeneralService",
+        "HandlerInternalFailure",
+        "ServiceLimitExceeded",
+        "ResourceConflict",
+        "ConcurrentModification",
+        "RequestTimeout",
+        "ServiceUnavailable",
+        "InternalServerError",
+        "Throttled",
+        "TooManyRequests",
+        "RequestLimitExceeded",
+    }
+)
+NOT_FOUND_CODES = frozenset({"NotFound", "ResourceNotFound"})
+
+
+class AwsError(Exception):
+    """An AWS call or request that failed, with Cloud Control's error code and AWS's own message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+    @property
+    def transient(self) -> bool:
+        return is_transient(self.code)
+
+
+def is_transient(code: str | None) -> bool:
+    """Whether an error code (ErrorCode or exception name) is worth retrying as it is."""
+    return code is not None and code.removesuffix("Exception") in TRANSIENT_CODES
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """The parts of a Cloud Control ProgressEvent the operator uses."""
+
+    operation: str
+    status: str
+    request_token: str
+    identifier: str | None = None
+    error_code: str | None = None
+    message: str = ""
+    retry_after: float | None = None
+    resource_model: dict[str, Any] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in {"SUCCESS", "FAILED", "CANCEL_COMPLETE"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokens and ownership
+
+
+def client_token(operation: str, uid: str, generation: int, *salt: object) -> str:
+    """Deterministic ClientToken: the same object, generation, operation and salt give the same token.
+
+    So a request re-sent after a crash is the same request to AWS, and nothing is created twice. The
+    salt separates requests that must differ at the same generation (a retry after a FAILED request,
+    a correction of drift, a re-creation), and is itself taken from persisted state.
+    """
+    digest = hashlib.sha256(json.dumps([operation, uid, generation, *salt], default=str).encode()).hexdigest()
+    return f"{operation.lower()}-{generation}-{digest[:40]}"
+
+
+def owner_tag_value(cluster: str, namespace: str, name: str) -> str:
+    """`cluster/namespace/name`, shortened with a digest to fit AWS's 128-character tag values."""
+    value = f"{cluster}/{namespace}/{name}"
+    if len(value) <= 128:
+        return value
+    return f"{value[:111]}~{hashlib.sha256(value.encode()).hexdigest()[:16]}"
+
+
+Ownership = Literal["ours", "unowned", "other"]
+
+
+def ownership(observed: dict[str, Any], owner_key: str, owner_value: str) -> tuple[Ownership, str | None]:
+    """Whose profile is this, by its ownership tag: ours, nobody's, or someone else's (and whose)."""
+    for tag in observed.get("Tags") or []:
+        if tag.get("Key") == owner_key:
+            value = str(tag.get("Value"))
+            return ("ours" if value == owner_value else "other"), value
+    return "unowned", None
+
+
+def with_owner_tag(desired: dict[str, Any], owner_key: str, owner_value: str) -> dict[str, Any]:
+    """The desired state with our ownership tag added (the user's own tags kept as they are)."""
+    tags = [t for t in desired.get("Tags", []) if t.get("Key") != owner_key]
+    return {**desired, "Tags": [*tags, {"Key": owner_key, "Value": owner_value}]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Diff
+
+
+def _project(observed: Any, desired: Any) -> Any:
+    """The part of `observed` that `desired` speaks about: keys the user set, lists whole."""
+    if isinstance(desired, dict) and isinstance(observed, dict):
+        return {k: _project(observed[k], v) for k, v in desired.items() if k in observed}
+    return observed
+
+
+def _tags_key(tags: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
+    return sorted((str(t.get("Key")), str(t.get("Value"))) for t in tags if not str(t.get("Key")).startswith("aws:"))
+
+
+def plan_patch(
+    desired: dict[str, Any],
+    observed: dict[str, Any],
+    create_only: Iterable[str] = (),
+    previous: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """RFC 6902 operations that bring `observed` (AWS) to `desired` (the spec) over the fields the user set.
+
+    - A field the user never set and AWS filled in is left alone (no fighting over defaults).
+    - A field the user set before (`previous`) and removed now is removed in AWS.
+    - Tags are compared as a set and replaced whole, so order never causes an update.
+    - createOnly paths (`/DomainId`, ...) are never patched: the API server makes them immutable.
+    """
+    skip = {p if p.startswith("/") else "/" + p for p in create_only}
+    desired = dict(desired)
+    observed_tags = observed.get("Tags") or []
+    desired_tags = desired.pop("Tags", None)
+    projected = _project({k: v for k, v in observed.items() if k != "Tags"}, desired)
+    target = json.loads(json.dumps(desired))
+    ops: list[dict[str, Any]] = []
+    if previous:
+        for path in _removed_paths(previous, desired):
+            if path not in skip and _exists(observed, path):
+                ops.append({"op": "remove", "path": path})
+    for op in jsonpatch.make_patch(projected, target).patch:
+        if not any(op["path"] == s or op["path"].startswith(s + "/") for s in skip):
+            ops.append(op)
+    if desired_tags is not None and _tags_key(desired_tags) != _tags_key(observed_tags):
+        keep_aws = [t for t in observed_tags if str(t.get("Key")).startswith("aws:")]
+        ops.append(
+            {"op": "add" if "Tags" not in observed else "replace", "path": "/Tags", "value": [*keep_aws, *desired_tags]}
+        )
+    return ops
+
+
+def _removed_paths(previous: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    removed: list[str] = []
+    for key, value in previous.items():
+        path = f"{prefix}/{key}"
+        if key not in current:
+            removed.append(path)
+        elif isinstance(value, dict) and isinstance(current[key], dict):
+            removed.extend(_removed_paths(value, current[key], path))
+    return removed
+
+
+def _exists(doc: Any, path: str) -> bool:
+    for part in path.strip("/").split("/"):
+        if not isinstance(doc, dict) or part not in doc:
+            return False
+        doc = doc[part]
+    return True
+
+
+def patch_digest(patch: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(patch, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing
+
+
+def backoff(retry: int, minimum: float, maximum: float, rng: random.Random | None = None) -> float:
+    """Capped exponential back-off with full jitter in its upper half: minimum · 2^retry, at most maximum."""
+    base = min(maximum, minimum * (2 ** max(0, retry)))
+    return (rng or random).uniform(base / 2, base)
+
+
+def poll_delay(attempt: int, retry_after: float | None, now: float, minimum: float, maximum: float) -> float:
+    """How long to wait before reading a request's status: AWS's RetryAfter when it gives one, else back-off."""
+    if retry_after is not None and retry_after > now:
+        return min(maximum, max(retry_after - now, 0.05))
+    return min(maximum, minimum * (1.5**attempt))
+
+
+def drift_delay(interval: float, jitter: float, rng: random.Random | None = None) -> float:
+    return interval * (1 + (rng or random).uniform(0, jitter))
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'600', '600s', '10m', '1h' → seconds; None or garbage → None."""
+    if not text:
+        return None
+    text = text.strip().lower()
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    try:
+        if text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Region and conditions
+
+
+def resolve_region(spec_region: str | None, namespace_default: str | None, operator_default: str | None) -> str | None:
+    return spec_region or namespace_default or operator_default
+
+
+def set_condition(
+    conditions: list[dict[str, Any]],
+    type_: str,
+    status: bool,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Conditions with `type_` set; lastTransitionTime moves only when the status flips."""
+    value = "True" if status else "False"
+    old = next((c for c in conditions if c.get("type") == type_), None)
+    transition = (
+        old["lastTransitionTime"]
+        if old and old.get("status") == value and old.get("lastTransitionTime")
+        else now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    new = {
+        "type": type_,
+        "status": value,
+        "reason": reason,
+        "message": message[:2048],
+        "lastTransitionTime": transition,
+        "observedGeneration": generation,
+    }
+    return [*(c for c in conditions if c.get("type") != type_), new]
+
+
+def condition_status(conditions: list[dict[str, Any]], type_: str) -> str | None:
+    for c in conditions:
+        if c.get("type") == type_:
+            return str(c.get("status"))
+    return None

@@ -1,0 +1,85 @@
+"""Run the operator as a real subprocess (`userprofile-operator run ...`), as users and pods do.
+
+The log goes to a file, so a failing test can show it (`log()`), and the process can be stopped
+gently (`stop()`, SIGTERM) or killed mid-operation (`kill()`, SIGKILL) for crash-safety tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+OPERATOR = str(Path(sys.executable).parent / "userprofile-operator")
+
+
+class OperatorProcess:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        aws_env: Mapping[str, str],
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        region: str = "us-east-1",
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.args = ["run", "--standalone", "--all-namespaces", "--region", region, "--metrics-port", "0", *args]
+        self.env = {**os.environ, **aws_env, "KUBECONFIG": str(kubeconfig), **(env or {})}
+        fd, name = tempfile.mkstemp(prefix="smup-operator-", suffix=".log")
+        os.close(fd)
+        self.log_path = Path(name)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorProcess:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [OPERATOR, *self.args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self, lines: int = 200) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye — what a crash or an OOM kill looks like."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def restart(self) -> OperatorProcess:
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> OperatorProcess:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
