@@ -50,9 +50,7 @@ def _pinned_versions(repo_root: Path) -> dict[str, str]:
 def default_assets_dir(repo_root: Path) -> Path:
     """The folder ``hack/control-plane.sh`` builds into for the pinned versions."""
     v = _pinned_versions(repo_root)
-    return _CACHE_ROOT / (
-        f"k8s-{v['KUBERNETES_VERSION']}_etcd-{v['ETCD_VERSION']}_helm-{v['HELM_VERSION']}"
-    )
+    return _CACHE_ROOT / (f"k8s-{v['KUBERNETES_VERSION']}_etcd-{v['ETCD_VERSION']}_helm-{v['HELM_VERSION']}")
 
 
 def find_assets(repo_root: Path) -> Path:
@@ -181,9 +179,7 @@ class LocalControlPlane:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        request = urllib.request.Request(
-            f"{self.server}/readyz", headers={"Authorization": f"Bearer {self.token}"}
-        )
+        request = urllib.request.Request(f"{self.server}/readyz", headers={"Authorization": f"Bearer {self.token}"})
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:

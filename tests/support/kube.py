@@ -23,9 +23,7 @@ CRD_FILE = REPO_ROOT / "crds" / "sagemaker.awscc.dev_sagemakeruserprofiles.yaml"
 T = TypeVar("T")
 
 
-def wait_for(
-    what: str, probe: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.2
-) -> T:
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.2) -> T:
     """Polls `probe` until it returns something truthy; fails with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -64,7 +62,9 @@ class Kube:
     def apply_crd(self) -> None:
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
         self.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s",
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
             "crd/sagemakeruserprofiles.sagemaker.awscc.dev",
         )
 
