@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from userprofile_operator import __version__
@@ -38,7 +39,60 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=["json", "text"])
 
     sub.add_parser("crd", help="print the CustomResourceDefinition generated from the CloudFormation schema")
+    _add_inventory_parsers(sub)
     return parser
+
+
+def _add_inventory_parsers(sub: Any) -> None:
+    """`list`, `get` and `import`: read the profiles of a region (see inventory.py)."""
+
+    def aws_flags(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--region", help="AWS region (default: AWS_REGION)")
+        cmd.add_argument("--cluster-name", help="this cluster's name in ownership tags (default: SMUP_CLUSTER_NAME)")
+
+    def cluster_flags(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--domain-id", help="only the profiles of this SageMaker domain")
+        cmd.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
+        cmd.add_argument("--context", help="kubeconfig context (default: the current one)")
+
+    listing = sub.add_parser("list", help="list the region's user profiles and which object manages each")
+    aws_flags(listing)
+    cluster_flags(listing)
+    listing.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+
+    get = sub.add_parser("get", help="print every property of one user profile (camelCase, with its ARN)")
+    get.add_argument("identifier", metavar="NAME|DOMAIN", help="the profile, as UserProfileName|DomainId")
+    aws_flags(get)
+    get.add_argument("--domain-id", help="the domain, when NAME is given alone")
+    get.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml")
+
+    imp = sub.add_parser(
+        "import", help="write SageMakerUserProfile manifests (adoptionPolicy: Adopt) for unmanaged profiles"
+    )
+    aws_flags(imp)
+    cluster_flags(imp)
+    imp.add_argument("-n", "--namespace", help="metadata.namespace of the manifests (default: none)")
+    imp.add_argument("--output-dir", type=Path, help="write one file per profile here (default: stdout)")
+    imp.add_argument("--deletion-policy", choices=["Delete", "Retain"], default="Delete")
+
+
+def _inventory(args: argparse.Namespace) -> int:
+    from userprofile_operator import inventory
+    from userprofile_operator.models import DeletionPolicy
+
+    try:
+        opts = inventory.options(args)
+        if args.command == "list":
+            return inventory.run_list(opts, args.output, sys.stdout)
+        if args.command == "get":
+            identifier = inventory.parse_identifier(args.identifier, args.domain_id)
+            return inventory.run_get(opts, identifier, args.output, sys.stdout)
+        return inventory.run_import(
+            opts, args.namespace, args.output_dir, DeletionPolicy(args.deletion_policy), sys.stdout
+        )
+    except inventory.CliError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return 1
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -125,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(render_crd_yaml())
         return 0
+    if args.command in ("list", "get", "import"):
+        return _inventory(args)
     parser.error(f"unknown command {args.command}")
     return 2  # pragma: no cover
 
