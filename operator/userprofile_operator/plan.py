@@ -156,6 +156,7 @@ def plan_patch(
     target = json.loads(json.dumps(desired))
     ops: list[dict[str, Any]] = []
     if previous:
+        previous = {k: v for k, v in previous.items() if k != "Tags"}
         for path in _removed_paths(previous, desired):
             if path not in skip and _exists(observed, path):
                 ops.append({"op": "remove", "path": path})
@@ -174,10 +175,11 @@ def _removed_paths(previous: dict[str, Any], current: dict[str, Any], prefix: st
     removed: list[str] = []
     for key, value in previous.items():
         path = f"{prefix}/{key}"
-        if key not in current:
+        if isinstance(value, dict) and isinstance(current.get(key, {}), dict):
+            # Down to the leaves the user had set: AWS's own fields beside them stay.
+            removed.extend(_removed_paths(value, current.get(key, {}), path))
+        elif key not in current:
             removed.append(path)
-        elif isinstance(value, dict) and isinstance(current[key], dict):
-            removed.extend(_removed_paths(value, current[key], path))
     return removed
 
 

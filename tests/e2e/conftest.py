@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.emulator import EmulatorProcess
 from tests.support.kube import REPO_ROOT, Kube
+from tests.support.operator import OperatorProcess
 from userprofile_operator.localcluster import LocalControlPlane, find_assets
 
 pytestmark = pytest.mark.e2e
@@ -71,3 +73,46 @@ def namespace(kube: Kube) -> str:
     name = f"t-{uuid.uuid4().hex[:10]}"
     kube.create_namespace(name)
     return name
+
+
+DOMAIN = "d-abcdef123456"
+REGION = "us-east-1"
+OTHER_REGION = "us-west-2"
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[EmulatorProcess]:
+    """The Cloud Control emulator, with the domain the examples use in two regions."""
+    with EmulatorProcess(latency=0.5) as emu:
+        emu.add_domain(DOMAIN, REGION)
+        emu.add_domain(DOMAIN, OTHER_REGION)
+        yield emu
+
+
+@pytest.fixture(scope="session")
+def operator(crd: Kube, emulator: EmulatorProcess) -> Iterator[OperatorProcess]:
+    """The operator as a subprocess, watching the namespaces `shared-*` (see `shared_namespace`).
+
+    Tests that start, kill or reconfigure an operator of their own use other namespaces, so that
+    two operators never handle one object.
+    """
+    with OperatorProcess(crd.kubeconfig, emulator.env(), namespaces=["shared-*"]) as proc:
+        yield proc
+
+
+@pytest.fixture
+def shared_namespace(kube: Kube, operator: OperatorProcess) -> str:
+    """A fresh namespace that the session's operator watches."""
+    name = f"shared-{uuid.uuid4().hex[:10]}"
+    kube.create_namespace(name)
+    return name
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On a failed e2e test, attach the log of every operator that ran, to read why."""
+    report = yield
+    if report.failed:
+        for index, proc in enumerate(OperatorProcess.instances):
+            report.sections.append((f"operator log {index}", proc.log(150)))
+    return report

@@ -19,7 +19,21 @@ from types import TracebackType
 OPERATOR = str(Path(sys.executable).parent / "userprofile-operator")
 
 
+# Quick timings for tests: the product's defaults are minutes, tests want seconds.
+TEST_SETTINGS = {
+    "SMUP_DRIFT_TICK": "0.5",
+    "SMUP_RETRY_MIN": "0.5",
+    "SMUP_RETRY_MAX": "4",
+    "SMUP_POLL_MIN": "0.2",
+    "SMUP_POLL_MAX": "2",
+}
+
+
 class OperatorProcess:
+    """One operator subprocess. All instances are listed in `instances`, to show their logs on failure."""
+
+    instances: list[OperatorProcess] = []
+
     def __init__(
         self,
         kubeconfig: Path,
@@ -27,14 +41,19 @@ class OperatorProcess:
         args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         region: str = "us-east-1",
+        namespaces: Sequence[str] = (),
     ) -> None:
         self.kubeconfig = kubeconfig
-        self.args = ["run", "--standalone", "--all-namespaces", "--region", region, "--metrics-port", "0", *args]
-        self.env = {**os.environ, **aws_env, "KUBECONFIG": str(kubeconfig), **(env or {})}
+        scope = [f"--namespace={ns}" for ns in namespaces] or ["--all-namespaces"]
+        self.args = ["run", "--standalone", *scope, "--region", region, *args]
+        if not any(a.startswith("--metrics-port") for a in args):
+            self.args += ["--metrics-port", "0"]
+        self.env = {**os.environ, **TEST_SETTINGS, **aws_env, "KUBECONFIG": str(kubeconfig), **(env or {})}
         fd, name = tempfile.mkstemp(prefix="smup-operator-", suffix=".log")
         os.close(fd)
         self.log_path = Path(name)
         self.proc: subprocess.Popen[bytes] | None = None
+        OperatorProcess.instances.append(self)
 
     def start(self) -> OperatorProcess:
         with self.log_path.open("ab") as log:

@@ -1,0 +1,197 @@
+"""Decisions of plan.py: patches, tokens, ownership, timing and conditions, without any server."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import jsonpatch
+
+from userprofile_operator.plan import (
+    AwsError,
+    backoff,
+    client_token,
+    is_transient,
+    owner_tag_value,
+    ownership,
+    parse_duration,
+    plan_patch,
+    poll_delay,
+    resolve_region,
+    set_condition,
+    with_owner_tag,
+)
+
+OWNER = "sagemaker.awscc.dev/owner"
+CREATE_ONLY = ["/DomainId", "/UserProfileName", "/UserSettings/RStudioServerProAppSettings/AccessStatus"]
+BASE = {"DomainId": "d-1", "UserProfileName": "alice"}
+
+
+def observed(**extra: object) -> dict[str, object]:
+    return {
+        **BASE,
+        "UserProfileArn": "arn:aws:sagemaker:us-east-1:1:user-profile/d-1/alice",
+        "UserSettings": {"StudioWebPortal": "ENABLED", "ExecutionRole": "arn:aws:iam::1:role/a"},
+        "Tags": [{"Key": OWNER, "Value": "c/ns/alice"}],
+        **extra,
+    }
+
+
+def apply(doc: dict[str, object], patch: list[dict[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = jsonpatch.apply_patch(doc, patch)
+    return result
+
+
+def test_no_patch_when_aws_only_adds_defaults_the_user_never_set() -> None:
+    desired = with_owner_tag({**BASE, "UserSettings": {"ExecutionRole": "arn:aws:iam::1:role/a"}}, OWNER, "c/ns/alice")
+    assert plan_patch(desired, observed(), CREATE_ONLY) == []
+
+
+def test_changed_field_is_replaced_and_the_result_matches_the_spec() -> None:
+    desired = with_owner_tag({**BASE, "UserSettings": {"ExecutionRole": "arn:aws:iam::1:role/b"}}, OWNER, "c/ns/alice")
+    patch = plan_patch(desired, observed(), CREATE_ONLY)
+    assert patch == [{"op": "replace", "path": "/UserSettings/ExecutionRole", "value": "arn:aws:iam::1:role/b"}]
+    result = apply(observed(), patch)
+    assert result["UserSettings"] == {"StudioWebPortal": "ENABLED", "ExecutionRole": "arn:aws:iam::1:role/b"}
+
+
+def test_new_nested_object_is_added() -> None:
+    desired = {
+        **BASE,
+        "UserSettings": {
+            "ExecutionRole": "arn:aws:iam::1:role/a",
+            "JupyterServerAppSettings": {"DefaultResourceSpec": {"InstanceType": "system"}},
+        },
+    }
+    patch = plan_patch(desired, observed(), CREATE_ONLY)
+    assert apply(observed(), patch)["UserSettings"]["JupyterServerAppSettings"] == {  # type: ignore[index]
+        "DefaultResourceSpec": {"InstanceType": "system"}
+    }
+
+
+def test_field_removed_from_the_spec_is_removed_in_aws_but_defaults_stay() -> None:
+    previous = {
+        **BASE,
+        "UserSettings": {"ExecutionRole": "arn:aws:iam::1:role/a"},
+        "Tags": [{"Key": "t", "Value": "1"}],
+    }
+    desired = with_owner_tag({**BASE, "Tags": [{"Key": "t", "Value": "1"}]}, OWNER, "c/ns/alice")
+    patch = plan_patch(
+        desired,
+        observed(Tags=[{"Key": "t", "Value": "1"}, {"Key": OWNER, "Value": "c/ns/alice"}]),
+        CREATE_ONLY,
+        previous,
+    )
+    assert patch == [{"op": "remove", "path": "/UserSettings/ExecutionRole"}]
+
+
+def test_tags_compare_as_a_set_and_are_replaced_whole() -> None:
+    current = observed(Tags=[{"Key": "b", "Value": "2"}, {"Key": "a", "Value": "1"}, {"Key": OWNER, "Value": "o"}])
+    same = with_owner_tag({**BASE, "Tags": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]}, OWNER, "o")
+    assert plan_patch(same, current, CREATE_ONLY) == []
+    changed = with_owner_tag({**BASE, "Tags": [{"Key": "a", "Value": "9"}]}, OWNER, "o")
+    patch = plan_patch(changed, current, CREATE_ONLY)
+    assert patch == [
+        {"op": "replace", "path": "/Tags", "value": [{"Key": "a", "Value": "9"}, {"Key": OWNER, "Value": "o"}]}
+    ]
+
+
+def test_tags_are_added_when_aws_has_none_and_aws_system_tags_are_kept() -> None:
+    current = observed()
+    del current["Tags"]
+    patch = plan_patch(with_owner_tag(dict(BASE), OWNER, "o"), current, CREATE_ONLY)
+    assert patch == [{"op": "add", "path": "/Tags", "value": [{"Key": OWNER, "Value": "o"}]}]
+    system = observed(Tags=[{"Key": "aws:cloudformation:stack", "Value": "s"}])
+    patch = plan_patch(with_owner_tag(dict(BASE), OWNER, "o"), system, CREATE_ONLY)
+    assert patch[0]["value"] == [{"Key": "aws:cloudformation:stack", "Value": "s"}, {"Key": OWNER, "Value": "o"}]
+
+
+def test_create_only_paths_are_never_patched() -> None:
+    desired = {
+        **BASE,
+        "UserSettings": {
+            "ExecutionRole": "arn:aws:iam::1:role/a",
+            "RStudioServerProAppSettings": {"AccessStatus": "ENABLED"},
+        },
+    }
+    current = observed(
+        UserSettings={
+            "ExecutionRole": "arn:aws:iam::1:role/a",
+            "RStudioServerProAppSettings": {"AccessStatus": "DISABLED"},
+        }
+    )
+    assert plan_patch(desired, current, CREATE_ONLY) == []
+
+
+def test_client_tokens_are_deterministic_distinct_and_valid() -> None:
+    uid = "8a5bbdf5-4ce9-4034-a8bc-4ca1366f3b05"
+    token = client_token("CREATE", uid, 1, 0, None)
+    assert token == client_token("CREATE", uid, 1, 0, None)
+    others = {
+        client_token("CREATE", uid, 2, 0, None),
+        client_token("UPDATE", uid, 1, 0, None),
+        client_token("CREATE", uid, 1, 1, None),
+        client_token("CREATE", uid, 1, 0, "2026-01-01T00:00:00Z"),
+    }
+    assert token not in others and len(others) == 4
+    assert len(token) <= 128
+    assert all(c.isalnum() or c in "-+/=" for c in token)
+
+
+def test_ownership_by_tag() -> None:
+    assert ownership(observed(), OWNER, "c/ns/alice") == ("ours", "c/ns/alice")
+    assert ownership(observed(), OWNER, "c/ns/bob") == ("other", "c/ns/alice")
+    assert ownership({"Tags": []}, OWNER, "c/ns/alice") == ("unowned", None)
+
+
+def test_owner_tag_value_fits_aws_limits() -> None:
+    assert owner_tag_value("c", "ns", "alice") == "c/ns/alice"
+    long = owner_tag_value("c", "n" * 63, "x" * 200)
+    assert len(long) == 128
+    assert long != owner_tag_value("c", "n" * 63, "x" * 199 + "y")
+
+
+def test_error_classification() -> None:
+    assert is_transient("Throttling") and is_transient("ThrottlingException")
+    assert is_transient("ServiceInternalError") and is_transient("ConcurrentOperationException")
+    assert not is_transient("AccessDenied") and not is_transient("ValidationException")
+    assert not AwsError("InvalidRequest", "bad").transient
+
+
+def test_backoff_grows_to_a_cap_with_jitter() -> None:
+    rng = random.Random(1)
+    delays = [backoff(n, 1, 30, rng) for n in range(10)]
+    assert all(0.5 <= d <= 30 for d in delays)
+    assert delays[-1] >= 15
+    assert backoff(0, 1, 30, rng) <= 1
+
+
+def test_poll_delay_honours_retry_after() -> None:
+    assert poll_delay(0, 1010.0, 1000.0, 1, 30) == 10
+    assert poll_delay(0, 5000.0, 1000.0, 1, 30) == 30
+    assert poll_delay(2, None, 1000.0, 1, 30) == 2.25
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("90") == 90
+    assert parse_duration("2m") == 120
+    assert parse_duration("1h") == 3600
+    assert parse_duration("soon") is None
+    assert parse_duration(None) is None
+
+
+def test_region_precedence() -> None:
+    assert resolve_region("eu-west-1", "us-west-2", "us-east-1") == "eu-west-1"
+    assert resolve_region(None, "us-west-2", "us-east-1") == "us-west-2"
+    assert resolve_region(None, None, "us-east-1") == "us-east-1"
+
+
+def test_condition_transition_time_moves_only_when_status_flips() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    conds = set_condition([], "Ready", True, "Available", "", 1, t0)
+    again = set_condition(conds, "Ready", True, "Available", "", 2, t0 + timedelta(minutes=5))
+    assert again[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    assert again[0]["observedGeneration"] == 2
+    flipped = set_condition(again, "Ready", False, "Throttling", "slow down", 2, t0 + timedelta(minutes=6))
+    assert flipped[0]["lastTransitionTime"] == "2026-01-01T00:06:00Z"
+    assert flipped[0]["reason"] == "Throttling"
