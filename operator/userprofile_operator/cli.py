@@ -39,6 +39,11 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=["json", "text"])
 
     sub.add_parser("crd", help="print the CustomResourceDefinition generated from the CloudFormation schema")
+    demo = sub.add_parser(
+        "demo", help="local control plane + Cloud Control emulator + operator + the examples, until Ctrl-C"
+    )
+    demo.add_argument("--no-wait", action="store_true", help="stop everything after showing the result")
+    demo.add_argument("--latency", type=float, default=2.0, help="seconds each emulated AWS request takes")
     _add_inventory_parsers(sub)
     return parser
 
@@ -135,8 +140,16 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class _QuietTimers(logging.Filter):
+    """Drops kopf's "Timer 'drift' succeeded." lines: one per object per tick says nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and str(record.msg).startswith("Timer 'drift'"))
+
+
 def _configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_QuietTimers())
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
@@ -181,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command in ("list", "get", "import"):
         return _inventory(args)
+    if args.command == "demo":
+        from userprofile_operator.demo import run_demo
+
+        return run_demo(wait=not args.no_wait, latency=args.latency)
     parser.error(f"unknown command {args.command}")
     return 2  # pragma: no cover
 

@@ -87,6 +87,8 @@ def _aws_error(err: Exception) -> AwsError:
         error = err.response.get("Error", {})
         code = str(error.get("Code", "Unknown"))
         return AwsError(code=code, message=str(error.get("Message", err)))
+    if isinstance(err, botocore.exceptions.ParamValidationError):
+        return AwsError(code="InvalidRequest", message=str(err))
     if isinstance(err, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
         return AwsError(code="InvalidCredentials", message=str(err))
     return AwsError(code="NetworkFailure", message=f"{type(err).__name__}: {err}")
