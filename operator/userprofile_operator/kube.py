@@ -48,7 +48,10 @@ def _reason(err: Exception) -> str:
 
 
 def list_profiles(kubeconfig: str | None = None, context: str | None = None) -> list[dict[str, Any]]:
-    """Every SageMakerUserProfile in the cluster (all namespaces, all pages), as plain dicts."""
+    """Every SageMakerUserProfile in the cluster (all namespaces, all pages), as plain dicts.
+
+    None installed (no CRD) is an empty list; anything else that fails is a `ClusterAccessError`.
+    """
     from kubernetes import client
 
     api_client = _api_client(kubeconfig, context)
@@ -66,6 +69,8 @@ def list_profiles(kubeconfig: str | None = None, context: str | None = None) -> 
             if not token:
                 return items
     except Exception as err:  # urllib3, HTTP and TLS errors alike mean: no access
+        if getattr(err, "status", None) == 404:  # the CRD is not installed: then there are no objects
+            return []
         raise ClusterAccessError(_reason(err)) from None
     finally:
         api_client.close()

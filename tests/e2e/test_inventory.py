@@ -39,7 +39,6 @@ IMPORT_REGION = "us-west-2"
 D1 = "d-inv000000001"
 D2 = "d-inv000000002"
 ROLE = "arn:aws:iam::123456789012:role/service-role/Studio"
-QUICK = {"SMUP_POLL_MIN": "0.2", "SMUP_POLL_MAX": "1", "SMUP_RETRY_MIN": "0.5", "SMUP_RETRY_MAX": "4"}
 
 
 def _state(name: str, domain: str = D1, owner: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -344,9 +343,8 @@ def test_import_writes_manifests_that_the_operator_adopts_without_creating(
 
     before = _calls(emu)
     kube.kubectl("apply", "-f", str(folder))
-    operator = OperatorProcess(kube.kubeconfig, emu.env(), args=["--cluster-name", CLUSTER], env=QUICK)
     # Watch only this namespace: objects of other tests belong to other operators.
-    operator.args = [a for a in operator.args if a != "--all-namespaces"] + [f"--namespace={namespace}"]
+    operator = OperatorProcess(kube.kubeconfig, emu.env(), args=["--cluster-name", CLUSTER], namespaces=[namespace])
     with operator:
         try:
             kube.kubectl(
