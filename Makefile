@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 ##@ General
 .PHONY: help
@@ -30,8 +31,9 @@ tools: ## Build etcd, kube-apiserver and helm from pinned Go modules (cached und
 
 ##@ Development
 .PHONY: crd
-crd: venv ## Regenerate crds/ from the vendored CloudFormation schema
+crd: venv tools ## Regenerate crds/ from the vendored CloudFormation schema, then the chart's copy and deploy/kustomize/
 	$(BIN)/userprofile-operator crd > crds/sagemaker.awscc.dev_sagemakeruserprofiles.yaml
+	deploy/render-kustomize.sh
 
 .PHONY: lint
 lint: venv ## ruff, mypy and the import contracts
@@ -52,5 +54,5 @@ test: venv tools lint test-unit test-e2e ## Everything CI runs: lint, unit, conf
 
 ##@ Run
 .PHONY: demo
-demo: venv tools ## Local control plane + emulator + operator + examples, then show the result
-	$(BIN)/userprofile-operator demo
+demo: venv tools ## Local control plane + emulator + operator + examples, then show the result (Ctrl-C stops)
+	$(BIN)/userprofile-operator demo $(DEMO_ARGS)
