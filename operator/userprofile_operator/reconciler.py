@@ -303,10 +303,14 @@ class Reconciler:
         owned = status.get("identifier") == identifier
 
         if observed is None and not owned:
-            created = await self._create(out, view, desired, identifier, cc)
-            if created is not None:
-                return created
-            observed = await cc.get(identifier)
+            # Adopt: look first, so that taking over an existing profile never sends a CreateResource.
+            if spec.adoption_policy is AdoptionPolicy.ADOPT:
+                observed = await cc.get(identifier)
+            if observed is None:
+                created = await self._create(out, view, desired, identifier, cc)
+                if created is not None:
+                    return created
+                observed = await cc.get(identifier)
             if observed is None:  # gone again between the two calls: try later
                 return self._transient(out, view, "NotFound", "The profile vanished during creation")
             whose, owner = ownership(observed, OWNER_TAG_KEY, view.owner_value)
