@@ -61,7 +61,11 @@ def _view(
     meta = body.metadata
     spec = dict(body.spec)
     ns = _namespace_settings(index, meta.namespace or "")
-    region = resolve_region(spec.get("region"), ns.get("region"), runtime.settings.default_region)
+    # Once created, a profile lives where status says: a namespace annotation changed later must not
+    # make the operator look for (or create) it in another region.
+    region = body.status.get("region") or resolve_region(
+        spec.get("region"), ns.get("region"), runtime.settings.default_region
+    )
     view = ObjectView(
         namespace=meta.namespace or "",
         name=meta.name or "",

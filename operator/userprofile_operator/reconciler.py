@@ -136,6 +136,7 @@ class Reconciler:
         )
         out.status.update(
             {
+                "observedGeneration": view.generation,
                 "operation": {
                     "type": kind,
                     "requestToken": event.request_token,

@@ -181,3 +181,25 @@ def test_metrics_and_liveness_endpoints(kube: Kube, emulator: EmulatorProcess, o
         assert isinstance(health, dict)
     assert profile(emulator, name) is not None
     assert f"{name}|{DOMAIN}" in {r["Identifier"] for r in emulator.resources(REGION)}
+
+
+def test_a_slow_operation_is_recorded_in_status_and_picked_up_after_a_restart(
+    kube: Kube, slow_emulator: EmulatorProcess, own_namespace: str
+) -> None:
+    """Requests that outlive the in-line wait go to status.operation (Argo CD shows Progressing)."""
+    name = f"slow-{uuid.uuid4().hex[:6]}"
+    op = OperatorProcess(
+        kube.kubeconfig, slow_emulator.env(), namespaces=[own_namespace], env={"SMUP_INLINE_WAIT": "0"}
+    ).start()
+    try:
+        apply(kube, own_namespace, manifest(name))
+        obj = wait_condition(kube, own_namespace, name, "Ready", "False", "Creating")
+        operation = obj["status"]["operation"]
+        assert operation["type"] == "CREATE" and operation["requestToken"] and operation["clientToken"]
+        op.kill()
+        op.start()
+        obj = wait_condition(kube, own_namespace, name, "Ready", "True")
+        assert "operation" not in obj["status"]
+        assert len(requests_for(slow_emulator, name, "CREATE")) == 1
+    finally:
+        op.stop()
