@@ -50,7 +50,24 @@ test-e2e: venv tools ## End-to-end tests against a real API server and the emula
 	$(BIN)/python -m pytest tests/e2e -q -m 'not chaos' $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv tools lint test-unit test-e2e ## Everything CI runs: lint, unit, conformance, e2e
+test: venv tools lint test-unit test-e2e test-chaos-short bench-quick ## Everything CI runs: lint, unit, conformance, e2e, short chaos, quick bench
+
+.PHONY: test-chaos-short
+test-chaos-short: venv tools ## Chaos tests, one round each (about 3 minutes)
+	CHAOS_ROUNDS=1 $(BIN)/python -m pytest tests/chaos -q -m chaos $(PYTEST_ARGS)
+
+.PHONY: chaos
+chaos: venv tools ## Chaos tests, long: more rounds, more profiles
+	CHAOS_ROUNDS=5 CHAOS_PROFILES=100 $(BIN)/python -m pytest tests/chaos -q -m chaos $(PYTEST_ARGS)
+
+##@ Benchmarks
+.PHONY: bench
+bench: venv tools ## Full benchmark, 30 minutes at most: bench/results/latest.{md,json}
+	$(BIN)/python bench/run.py
+
+.PHONY: bench-quick
+bench-quick: venv tools ## The same scenarios, small (under 3 minutes; CI runs it so it never rots)
+	$(BIN)/python bench/run.py --quick
 
 ##@ Run
 .PHONY: demo

@@ -87,6 +87,7 @@ class LocalControlPlane:
     _procs: list[subprocess.Popen[bytes]] = field(init=False, default_factory=list)
     _logs: list[Path] = field(init=False, default_factory=list)
     _keep_workdir: bool = field(init=False, default=False)
+    _apiserver_args: list[str] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="smup-controlplane-"))
@@ -170,7 +171,8 @@ class LocalControlPlane:
             policy = self.workdir / "audit-policy.yaml"
             policy.write_text(yaml.safe_dump(self.audit_policy))
             args += [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}"]
-        self._spawn("kube-apiserver", args + self.extra_apiserver_args)
+        self._apiserver_args = args + self.extra_apiserver_args
+        self._spawn("kube-apiserver", self._apiserver_args)
         self.server = f"https://127.0.0.1:{api_port}"
         self._wait_ready(timeout)
         self._write_kubeconfig(certs)
@@ -213,6 +215,28 @@ class LocalControlPlane:
             "current-context": "local",
         }
         self.kubeconfig.write_text(yaml.safe_dump(config))
+
+    def restart_apiserver(self, timeout: float = 120.0, down_for: float = 0.0) -> None:
+        """Stops kube-apiserver (SIGTERM, then SIGKILL) and starts it again on the same port with the same
+        arguments, `down_for` seconds later; etcd keeps running, so every object survives. Waits for /readyz.
+        The previous log is kept as ``kube-apiserver.<n>.log``."""
+        index = next(i for i, log in enumerate(self._logs) if log.stem == "kube-apiserver")
+        proc, log = self._procs.pop(index), self._logs.pop(index)
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        generation = sum(1 for _ in self.workdir.glob("kube-apiserver.*.log")) + 1
+        log.rename(self.workdir / f"kube-apiserver.{generation}.log")
+        if down_for > 0:
+            time.sleep(down_for)
+        self._spawn("kube-apiserver", self._apiserver_args)
+        self._wait_ready(timeout)
 
     @staticmethod
     def log_tail(log: Path, lines: int = 40) -> str:

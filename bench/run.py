@@ -1,0 +1,629 @@
+"""Benchmarks of the operator against a real API server and the Cloud Control emulator.
+
+    .venv/bin/python bench/run.py            # full run (about 20-30 minutes on 2 cores)
+    .venv/bin/python bench/run.py --quick    # the same scenarios, small (under 3 minutes; CI runs it)
+
+Scenarios (see bench/README.md): convergence of N profiles applied at once under a 25 calls/s AWS
+limit, Cloud Control calls per created/updated/deleted profile, Kubernetes writes per created
+profile (from the API server's audit log), steady state with many Ready profiles (operator RSS and
+CPU, AWS calls per minute), and an operator restart over those profiles.
+
+Writes bench/results/latest.json and bench/results/latest.md (or --output-dir), and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.kubeapi import KubeApi, is_ready  # noqa: E402
+from tests.support.emulator import EmulatorProcess  # noqa: E402
+from tests.support.kube import Kube  # noqa: E402
+from tests.support.operator import OperatorProcess  # noqa: E402
+
+from userprofile_operator.localcluster import LocalControlPlane, find_assets  # noqa: E402
+from userprofile_operator.settings import OWNER_TAG_KEY  # noqa: E402
+
+DOMAIN = "d-bench0000001"
+CONV_REGION = "us-east-1"
+STEADY_REGION = "us-west-2"
+AWS_LIMIT = 25.0  # the emulator throttles above this many calls per second (per region)
+LATENCY = 2.0  # seconds each emulated Create/Update/Delete stays IN_PROGRESS
+MIN_CALLS_PER_CREATE = 2  # CreateResource + one GetResourceRequestStatus
+MUTATING = ("CreateResource", "UpdateResource", "DeleteResource", "CancelResourceRequest")
+KOPF_AGENT = "kopf/"
+
+# Audit: metadata of every write to our objects and to Events; nothing else.
+AUDIT_POLICY: dict[str, object] = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {
+            "level": "Metadata",
+            "verbs": ["create", "update", "patch", "delete", "deletecollection"],
+            "resources": [
+                {
+                    "group": "sagemaker.awscc.dev",
+                    "resources": ["sagemakeruserprofiles", "sagemakeruserprofiles/status"],
+                },
+                {"group": "", "resources": ["events"]},
+                {"group": "events.k8s.io", "resources": ["events"]},
+            ],
+        },
+        {"level": "None"},
+    ],
+}
+
+# Realistic operator timings (the product's defaults), not the shortened TEST_SETTINGS.
+REALISTIC = {
+    "SMUP_DRIFT_INTERVAL": "600",
+    "SMUP_DRIFT_TICK": "60",
+    "SMUP_POLL_MIN": "1",
+    "SMUP_POLL_MAX": "30",
+    "SMUP_RETRY_MIN": "2",
+    "SMUP_RETRY_MAX": "300",
+}
+# Client-side limit for the convergence runs: under the emulator's 25/s, with a small burst so the
+# operator's first second does not overrun the emulator's bucket.
+CONV_OPERATOR = {**REALISTIC, "SMUP_AWS_RATE": "22", "SMUP_AWS_BURST": "3", "SMUP_MAX_CONCURRENT_AWS_CALLS": "16"}
+# Steady state: no AWS limit in the emulator; the operator may go fast to set 10,000 profiles up.
+STEADY_OPERATOR = {**REALISTIC, "SMUP_AWS_RATE": "200", "SMUP_AWS_BURST": "50", "SMUP_MAX_CONCURRENT_AWS_CALLS": "16"}
+
+
+@dataclass
+class Row:
+    scenario: str
+    metric: str
+    figure: float | None
+    unit: str
+    bound: float | None = None
+    bound_kind: str = "lower bound"  # or "target (at most)"
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.figure is None or not self.bound:
+            return None
+        return self.figure / self.bound
+
+
+@dataclass
+class Report:
+    mode: str
+    rows: list[Row] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "—"
+        print(f"  {row.scenario} · {row.metric}: {fmt(row.figure)} {row.unit} (vs {fmt(row.bound)}; ratio {ratio})")
+        return row
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value == int(value) and abs(value) >= 10:
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
+# -- measurement helpers --------------------------------------------------------------------------
+
+
+def delta(before: Mapping[str, Mapping[str, int]], after: Mapping[str, Mapping[str, int]], key: str) -> Counter[str]:
+    result: Counter[str] = Counter(after.get(key, {}))
+    result.subtract(before.get(key, {}))
+    return +result
+
+
+class Audit:
+    """Reads the API server's audit log from a byte offset: the writes made since a mark."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def mark(self) -> None:
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+
+    def writes_since_mark(self, agent: str = KOPF_AGENT, exclude: str = "") -> Counter[str]:
+        """Writes by `agent` since the mark, by HTTP verb and resource; `exclude` leaves out one object's
+        own writes (Events cannot be told apart by name: kopf names them `kopf-event-…`)."""
+        counts: Counter[str] = Counter()
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            for raw in log:
+                event = json.loads(raw)
+                if event.get("stage") != "ResponseComplete" or not event.get("userAgent", "").startswith(agent):
+                    continue
+                ref = event.get("objectRef", {})
+                if exclude and ref.get("name") == exclude:
+                    continue
+                resource = ref.get("resource", "")
+                if ref.get("subresource"):
+                    resource += "/" + ref["subresource"]
+                http_verb = {"create": "POST", "update": "PUT", "patch": "PATCH", "delete": "DELETE"}.get(
+                    event["verb"], event["verb"]
+                )
+                counts[f"{http_verb} {resource}"] += 1
+        return counts
+
+
+def proc_usage(pid: int) -> tuple[float, float, float]:
+    """(RSS MB, peak RSS MB, CPU seconds user+system) from /proc — psutil is not a dependency."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    rss = int(fields["VmRSS"].split()[0]) / 1024
+    hwm = int(fields["VmHWM"].split()[0]) / 1024
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    parts = stat[stat.rindex(")") + 2 :].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(parts[11]) + int(parts[12])) / ticks  # utime, stime (fields 14 and 15)
+    return rss, hwm, cpu
+
+
+def profile_object(namespace: str, name: str, tags: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"domainId": DOMAIN, "userProfileName": name}
+    if tags:
+        spec["tags"] = tags
+    return {
+        "apiVersion": "sagemaker.awscc.dev/v1alpha1",
+        "kind": "SageMakerUserProfile",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def all_ready(names: set[str], generation: int) -> Any:
+    def check(objects: dict[str, dict[str, Any]]) -> bool:
+        return all(n in objects and is_ready(objects[n], generation) for n in names)
+
+    return check
+
+
+def ready_progress(objects: dict[str, dict[str, Any]]) -> str:
+    return f"{sum(1 for o in objects.values() if is_ready(o))}/{len(objects)} Ready"
+
+
+def resume_count(op: OperatorProcess, offset: int) -> int:
+    with op.log_path.open("rb") as log:
+        log.seek(offset)
+        return log.read().count(b"Handler 'resume' succeeded.")
+
+
+# -- the benchmark ----------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, quick: bool) -> None:
+        self.quick = quick
+        self.report = Report(mode="quick" if quick else "full")
+        self.plane = LocalControlPlane(find_assets(ROOT), audit_policy=AUDIT_POLICY)
+        self.emulator = EmulatorProcess(latency=LATENCY)
+        self.audit = Audit(self.plane.audit_log)
+        self.operators: list[OperatorProcess] = []
+
+    def api(self, concurrency: int = 32) -> KubeApi:
+        return KubeApi(self.plane.server, self.plane.token, self.plane.workdir / "certs" / "apiserver.crt", concurrency)
+
+    def operator(self, env: dict[str, str], region: str, namespaces: list[str]) -> OperatorProcess:
+        op = OperatorProcess(self.plane.kubeconfig, self.emulator.env(), env=env, region=region, namespaces=namespaces)
+        self.operators.append(op)
+        return op
+
+    async def run(self) -> Report:
+        started = time.monotonic()
+        self.plane.start()
+        self.emulator.start()
+        try:
+            Kube(self.plane.kubeconfig, self.plane.server).apply_crd()
+            for region in (CONV_REGION, STEADY_REGION):
+                self.emulator.add_domain(DOMAIN, region)
+            await self.convergence_and_costs()
+            await self.steady_state_and_restart()
+        finally:
+            for op in self.operators:
+                op.stop()
+            self.emulator.stop()
+            self.plane.stop()
+        self.report.details["seconds"] = round(time.monotonic() - started, 1)
+        return self.report
+
+    # -- convergence, AWS cost, Kubernetes cost --------------------------------------------------
+
+    async def convergence_and_costs(self) -> None:
+        sizes = [100] if self.quick else [100, 1000]
+        self.emulator.set_faults(rate_limit=AWS_LIMIT, burst=AWS_LIMIT, seed=1)
+        op = self.operator(CONV_OPERATOR, CONV_REGION, ["bench-conv-*"]).start()
+        self.report.details["convergence_operator_settings"] = CONV_OPERATOR
+        try:
+            async with self.api() as api:
+                for n in sizes:
+                    await self.converge(api, n, costs=(n == sizes[0]))
+        finally:
+            op.stop()
+            self.emulator.clear_faults()
+
+    async def converge(self, api: KubeApi, n: int, costs: bool) -> None:
+        ns = f"bench-conv-{n}"
+        await api.create_namespace(ns)
+        names = [f"conv{n}-{i:05d}" for i in range(n)]
+        print(f"convergence: {n} profiles at once", flush=True)
+        before = self.emulator.stats()
+        self.audit.mark()
+        t0 = time.monotonic()
+        await api.create_many(ns, [profile_object(ns, name) for name in names])
+        applied = time.monotonic() - t0
+        t1 = await api.wait(ns, all_ready(set(names), 1), within=60 + n * 0.5, progress=ready_progress)
+        seconds = t1 - t0
+        bound = max(LATENCY, n * MIN_CALLS_PER_CREATE / AWS_LIMIT)
+        self.report.add(
+            Row(
+                f"Convergence N={n:,}",
+                "time until all Ready",
+                round(seconds, 1),
+                "s",
+                bound,
+                note=f"applied in {applied:.1f} s; latency {LATENCY:g} s, AWS limit {AWS_LIMIT:g}/s, "
+                f"operator SMUP_AWS_RATE={CONV_OPERATOR['SMUP_AWS_RATE']} burst {CONV_OPERATOR['SMUP_AWS_BURST']}",
+            )
+        )
+        await asyncio.sleep(3)  # the last Events are posted after the status patch
+        after = self.emulator.stats()
+        calls, throttled = delta(before, after, "calls"), delta(before, after, "throttled")
+        writes = self.audit.writes_since_mark()
+        self.report.details[f"convergence_{n}"] = {
+            "seconds": round(seconds, 2),
+            "lower_bound": bound,
+            "calls": dict(calls),
+            "throttled": dict(throttled),
+            "errors": dict(delta(before, after, "errors")),
+            "kube_writes": dict(writes),
+        }
+        if not costs:
+            return
+        self.aws_cost("created", n, calls, throttled)
+        self.kube_cost("created", n, writes)
+
+        # Update every profile (a tag), then delete every profile; count calls and writes per profile.
+        before = self.emulator.stats()
+        self.audit.mark()
+        await api.merge_patch_many(ns, names, {"spec": {"tags": [{"key": "bench", "value": "updated"}]}})
+        await api.wait(ns, all_ready(set(names), 2), within=60 + n * 0.5, progress=ready_progress)
+        await asyncio.sleep(3)
+        after = self.emulator.stats()
+        self.aws_cost("updated", n, delta(before, after, "calls"), delta(before, after, "throttled"))
+        self.kube_cost("updated", n, self.audit.writes_since_mark())
+
+        before = self.emulator.stats()
+        self.audit.mark()
+        await api.delete_many(ns, names)
+        await api.wait(ns, lambda objects: not objects, within=60 + n * 0.5)
+        await asyncio.sleep(3)
+        after = self.emulator.stats()
+        self.aws_cost("deleted", n, delta(before, after, "calls"), delta(before, after, "throttled"))
+        self.kube_cost("deleted", n, self.audit.writes_since_mark())
+
+    def aws_cost(self, what: str, n: int, calls: Counter[str], throttled: Counter[str]) -> None:
+        total = sum(calls.values())
+        per_op = ", ".join(f"{op} {count / n:.2f}" for op, count in sorted(calls.items()))
+        minimum = {"created": 2, "updated": 3, "deleted": 2}[what]
+        self.report.add(
+            Row(
+                "AWS cost",
+                f"Cloud Control calls per {what} profile",
+                round(total / n, 2),
+                "calls",
+                minimum,
+                note=per_op + (f"; throttled {sum(throttled.values())}" if throttled else "; none throttled"),
+            )
+        )
+        self.report.details[f"aws_calls_per_{what}"] = {op: round(c / n, 3) for op, c in sorted(calls.items())}
+
+    def kube_cost(self, what: str, n: int, writes: Counter[str]) -> None:
+        total = sum(c for key, c in writes.items() if not key.startswith("DELETE"))
+        breakdown = ", ".join(f"{key} {count / n:.2f}" for key, count in sorted(writes.items()))
+        minimum = {"created": 3, "updated": 2, "deleted": 2}[what]
+        self.report.add(
+            Row(
+                "Kubernetes cost",
+                f"API writes per {what} profile",
+                round(total / n, 2),
+                "writes",
+                minimum,
+                bound_kind="target (at most)" if what == "created" else "lower bound",
+                note=breakdown or "none",
+            )
+        )
+        self.report.details[f"kube_writes_per_{what}"] = {key: round(c / n, 3) for key, c in sorted(writes.items())}
+
+    # -- steady state and restart ---------------------------------------------------------------
+
+    async def steady_state_and_restart(self) -> None:
+        n = 100 if self.quick else 10_000
+        idle = 20.0 if self.quick else 300.0
+        ns = "bench-steady"
+        names = [f"steady-{i:05d}" for i in range(n)]
+        # Profiles exist in AWS already, with our owner tag: the operator's create path meets
+        # AlreadyExists, reads the profile, sees its own tag, and reports Ready without changing it.
+        self.emulator.set_latency(0.1)
+        print(f"steady state: seeding {n:,} profiles in the emulator", flush=True)
+        for start in range(0, n, 2000):
+            self.emulator.oob_create(
+                STEADY_REGION,
+                [
+                    {
+                        "DomainId": DOMAIN,
+                        "UserProfileName": name,
+                        "Tags": [{"Key": OWNER_TAG_KEY, "Value": f"kubernetes/{ns}/{name}"}],
+                    }
+                    for name in names[start : start + 2000]
+                ],
+            )
+        async with self.api(concurrency=16) as api:
+            await api.create_namespace(ns)
+            t0 = time.monotonic()
+            await api.create_many(ns, [profile_object(ns, name) for name in names])
+            print(f"  {n:,} objects created in {time.monotonic() - t0:.1f} s; starting the operator", flush=True)
+            before = self.emulator.stats()
+            self.audit.mark()
+            op = self.operator(STEADY_OPERATOR, STEADY_REGION, [ns]).start()
+            assert op.proc is not None
+            t0 = time.monotonic()
+            t1 = await api.wait(ns, all_ready(set(names), 1), within=1800, progress=ready_progress)
+            setup = t1 - t0
+            after = self.emulator.stats()
+            rss, hwm, _ = proc_usage(op.proc.pid)
+            self.report.details["steady_setup"] = {
+                "profiles": n,
+                "seconds_to_all_ready": round(setup, 1),
+                "calls": dict(delta(before, after, "calls")),
+                "kube_writes": dict(self.audit.writes_since_mark()),
+                "rss_mb_after_setup": round(rss, 1),
+                "peak_rss_mb_during_setup": round(hwm, 1),
+            }
+            self.report.add(
+                Row(
+                    f"Steady state N={n:,}",
+                    "set-up: all Ready (create → AlreadyExists → owner tag is ours)",
+                    round(setup, 1),
+                    "s",
+                    None,
+                    note=f"operator SMUP_AWS_RATE={STEADY_OPERATOR['SMUP_AWS_RATE']}, emulator latency 0.1 s, "
+                    f"no AWS limit; {sum(delta(before, after, 'calls').values()) / n:.2f} calls per profile",
+                )
+            )
+
+            # Idle: nothing changes; drift interval 10 minutes, drift timer tick 60 s.
+            print(f"  idle window: {idle:.0f} s", flush=True)
+            before = self.emulator.stats()
+            self.audit.mark()
+            rss0, _, cpu0 = proc_usage(op.proc.pid)
+            samples = [rss0]
+            w0 = time.monotonic()
+            while time.monotonic() - w0 < idle:
+                await asyncio.sleep(min(5.0, idle - (time.monotonic() - w0)))
+                samples.append(proc_usage(op.proc.pid)[0])
+            elapsed = time.monotonic() - w0
+            rss1, hwm1, cpu1 = proc_usage(op.proc.pid)
+            after = self.emulator.stats()
+            calls = delta(before, after, "calls")
+            per_minute = sum(calls.values()) / (elapsed / 60)
+            cpu_share = (cpu1 - cpu0) / elapsed * 100
+            self.report.add(
+                Row(
+                    f"Steady state N={n:,}",
+                    "operator RSS (max over the idle window)",
+                    round(max(samples), 1),
+                    "MB",
+                    300.0,
+                    bound_kind="target (at most)",
+                    note=f"start {rss0:.0f} MB, end {rss1:.0f} MB, peak since start {hwm1:.0f} MB",
+                )
+            )
+            self.report.add(
+                Row(
+                    f"Steady state N={n:,}",
+                    "operator CPU while idle",
+                    round(cpu_share, 2),
+                    "% of one core",
+                    None,
+                    note=f"{cpu1 - cpu0:.1f} CPU-s over {elapsed:.0f} s (drift timer tick 60 s per object)",
+                )
+            )
+            self.report.add(
+                Row(
+                    f"Steady state N={n:,}",
+                    "AWS calls per minute while idle",
+                    round(per_minute, 1),
+                    "calls/min",
+                    n / 10,
+                    bound_kind="expected (1 read per profile per 10 min)",
+                    note=(", ".join(f"{k} {v}" for k, v in sorted(calls.items())) or "no calls")
+                    + f"; window {elapsed:.0f} s starting right after set-up, while the first drift checks "
+                    "are due 9-11 min after each profile's last reconcile",
+                )
+            )
+            self.report.details["steady_idle"] = {
+                "seconds": round(elapsed, 1),
+                "rss_mb_samples": [round(s, 1) for s in samples],
+                "cpu_seconds": round(cpu1 - cpu0, 2),
+                "calls": dict(calls),
+                "kube_writes": dict(self.audit.writes_since_mark()),
+            }
+
+            await self.restart(api, op, ns, names)
+
+    async def restart(self, api: KubeApi, op: OperatorProcess, ns: str, names: list[str]) -> None:
+        n = len(names)
+        print(f"restart: operator restarted over {n:,} Ready profiles", flush=True)
+        t_list = time.monotonic()
+        await api.list(ns)
+        list_seconds = time.monotonic() - t_list
+        op.stop()
+        offset = op.log_path.stat().st_size
+        before = self.emulator.stats()
+        requests_before = len(self.emulator.requests(STEADY_REGION))
+        self.audit.mark()
+        probe = names[n // 2]
+        t0 = time.monotonic()
+        op.start()
+        assert op.proc is not None
+        # A change made while the operator starts: how long until it is reconciled?
+        await api.merge_patch_many(ns, [probe], {"spec": {"tags": [{"key": "bench", "value": "after-restart"}]}})
+        t_probe = await api.wait(ns, lambda objects: is_ready(objects.get(probe, {}), 2), within=1200)
+        for _ in range(2400):  # the log is a file: poll it, at most 20 minutes
+            if resume_count(op, offset) >= n:
+                break
+            await asyncio.sleep(0.5)
+        resumed = resume_count(op, offset)
+        t_resumed = time.monotonic()
+        await asyncio.sleep(3)
+        after = self.emulator.stats()
+        calls = delta(before, after, "calls")
+        new_requests = self.emulator.requests(STEADY_REGION)[requests_before:]
+        probe_id = f"{probe}|{DOMAIN}"
+        mutating = [r for r in new_requests if r.get("Identifier") != probe_id]
+        writes = self.audit.writes_since_mark(exclude=probe)
+        rss, hwm, _ = proc_usage(op.proc.pid)
+        self.report.add(
+            Row(
+                f"Restart N={n:,}",
+                "time until every object's resume handler ran",
+                round(t_resumed - t0, 1),
+                "s",
+                round(list_seconds, 2),
+                note=f"{resumed:,} of {n:,} resumed (counted from the log); lower bound: one LIST of the "
+                f"{n:,} objects ({list_seconds:.2f} s)",
+            )
+        )
+        self.report.add(
+            Row(
+                f"Restart N={n:,}",
+                "time until a change applied at restart is Ready",
+                round(t_probe - t0, 1),
+                "s",
+                None,
+                note="merge-patch of one object's tags right after the operator started",
+            )
+        )
+        self.report.add(
+            Row(
+                f"Restart N={n:,}",
+                "mutating AWS calls (besides the changed object)",
+                float(len(mutating)),
+                "calls",
+                0.0,
+                bound_kind="target",
+                note=", ".join(f"{k} {v}" for k, v in sorted(calls.items()) if k in MUTATING)
+                + " in total; "
+                + ", ".join(f"{k} {v}" for k, v in sorted(calls.items()) if k not in MUTATING),
+            )
+        )
+        self.report.add(
+            Row(
+                f"Restart N={n:,}",
+                "Kubernetes writes per object at restart (besides the changed object)",
+                round(sum(writes.values()) / n, 3),
+                "writes",
+                0.0,
+                bound_kind="target",
+                note=(", ".join(f"{k} {v}" for k, v in sorted(writes.items())) or "none")
+                + " (Events included: the changed object posts 1)",
+            )
+        )
+        self.report.details["restart"] = {
+            "resumed": resumed,
+            "seconds_to_all_resumed": round(t_resumed - t0, 1),
+            "seconds_to_probe_ready": round(t_probe - t0, 1),
+            "list_seconds": round(list_seconds, 3),
+            "calls": dict(calls),
+            "mutating_requests_other_than_probe": len(mutating),
+            "kube_writes": dict(writes),
+            "rss_mb_after_restart": round(rss, 1),
+            "peak_rss_mb_after_restart": round(hwm, 1),
+        }
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line), platform.processor())
+    mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line))
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def markdown(report: Report, info: Mapping[str, Any]) -> str:
+    lines = [
+        f"Benchmark ({report.mode}), {info['date']}, {info['machine']['nproc']} CPUs "
+        f"({info['machine']['cpu']}), {info['machine']['ram_gb']} GB RAM, "
+        f"commit {info['commit']}, {report.details.get('seconds', 0):.0f} s in all.",
+        "",
+        "| Scenario | Metric | Figure | Compared with | Ratio | Notes |",
+        "| --- | --- | ---: | --- | ---: | --- |",
+    ]
+    for row in report.rows:
+        bound = f"{fmt(row.bound)} {row.unit} ({row.bound_kind})" if row.bound is not None else "—"
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "—"
+        lines.append(
+            f"| {row.scenario} | {row.metric} | {fmt(row.figure)} {row.unit} | {bound} | {ratio} | {row.note} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes and a 20 s idle window (CI)")
+    parser.add_argument("--output-dir", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+
+    report = asyncio.run(Bench(args.quick).run())
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    info = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit or "unknown",
+        "machine": machine(),
+    }
+    table = markdown(report, info)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    (args.output_dir / "latest.md").write_text(table)
+    payload = {
+        **info,
+        "mode": report.mode,
+        "rows": [{**asdict(row), "ratio": row.ratio} for row in report.rows],
+        "details": report.details,
+    }
+    (args.output_dir / "latest.json").write_text(json.dumps(payload, indent=2) + "\n")
+    print()
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
