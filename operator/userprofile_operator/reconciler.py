@@ -301,7 +301,10 @@ class Reconciler:
             return await self._observe(out, view, desired, identifier, cc, trigger)
 
         desired = with_owner_tag(desired, OWNER_TAG_KEY, view.owner_value)
-        owned = status.get("identifier") == identifier
+        # Ours once a managed pass recorded it; an ObserveOnly pass records the identifier too, but
+        # switching to Manage must not take over a profile nobody handed us (that needs Adopt).
+        observed_only = any(c.get("type") == "Synced" and c.get("reason") == "Observed" for c in self._conditions(view))
+        owned = status.get("identifier") == identifier and not observed_only
 
         if observed is None and not owned:
             # Adopt: look first, so that taking over an existing profile never sends a CreateResource.

@@ -343,3 +343,18 @@ def test_namespace_default_region_is_used(kube: Kube, emulator: EmulatorProcess,
     assert obj["status"]["region"] == OTHER_REGION
     assert profile(emulator, name, OTHER_REGION) is not None
     assert profile(emulator, name, REGION) is None
+
+
+def test_switching_from_observe_only_to_manage_does_not_take_over_without_adopt(
+    kube: Kube, emulator: EmulatorProcess, shared_namespace: str
+) -> None:
+    name = unique()
+    emulator.oob_create(REGION, {"DomainId": DOMAIN, "UserProfileName": name})
+    apply(kube, shared_namespace, manifest(name, managementPolicy="ObserveOnly"))
+    wait_ready(kube, shared_namespace, name)
+    apply(kube, shared_namespace, manifest(name, managementPolicy="Manage"))
+    wait_condition(kube, shared_namespace, name, "Ready", "False", "AlreadyExists")
+    assert OWNER_TAG_KEY not in tags(profile(emulator, name))  # type: ignore[arg-type]
+    apply(kube, shared_namespace, manifest(name, managementPolicy="Manage", adoptionPolicy="Adopt"))
+    wait_condition(kube, shared_namespace, name, "Ready", "True", "Available")
+    assert OWNER_TAG_KEY in tags(profile(emulator, name))  # type: ignore[arg-type]
