@@ -23,12 +23,14 @@ GROUP, VERSION, PLURAL = "sagemaker.awscc.dev", "v1alpha1", "sagemakeruserprofil
 
 
 def is_ready(obj: Mapping[str, Any], generation: int | None = None) -> bool:
-    """Ready=True, observed at the object's generation (or at `generation` when given)."""
+    """Ready=True and Synced=True, observed at the object's generation (or at `generation` when given).
+    Synced matters: while a change is retried, the operator keeps Ready=True with Synced=False."""
     status = obj.get("status") or {}
     want = generation if generation is not None else obj.get("metadata", {}).get("generation")
     if status.get("observedGeneration") != want:
         return False
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    true = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
+    return {"Ready", "Synced"} <= true
 
 
 class KubeApi:
