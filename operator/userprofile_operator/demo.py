@@ -32,7 +32,13 @@ from typing import Any, TextIO
 
 import yaml
 
-from userprofile_operator.localcluster import ControlPlaneError, LocalControlPlane, find_assets, free_port
+from userprofile_operator.localcluster import (
+    ControlPlaneError,
+    LocalControlPlane,
+    find_assets,
+    free_port,
+    stop_process,
+)
 
 DOMAIN_ID = "d-abcdef123456"
 REGION = "us-east-1"
@@ -99,21 +105,6 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-def _stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 20.0) -> None:
-    """SIGTERM to the child's process group, SIGKILL after `timeout`; idempotent."""
-    if proc is None:
-        return
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @dataclass
@@ -441,8 +432,8 @@ class Demo:
 
     def stop(self, keep_files: bool) -> None:
         """Operator first (it talks to both), then the emulator, then the control plane."""
-        _stop_process(self.operator)
-        _stop_process(self.emulator)
+        stop_process(self.operator)
+        stop_process(self.emulator)
         if self.plane is not None:
             if keep_files:
                 self.plane.keep_workdir()

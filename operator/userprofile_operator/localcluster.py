@@ -66,6 +66,24 @@ def find_assets(repo_root: Path) -> Path:
     )
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:
+    """SIGTERM to the child's process group (started with start_new_session), SIGKILL after `timeout`.
+
+    Idempotent; returns once the process is reaped.
+    """
+    if proc is None:
+        return
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -222,15 +240,7 @@ class LocalControlPlane:
         The previous log is kept as ``kube-apiserver.<n>.log``."""
         index = next(i for i, log in enumerate(self._logs) if log.stem == "kube-apiserver")
         proc, log = self._procs.pop(index), self._logs.pop(index)
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process(proc)
         generation = sum(1 for _ in self.workdir.glob("kube-apiserver.*.log")) + 1
         log.rename(self.workdir / f"kube-apiserver.{generation}.log")
         if down_for > 0:
@@ -248,15 +258,7 @@ class LocalControlPlane:
     def stop(self, timeout: float = 15.0) -> None:
         """Stops the API server, then etcd; kills what does not stop; removes the folder."""
         for proc in reversed(self._procs):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_process(proc, timeout)
         self._procs.clear()
         if not self._keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)

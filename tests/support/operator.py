@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from userprofile_operator.localcluster import stop_process
+
 OPERATOR = str(Path(sys.executable).parent / "userprofile-operator")
 
 
@@ -82,14 +84,7 @@ class OperatorProcess:
             self.proc.wait()
 
     def stop(self, timeout: float = 20.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        stop_process(self.proc, timeout)
 
     def restart(self) -> OperatorProcess:
         self.stop()
