@@ -75,26 +75,24 @@ class KubeApi:
                 return json.loads(text) if text else None
         raise AssertionError("unreachable")
 
-    async def _many(self, calls: Iterable[Callable[[], Any]]) -> None:
+    async def _many(self, requests: Iterable[tuple[str, str, Any, str]]) -> None:
+        """(method, url, body, content type) each, `concurrency` at a time."""
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(call: Callable[[], Any]) -> None:
+        async def one(method: str, url: str, body: Any, content_type: str) -> None:
             async with gate:
-                await call()
+                await self._request(method, url, body, content_type)
 
-        await asyncio.gather(*(one(c) for c in calls))
+        await asyncio.gather(*(one(*r) for r in requests))
 
     async def create_many(self, namespace: str, objects: list[dict[str, Any]]) -> None:
-        await self._many(lambda o=o: self._request("POST", self.path(namespace), o) for o in objects)
+        await self._many(("POST", self.path(namespace), o, "application/json") for o in objects)
 
     async def merge_patch_many(self, namespace: str, names: list[str], patch: dict[str, Any]) -> None:
-        await self._many(
-            lambda n=n: self._request("PATCH", self.path(namespace, n), patch, "application/merge-patch+json")
-            for n in names
-        )
+        await self._many(("PATCH", self.path(namespace, n), patch, "application/merge-patch+json") for n in names)
 
     async def delete_many(self, namespace: str, names: list[str]) -> None:
-        await self._many(lambda n=n: self._request("DELETE", self.path(namespace, n)) for n in names)
+        await self._many(("DELETE", self.path(namespace, n), None, "application/json") for n in names)
 
     async def create_namespace(self, name: str) -> None:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}

@@ -59,7 +59,7 @@ class Scene:
         """Three profiles in the same domain that this operator must never change: no tags, another
         cluster's tag, and our cluster's tag for an object that does not exist in this namespace."""
         base = f"{self.namespace}-unowned"
-        seeds = [
+        seeds: list[dict[str, Any]] = [
             {"DomainId": DOMAIN, "UserProfileName": f"{base}-plain"},
             {
                 "DomainId": DOMAIN,
@@ -73,7 +73,7 @@ class Scene:
             },
         ]
         self.emulator.oob_create(REGION, seeds)
-        mine = {identifier(s["UserProfileName"]) for s in seeds}  # type: ignore[arg-type]
+        mine = {identifier(s["UserProfileName"]) for s in seeds}
         resources = self.emulator.resources(REGION)
         self.unowned = {r["Identifier"]: r["Properties"] for r in resources if r["Identifier"] in mine}
         assert len(self.unowned) == 3
