@@ -21,7 +21,8 @@ from tests.support.kube import Kube, wait_for
 from tests.support.operator import OperatorProcess
 from userprofile_operator.localcluster import LocalControlPlane
 
-pytestmark = [pytest.mark.chaos, pytest.mark.e2e]
+# pytest-timeout's 600 s default is too short for `make chaos`: allow 4 minutes a round, plus start-up.
+pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(120 + 240 * ROUNDS)]
 
 MUTATIONS = ("CreateResource", "UpdateResource", "DeleteResource")
 
