@@ -196,11 +196,17 @@ class Reconciler:
         delay = backoff(view.retry, self.settings.retry_min, self.settings.retry_max)
         if condition_status(self._conditions(view), "Synced") != "False" or view.retry == 0:
             out.event("Warning", code, f"{message} (will retry)")
+        # Still Ready only if AWS already matched this very generation (a failed drift correction);
+        # a change that is being retried is not applied yet, so Ready is False until it is.
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True" and c.get("observedGeneration") == view.generation
+            for c in self._conditions(view)
+        )
         self._report(
             out,
             view,
-            ready=condition_status(self._conditions(view), "Ready") == "True",
-            ready_reason="Retrying",
+            ready=ready,
+            ready_reason="Available" if ready else "Retrying",
             message=message,
             synced=False,
             synced_reason=code,

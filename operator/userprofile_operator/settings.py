@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     operation_timeout: float = Field(
         default=1800.0, gt=0, description="Give up waiting on one Cloud Control request after this long."
     )
+    max_kube_connections: int = Field(
+        default=64,
+        ge=8,
+        description="Connections to the Kubernetes API at once (each watch holds one: keep it well above "
+        "the number of watched namespaces).",
+    )
     metrics_port: int = Field(default=8080, ge=0, le=65535, description="Prometheus /metrics port; 0 turns it off.")
     log_format: Literal["json", "text"] = Field(default="text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
