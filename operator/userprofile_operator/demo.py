@@ -307,7 +307,6 @@ class Demo:
                 "SMUP_LOG_FORMAT": "text",
                 # Quick drift checks, so an out-of-band change is corrected while you watch.
                 "SMUP_DRIFT_INTERVAL": "30",
-                "SMUP_DRIFT_TICK": "5",
             }
         )
         with self.operator_log.open("wb") as log:

@@ -7,9 +7,10 @@ configuration is read at import time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
-import time
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -17,6 +18,8 @@ import kopf
 
 from userprofile_operator import FINALIZER, GROUP, PLURAL, VERSION, metrics
 from userprofile_operator.cloudcontrol import CloudControl, CloudControlPool, Target
+from userprofile_operator.drift import DriftScheduler, Ref
+from userprofile_operator.kube import ObjectClient
 from userprofile_operator.plan import drift_delay, owner_tag_value, parse_duration, resolve_region
 from userprofile_operator.reconciler import ObjectView, Outcome, Reconciler, Trigger
 from userprofile_operator.settings import (
@@ -36,7 +39,10 @@ class Runtime:
         self.settings = settings
         self.reconciler = Reconciler(settings)
         self.pool: CloudControlPool | None = None
-        self.next_drift_check: dict[str, float] = {}
+        self.namespaces: dict[str, dict[str, str | None]] = {}
+        self.scheduler: DriftScheduler | None = None
+        self.objects: ObjectClient | None = None
+        self.tasks: list[asyncio.Task[None]] = []
 
     def aws(self) -> CloudControlPool:
         if self.pool is None:
@@ -45,47 +51,78 @@ class Runtime:
             )
         return self.pool
 
+    def drift_interval(self, body: Mapping[str, Any]) -> float:
+        annotations = body.get("metadata", {}).get("annotations") or {}
+        override = parse_duration(annotations.get(DRIFT_INTERVAL_ANNOTATION))
+        return override if override is not None else self.settings.drift_interval
 
-def _namespace_settings(index: kopf.Index[str, dict[str, str | None]], namespace: str) -> dict[str, str | None]:
-    for entry in index.get(namespace, []):
-        return entry
-    return {}
+    def schedule_drift(self, body: Mapping[str, Any], spread: float | None = None) -> None:
+        """Plan the next drift check: an interval from now (jittered), or at random within `spread`."""
+        interval = self.drift_interval(body)
+        if self.scheduler is None or interval <= 0:
+            return
+        meta = body.get("metadata", {})
+        delay = random.uniform(0, spread) if spread else drift_delay(interval, self.settings.drift_jitter)
+        self.scheduler.schedule(Ref(meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", "")), delay)
+
+    def view(
+        self, body: Mapping[str, Any], retry: int, previous_spec: dict[str, Any] | None = None
+    ) -> tuple[ObjectView, CloudControl | None]:
+        meta = body.get("metadata", {})
+        namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+        spec = dict(body.get("spec") or {})
+        status = dict(body.get("status") or {})
+        ns = self.namespaces.get(namespace, {})
+        # Once created, a profile lives where status says: a namespace annotation changed later must not
+        # make the operator look for (or create) it in another region.
+        region = status.get("region") or resolve_region(
+            spec.get("region"), ns.get("region"), self.settings.default_region
+        )
+        view = ObjectView(
+            namespace=namespace,
+            name=name,
+            uid=meta.get("uid") or "",
+            generation=int(meta.get("generation", 0)),
+            spec=spec,
+            status=status,
+            owner_value=owner_tag_value(self.settings.cluster_name, namespace, name),
+            region=region,
+            retry=retry,
+            previous_spec=previous_spec,
+        )
+        cc = self.aws().for_target(Target(region, ns.get("role_arn"))) if region else None
+        return view, cc
+
+    async def drift_check(self, ref: Ref) -> None:
+        """Runs outside kopf: reads the object, reconciles it, writes status and Events itself."""
+        assert self.objects is not None
+        body = await self.objects.get(ref.namespace, ref.name)
+        if body is None or body["metadata"].get("uid") != ref.uid or body["metadata"].get("deletionTimestamp"):
+            return
+        status = body.get("status") or {}
+        settled = (
+            status.get("observedGeneration") == body["metadata"].get("generation")
+            and not status.get("operation")
+            and status.get("identifier")
+        )
+        if not settled:
+            return  # a handler is at work on it, or it waits for a new spec; it schedules the next check
+        view, cc = self.view(body, 0)
+        outcome = await self.reconciler.reconcile(view, cc, "drift")
+        self.schedule_drift(body)
+        changed = _changed(outcome, status)
+        if changed:
+            await self.objects.patch_status(ref.namespace, ref.name, changed)
+        for type_, reason, message in outcome.events:
+            await self.objects.post_event(body, type_, reason, message)
 
 
-def _view(
-    runtime: Runtime,
-    body: kopf.Body,
-    index: kopf.Index[str, dict[str, str | None]],
-    retry: int,
-    previous_spec: dict[str, Any] | None = None,
-) -> tuple[ObjectView, CloudControl | None]:
-    meta = body.metadata
-    spec = dict(body.spec)
-    ns = _namespace_settings(index, meta.namespace or "")
-    # Once created, a profile lives where status says: a namespace annotation changed later must not
-    # make the operator look for (or create) it in another region.
-    region = body.status.get("region") or resolve_region(
-        spec.get("region"), ns.get("region"), runtime.settings.default_region
-    )
-    view = ObjectView(
-        namespace=meta.namespace or "",
-        name=meta.name or "",
-        uid=meta.uid or "",
-        generation=int(body.get("metadata", {}).get("generation", 0)),
-        spec=spec,
-        status=dict(body.status),
-        owner_value=owner_tag_value(runtime.settings.cluster_name, meta.namespace or "", meta.name or ""),
-        region=region,
-        retry=retry,
-        previous_spec=previous_spec,
-    )
-    cc = runtime.aws().for_target(Target(region, ns.get("role_arn"))) if region else None
-    return view, cc
+def _changed(outcome: Outcome, status: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in outcome.status.items() if status.get(k) != v}
 
 
 def _apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch) -> None:
-    changed = {k: v for k, v in outcome.status.items() if body.status.get(k) != v}
-    for key, value in changed.items():
+    for key, value in _changed(outcome, body.status).items():
         patch.status[key] = value
     for type_, reason, message in outcome.events:
         kopf.event(body, type=type_, reason=reason, message=message)
@@ -95,7 +132,6 @@ def _apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch) -> None:
 
 def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    settings = runtime.settings
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -111,6 +147,13 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         settings.networking.request_timeout = 60
         settings.execution.max_workers = runtime.settings.max_concurrent_aws_calls
         metrics.serve(runtime.settings.metrics_port)
+
+    @kopf.on.startup(registry=registry)
+    async def start_drift_checks(**_: Any) -> None:
+        # Always: objects may ask for drift checks by annotation even when the default is off.
+        runtime.objects = ObjectClient()
+        runtime.scheduler = DriftScheduler(runtime.drift_check, runtime.settings.max_concurrent_aws_calls)
+        runtime.tasks.append(asyncio.create_task(runtime.scheduler.run(), name="drift-scheduler"))
 
     @kopf.on.login(registry=registry)
     async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
@@ -129,40 +172,40 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         )
 
     @kopf.on.cleanup(registry=registry)
-    def cleanup(**_: Any) -> None:
+    async def cleanup(**_: Any) -> None:
+        for task in runtime.tasks:
+            task.cancel()
+        await asyncio.gather(*runtime.tasks, return_exceptions=True)
+        if runtime.objects is not None:
+            runtime.objects.close()
         if runtime.pool is not None:
             runtime.pool.close()
 
     @kopf.index("namespaces", registry=registry, id="namespace_settings")
     def namespace_settings(name: str, annotations: kopf.Annotations, **_: Any) -> dict[str, Any]:
-        return {
-            name: {
-                "region": annotations.get(DEFAULT_REGION_ANNOTATION),
-                "role_arn": annotations.get(ROLE_ARN_ANNOTATION),
-            }
+        # kopf indexes namespaces before any handler runs; the runtime keeps the same facts for the
+        # drift checks, which run outside handlers.
+        entry: dict[str, str | None] = {
+            "region": annotations.get(DEFAULT_REGION_ANNOTATION),
+            "role_arn": annotations.get(ROLE_ARN_ANNOTATION),
         }
+        runtime.namespaces[name] = entry
+        return {name: entry}
 
-    async def reconcile(
-        trigger: Trigger,
-        body: kopf.Body,
-        patch: kopf.Patch,
-        retry: int,
-        namespace_settings: kopf.Index[str, dict[str, str | None]],
-        old: Any = None,
-    ) -> None:
+    async def reconcile(trigger: Trigger, body: kopf.Body, patch: kopf.Patch, retry: int, old: Any = None) -> None:
         previous = dict(old) if isinstance(old, dict) else None
-        view, cc = _view(runtime, body, namespace_settings, retry, previous)
+        view, cc = runtime.view(body, retry, previous)
         outcome = await runtime.reconciler.reconcile(view, cc, trigger)
-        runtime.next_drift_check[view.uid] = time.monotonic() + _drift_interval(body) * random.uniform(0.9, 1.1)
+        runtime.schedule_drift(body)
         _apply(outcome, body, patch)
 
     @kopf.on.create(*RESOURCE, registry=registry, id="reconcile")
     async def on_create(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
-        await reconcile("create", body, patch, retry, kwargs["namespace_settings"])
+        await reconcile("create", body, patch, retry)
 
     @kopf.on.update(*RESOURCE, registry=registry, id="reconcile", field="spec")
     async def on_update(body: kopf.Body, patch: kopf.Patch, retry: int, old: Any, **kwargs: Any) -> None:
-        await reconcile("update", body, patch, retry, kwargs["namespace_settings"], old)
+        await reconcile("update", body, patch, retry, old)
 
     @kopf.on.resume(*RESOURCE, registry=registry, id="resume")
     async def on_resume(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
@@ -170,54 +213,17 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
         settled = status.get("observedGeneration") == body.metadata.get("generation") and not status.get("operation")
         if ready and settled:
-            # Nothing in flight and nothing to do: the drift timer re-reads it in due course.
-            runtime.next_drift_check[body.metadata.uid or ""] = time.monotonic() + drift_delay(
-                _drift_interval(body), 1.0
-            )
+            # Nothing in flight and nothing to do: re-read it within one drift interval, spread out.
+            runtime.schedule_drift(body, spread=runtime.drift_interval(body))
             return
-        await reconcile("resume", body, patch, retry, kwargs["namespace_settings"])
+        await reconcile("resume", body, patch, retry)
 
     @kopf.on.delete(*RESOURCE, registry=registry, id="finalize")
     async def on_delete(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
-        view, cc = _view(runtime, body, kwargs["namespace_settings"], retry)
+        view, cc = runtime.view(body, retry)
         outcome = await runtime.reconciler.finalize(view, cc)
-        runtime.next_drift_check.pop(view.uid, None)
+        if runtime.scheduler is not None:
+            runtime.scheduler.forget(view.uid)
         _apply(outcome, body, patch)
-
-    def _drift_interval(body: kopf.Body) -> float:
-        override = parse_duration(body.metadata.annotations.get(DRIFT_INTERVAL_ANNOTATION))
-        return override if override is not None else settings.drift_interval
-
-    if settings.drift_interval > 0:
-
-        @kopf.timer(
-            *RESOURCE,
-            registry=registry,
-            id="drift",
-            interval=settings.drift_tick,
-            initial_delay=settings.drift_tick * random.uniform(0.5, 1.0),
-        )
-        async def drift(body: kopf.Body, patch: kopf.Patch, **kwargs: Any) -> None:
-            uid = body.metadata.uid or ""
-            due = runtime.next_drift_check.get(uid)
-            now = time.monotonic()
-            if due is None:
-                runtime.next_drift_check[uid] = now + drift_delay(_drift_interval(body), 1.0)
-                return
-            if now < due or body.metadata.get("deletionTimestamp"):
-                return
-            status = body.status
-            settled = (
-                status.get("observedGeneration") == body.metadata.get("generation")
-                and not status.get("operation")
-                and status.get("identifier")
-            )
-            runtime.next_drift_check[uid] = now + drift_delay(_drift_interval(body), settings.drift_jitter)
-            if not settled:
-                return
-            view, cc = _view(runtime, body, kwargs["namespace_settings"], 0)
-            outcome = await runtime.reconciler.reconcile(view, cc, "drift")
-            outcome.retry_in = None  # the next tick comes anyway
-            _apply(outcome, body, patch)
 
     return registry

@@ -1,6 +1,7 @@
 """Reading SageMakerUserProfiles from the current cluster with the official `kubernetes` client.
 
-Used by the command line (`list`, `import`), not by the operator (kopf has its own API client). The
+Used by the command line (`list`, `import`) and by the operator's drift scheduler, which runs outside
+kopf's handlers (the handlers themselves write through kopf). The
 connection follows kubectl: the kubeconfig (`KUBECONFIG`, else `~/.kube/config`, its current
 context), else the in-cluster service account. Any failure to reach or read the cluster is a
 `ClusterAccessError` with a one-line reason, so callers can go on without the cluster.
@@ -8,7 +9,9 @@ context), else the in-cluster service account. Any failure to reach or read the 
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from userprofile_operator import GROUP, PLURAL, VERSION
@@ -74,3 +77,72 @@ def list_profiles(kubeconfig: str | None = None, context: str | None = None) -> 
         raise ClusterAccessError(_reason(err)) from None
     finally:
         api_client.close()
+
+
+class ObjectClient:
+    """Reads and writes single SageMakerUserProfiles outside kopf handlers (the drift scheduler).
+
+    Blocking client calls run in a thread. Built once at start-up; the connection follows the same
+    rules as above (kubeconfig, else in-cluster).
+    """
+
+    def __init__(self) -> None:
+        from kubernetes import client
+
+        self._api_client = _api_client(None, None)
+        self._objects = client.CustomObjectsApi(self._api_client)
+        self._core = client.CoreV1Api(self._api_client)
+
+    async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        def call() -> dict[str, Any] | None:
+            try:
+                body: Any = self._objects.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT
+                )
+                return dict(body)
+            except Exception as err:
+                if getattr(err, "status", None) == 404:
+                    return None
+                raise
+
+        return await asyncio.to_thread(call)
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        await asyncio.to_thread(
+            self._objects.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            {"status": status},
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+
+    async def post_event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        meta = body["metadata"]
+        now = datetime.now(UTC)
+        event: Any = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": body["apiVersion"],
+                "kind": body["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": "sagemaker-userprofile-operator"},
+            "firstTimestamp": now.isoformat(),
+            "lastTimestamp": now.isoformat(),
+            "count": 1,
+        }
+        await asyncio.to_thread(
+            self._core.create_namespaced_event, meta["namespace"], event, _request_timeout=REQUEST_TIMEOUT
+        )
+
+    def close(self) -> None:
+        self._api_client.close()

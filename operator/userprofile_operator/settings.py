@@ -51,7 +51,6 @@ class Settings(BaseSettings):
         description="How long one pass waits for a Cloud Control request before it records the request "
         "in status and comes back later.",
     )
-    drift_tick: float = Field(default=60.0, gt=0, description="How often each object's drift timer wakes up.")
     operation_timeout: float = Field(
         default=1800.0, gt=0, description="Give up waiting on one Cloud Control request after this long."
     )

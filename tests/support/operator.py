@@ -23,7 +23,6 @@ OPERATOR = str(Path(sys.executable).parent / "userprofile-operator")
 
 # Quick timings for tests: the product's defaults are minutes, tests want seconds.
 TEST_SETTINGS = {
-    "SMUP_DRIFT_TICK": "0.5",
     "SMUP_RETRY_MIN": "0.5",
     "SMUP_RETRY_MAX": "4",
     "SMUP_POLL_MIN": "0.2",

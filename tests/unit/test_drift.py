@@ -1,0 +1,73 @@
+"""The drift scheduler: one heap for all objects, rescheduling replaces, forgetting cancels."""
+
+from __future__ import annotations
+
+import asyncio
+
+from userprofile_operator.drift import DriftScheduler, Ref
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _never(ref: Ref) -> None:  # pragma: no cover - due() is driven by hand here
+    raise AssertionError(ref)
+
+
+def refs(*names: str) -> list[Ref]:
+    return [Ref("ns", n, f"uid-{n}") for n in names]
+
+
+def test_due_in_time_order_and_only_when_due() -> None:
+    clock = Clock()
+    scheduler = DriftScheduler(_never, clock=clock)
+    a, b, c = refs("a", "b", "c")
+    scheduler.schedule(b, 20)
+    scheduler.schedule(a, 10)
+    scheduler.schedule(c, 30)
+    assert scheduler.due() == []
+    assert scheduler.next_in() == 10
+    clock.now = 25
+    assert scheduler.due() == [a, b]
+    assert len(scheduler) == 1
+
+
+def test_rescheduling_replaces_and_forgetting_cancels() -> None:
+    clock = Clock()
+    scheduler = DriftScheduler(_never, clock=clock)
+    a, b = refs("a", "b")
+    scheduler.schedule(a, 10)
+    scheduler.schedule(a, 50)  # reconciled again: the earlier check is void
+    scheduler.schedule(b, 5)
+    scheduler.forget(b.uid)
+    clock.now = 20
+    assert scheduler.due() == []
+    assert scheduler.next_in() == 30
+    clock.now = 50
+    assert scheduler.due() == [a]
+
+
+async def test_run_calls_each_due_check_once_and_survives_a_failing_one() -> None:
+    seen: list[str] = []
+    done = asyncio.Event()
+
+    async def check(ref: Ref) -> None:
+        seen.append(ref.name)
+        if ref.name == "bad":
+            raise RuntimeError("AWS is down")
+        if len(seen) == 3:
+            done.set()
+
+    scheduler = DriftScheduler(check)
+    for ref, delay in zip(refs("bad", "a", "b"), (0.0, 0.01, 0.02), strict=True):
+        scheduler.schedule(ref, delay)
+    task = asyncio.create_task(scheduler.run())
+    await asyncio.wait_for(done.wait(), timeout=5)
+    task.cancel()
+    assert sorted(seen) == ["a", "b", "bad"]
+    assert len(scheduler) == 0
