@@ -495,6 +495,19 @@ class Bench:
                     + ("" if clean else " (set-up was slow: some profiles may have been checked twice)"),
                 )
             )
+            cycle_writes = self.audit.writes_since_mark()
+            self.report.add(
+                Row(
+                    f"Steady state N={n:,}",
+                    f"Kubernetes writes per profile per drift interval ({interval:g} s)",
+                    round(sum(cycle_writes.values()) / n, 3),
+                    "writes",
+                    0.0,
+                    bound_kind="target",
+                    note=(", ".join(f"{k} {v:,}" for k, v in sorted(cycle_writes.items())) or "none")
+                    + " while nothing changed",
+                )
+            )
             self.report.details["steady_drift_cycle"] = {
                 "seconds": round(time.monotonic() - w0, 1),
                 "drift_interval": interval,
@@ -637,13 +650,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
 
+    def head() -> str:
+        git = ["git", "rev-parse", "--short", "HEAD"]
+        return subprocess.run(git, cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip() or "unknown"
+
+    # The operator is started several times; if the tree moves meanwhile, the table says so.
+    commit = head()
     report = asyncio.run(Bench(args.quick).run())
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
-    ).stdout.strip()
+    if head() != commit:
+        commit += f" (HEAD moved to {head()} during the run: later scenarios may have run newer code)"
     info = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit or "unknown",
+        "commit": commit,
         "machine": machine(),
     }
     table = markdown(report, info)
