@@ -46,7 +46,9 @@ AWS_LIMIT = 25.0  # the emulator throttles above this many calls per second (per
 LATENCY = 2.0  # seconds each emulated Create/Update/Delete stays IN_PROGRESS
 MIN_CALLS_PER_CREATE = 2  # CreateResource + one GetResourceRequestStatus
 MUTATING = ("CreateResource", "UpdateResource", "DeleteResource", "CancelResourceRequest")
-KOPF_AGENT = "kopf/"
+# Writes by anyone but these are the operator's: kopf's client ("kopf/…") and, since drift checks
+# moved to their own scheduler, the kubernetes client ("OpenAPI-Generator/…").
+NOT_OPERATOR_AGENTS = ("kubectl/", "smup-bench", "kube-apiserver/", "kube-controller-manager/")
 
 # Audit: metadata of every write to our objects and to Events; nothing else.
 AUDIT_POLICY: dict[str, object] = {
@@ -143,15 +145,17 @@ class Audit:
     def mark(self) -> None:
         self.offset = self.path.stat().st_size if self.path.exists() else 0
 
-    def writes_since_mark(self, agent: str = KOPF_AGENT, exclude: str = "") -> Counter[str]:
-        """Writes by `agent` since the mark, by HTTP verb and resource; `exclude` leaves out one object's
-        own writes (Events cannot be told apart by name: kopf names them `kopf-event-…`)."""
+    def writes_since_mark(self, exclude: str = "") -> Counter[str]:
+        """The operator's writes since the mark, by HTTP verb and resource; `exclude` leaves out one
+        object's own writes (Events cannot be told apart by name: kopf names them `kopf-event-…`)."""
         counts: Counter[str] = Counter()
         with self.path.open("rb") as log:
             log.seek(self.offset)
             for raw in log:
                 event = json.loads(raw)
-                if event.get("stage") != "ResponseComplete" or not event.get("userAgent", "").startswith(agent):
+                if event.get("stage") != "ResponseComplete" or event.get("userAgent", "").startswith(
+                    NOT_OPERATOR_AGENTS
+                ):
                     continue
                 ref = event.get("objectRef", {})
                 if exclude and ref.get("name") == exclude:
