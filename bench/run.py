@@ -457,7 +457,7 @@ class Bench:
                     round(cpu_share, 2),
                     "% of one core",
                     None,
-                    note=f"{cpu1 - cpu0:.1f} CPU-s over {elapsed:.0f} s (drift timer tick {tick:g} s per object)",
+                    note=f"{cpu1 - cpu0:.1f} CPU-s over {elapsed:.0f} s",
                 )
             )
             self.report.add(
@@ -468,8 +468,8 @@ class Bench:
                     "calls/min",
                     None,
                     note=(", ".join(f"{k} {v}" for k, v in sorted(calls.items())) or "no calls")
-                    + f"; the first drift checks are due {interval * (1 - jitter):g}-{interval * (1 + jitter):g} s "
-                    "after each profile's last reconcile (next row)",
+                    + f"; the first drift checks are due about {interval:g} s (+{jitter:.0%}) after each "
+                    "profile's last reconcile (next row)",
                 )
             )
             self.report.details["steady_idle"] = {
