@@ -146,6 +146,12 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         settings.watching.connect_timeout = 30
         settings.networking.request_timeout = 60
         settings.execution.max_workers = runtime.settings.max_concurrent_aws_calls
+        # Without a limit kopf runs a worker for every object with news at once: 10,000 new objects
+        # are 10,000 handlers in memory, waiting for the AWS rate limit (bench/README.md).
+        settings.batching.worker_limit = runtime.settings.max_object_workers
+        # An idle worker keeps its slot until this runs out (kopf's default, 5 s, makes the limit a
+        # bottleneck: 200 slots / 5 s = 40 objects a second).
+        settings.batching.idle_timeout = 0.5
         metrics.serve(runtime.settings.metrics_port)
 
     @kopf.on.startup(registry=registry)

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     operation_timeout: float = Field(
         default=1800.0, gt=0, description="Give up waiting on one Cloud Control request after this long."
     )
+    max_object_workers: int = Field(
+        default=200,
+        ge=1,
+        description="Objects handled at once; the others wait their turn. Bounds memory when thousands of "
+        "objects arrive together.",
+    )
     max_kube_connections: int = Field(
         default=64,
         ge=8,
