@@ -130,9 +130,11 @@ async def test_settled_profile_costs_one_read_and_no_write(reconciler: Reconcile
     cc = FakeCloudControl()
     first = await reconciler.reconcile(view(), cc, "create")
     cc.calls.clear()
-    out = await reconciler.reconcile(view(status=first.status), cc, "drift")
+    earlier = {**first.status, "lastSyncTime": "2020-01-01T00:00:00Z"}
+    out = await reconciler.reconcile(view(status=earlier), cc, "drift")
     assert cc.calls == ["GetResource"]
     assert out.events == []
+    assert {k: v for k, v in out.status.items() if earlier.get(k) != v} == {}
 
 
 async def test_unowned_profile_needs_adopt(reconciler: Reconciler) -> None:
