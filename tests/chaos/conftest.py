@@ -11,5 +11,6 @@ from tests.e2e.conftest import (  # noqa: F401  (pytest finds fixtures and hooks
     crd,
     emulator,
     kube,
+    pytest_collection_modifyitems,
     pytest_runtest_makereport,
 )
