@@ -30,12 +30,8 @@ MUTATIONS = ("CreateResource", "UpdateResource", "DeleteResource")
 @pytest.fixture
 def slow_emulator(emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
     """Requests take 1 s, so that kills and restarts land while requests are in flight."""
-    emulator.set_latency(1.0)
-    try:
-        yield emulator
-    finally:
-        emulator.set_latency(0.5)
-        emulator.clear_faults()
+    with emulator.slowed(1.0) as slow:
+        yield slow
 
 
 def cycle(scene: Scene, round_: int, count: int, during: str, chaos: ChaosAgent | None = None) -> None:

@@ -81,6 +81,14 @@ def requests_for(emulator: EmulatorProcess, name: str, operation: str, region: s
     ]
 
 
+def console_profile(emulator: EmulatorProcess, name: str, role: str | None = None) -> None:
+    """A profile made outside Kubernetes (as in the console), with no ownership tag."""
+    state: dict[str, Any] = {"DomainId": DOMAIN, "UserProfileName": name}
+    if role:
+        state["UserSettings"] = {"ExecutionRole": role}
+    emulator.oob_create(REGION, state)
+
+
 def events(kube: Kube, namespace: str, name: str) -> list[dict[str, Any]]:
     items = kube.get_json("events", "-n", namespace, "--field-selector", f"involvedObject.name={name}")["items"]
     return list(items)
@@ -190,14 +198,7 @@ def test_existing_unowned_profile_is_not_taken_until_adopt(
     kube: Kube, emulator: EmulatorProcess, shared_namespace: str
 ) -> None:
     name = unique()
-    emulator.oob_create(
-        REGION,
-        {
-            "DomainId": DOMAIN,
-            "UserProfileName": name,
-            "UserSettings": {"ExecutionRole": "arn:aws:iam::123456789012:role/console"},
-        },
-    )
+    console_profile(emulator, name, "arn:aws:iam::123456789012:role/console")
     apply(kube, shared_namespace, manifest(name))
     obj = wait_condition(kube, shared_namespace, name, "Ready", "False", "AlreadyExists")
     assert "adoptionPolicy: Adopt" in kube.condition(obj, "Ready")["message"]  # type: ignore[index]
@@ -280,14 +281,7 @@ def test_observe_only_reports_drift_and_never_writes(
     kube: Kube, emulator: EmulatorProcess, shared_namespace: str
 ) -> None:
     name = unique()
-    emulator.oob_create(
-        REGION,
-        {
-            "DomainId": DOMAIN,
-            "UserProfileName": name,
-            "UserSettings": {"ExecutionRole": "arn:aws:iam::123456789012:role/x"},
-        },
-    )
+    console_profile(emulator, name, "arn:aws:iam::123456789012:role/x")
     apply(
         kube,
         shared_namespace,
@@ -349,7 +343,7 @@ def test_switching_from_observe_only_to_manage_does_not_take_over_without_adopt(
     kube: Kube, emulator: EmulatorProcess, shared_namespace: str
 ) -> None:
     name = unique()
-    emulator.oob_create(REGION, {"DomainId": DOMAIN, "UserProfileName": name})
+    console_profile(emulator, name)
     apply(kube, shared_namespace, manifest(name, managementPolicy="ObserveOnly"))
     wait_ready(kube, shared_namespace, name)
     apply(kube, shared_namespace, manifest(name, managementPolicy="Manage"))

@@ -44,11 +44,8 @@ def own_namespace(crd: Kube) -> str:
 @pytest.fixture
 def slow_emulator(emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
     """Requests take 3 s, so an operator can be killed while they are in flight."""
-    emulator.set_latency(3)
-    try:
-        yield emulator
-    finally:
-        emulator.set_latency(0.5)
+    with emulator.slowed(3) as slow:
+        yield slow
 
 
 def in_flight(emulator: EmulatorProcess, names: list[str], operation: str) -> bool:

@@ -31,6 +31,7 @@ Public API (stable):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -39,7 +40,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -256,6 +257,17 @@ class EmulatorProcess:
 
     def set_latency(self, seconds: float) -> Any:
         return self.set_config(Latency=seconds)
+
+    @contextlib.contextmanager
+    def slowed(self, seconds: float) -> Iterator[EmulatorProcess]:
+        """Requests take `seconds` inside the block; the latency before it (and no faults) after."""
+        before = self.config()["Latency"]
+        self.set_latency(seconds)
+        try:
+            yield self
+        finally:
+            self.set_latency(before)
+            self.clear_faults()
 
     def oob_create(self, region: str, desired_state: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> Any:
         """Create at once, as in the console; a list creates many (bulk seeding)."""
