@@ -168,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _configure_logging(settings.log_level, settings.log_format)
-    registry = build_registry(Runtime(settings))
+    registry = build_registry(Runtime(settings, args.namespace or ()))
     kopf.run(
         registry=registry,
         standalone=args.standalone,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
 import kopf
+from kopf._cogs.structs.references import NamespaceName, match_namespace  # kopf's own pattern rules
 
 from userprofile_operator import FINALIZER, GROUP, PLURAL, VERSION, metrics
 from userprofile_operator.cloudcontrol import CloudControl, CloudControlPool, Target
@@ -22,6 +23,7 @@ from userprofile_operator.drift import DriftScheduler, Ref
 from userprofile_operator.kube import ObjectClient
 from userprofile_operator.plan import drift_delay, owner_tag_value, parse_duration, resolve_region
 from userprofile_operator.reconciler import ObjectView, Outcome, Reconciler, Trigger
+from userprofile_operator.resync import Resync
 from userprofile_operator.settings import (
     DRIFT_INTERVAL_ANNOTATION,
     ROLE_ARN_ANNOTATION,
@@ -35,8 +37,10 @@ RESOURCE = (GROUP, VERSION, PLURAL)
 class Runtime:
     """What the handlers share, built once at start-up."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, namespaces: Sequence[str] = ()) -> None:
         self.settings = settings
+        self.patterns = list(namespaces)  # kopf's namespace patterns; none: cluster-wide
+        self.busy: set[str] = set()  # uids a handler is working on right now
         self.reconciler = Reconciler(settings)
         self.pool: CloudControlPool | None = None
         self.namespaces: dict[str, dict[str, str | None]] = {}
@@ -50,6 +54,12 @@ class Runtime:
                 self.settings.max_concurrent_aws_calls, self.settings.aws_rate, self.settings.aws_burst
             )
         return self.pool
+
+    def scope(self) -> Iterable[str | None]:
+        """The namespaces the operator watches, for listing: None is the whole cluster."""
+        if not self.patterns:
+            return [None]
+        return sorted(ns for ns in self.namespaces if any(match_namespace(NamespaceName(ns), p) for p in self.patterns))
 
     def drift_interval(self, body: Mapping[str, Any]) -> float:
         annotations = body.get("metadata", {}).get("annotations") or {}
@@ -160,6 +170,9 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         runtime.objects = ObjectClient()
         runtime.scheduler = DriftScheduler(runtime.drift_check, runtime.settings.max_concurrent_aws_calls)
         runtime.tasks.append(asyncio.create_task(runtime.scheduler.run(), name="drift-scheduler"))
+        if runtime.settings.resync_interval > 0:
+            resync = Resync(runtime.objects, runtime.scope, runtime.settings.resync_interval, runtime.busy)
+            runtime.tasks.append(asyncio.create_task(resync.run(), name="resync"))
 
     @kopf.on.login(registry=registry)
     async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
@@ -201,7 +214,11 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     async def reconcile(trigger: Trigger, body: kopf.Body, patch: kopf.Patch, retry: int, old: Any = None) -> None:
         previous = dict(old) if isinstance(old, dict) else None
         view, cc = runtime.view(body, retry, previous)
-        outcome = await runtime.reconciler.reconcile(view, cc, trigger)
+        runtime.busy.add(view.uid)
+        try:
+            outcome = await runtime.reconciler.reconcile(view, cc, trigger)
+        finally:
+            runtime.busy.discard(view.uid)
         runtime.schedule_drift(body)
         _apply(outcome, body, patch)
 
@@ -227,7 +244,11 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     @kopf.on.delete(*RESOURCE, registry=registry, id="finalize")
     async def on_delete(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
         view, cc = runtime.view(body, retry)
-        outcome = await runtime.reconciler.finalize(view, cc)
+        runtime.busy.add(view.uid)
+        try:
+            outcome = await runtime.reconciler.finalize(view, cc)
+        finally:
+            runtime.busy.discard(view.uid)
         if runtime.scheduler is not None:
             runtime.scheduler.forget(view.uid)
         _apply(outcome, body, patch)

@@ -1,22 +1,24 @@
 """Reading SageMakerUserProfiles from the current cluster with the official `kubernetes` client.
 
-Used by the command line (`list`, `import`) and by the operator's drift scheduler, which runs outside
-kopf's handlers (the handlers themselves write through kopf). The
-connection follows kubectl: the kubeconfig (`KUBECONFIG`, else `~/.kube/config`, its current
-context), else the in-cluster service account. Any failure to reach or read the cluster is a
-`ClusterAccessError` with a one-line reason, so callers can go on without the cluster.
+Used by the command line (`list`, `import`) and by the operator's drift scheduler and resync, which
+run outside kopf's handlers (the handlers themselves write through kopf). The connection follows
+kubectl: the kubeconfig (`KUBECONFIG`, else `~/.kube/config`, its current context), else the
+in-cluster service account. Any failure to reach or read the cluster is a `ClusterAccessError` with a
+one-line reason, so callers can go on without the cluster.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from userprofile_operator import GROUP, PLURAL, VERSION
 
 REQUEST_TIMEOUT: Final = 15.0
+PAGE_SIZE: Final = 500
 
 
 class ClusterAccessError(Exception):
@@ -63,12 +65,8 @@ def list_profiles(kubeconfig: str | None = None, context: str | None = None) -> 
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"limit": 500, "_request_timeout": REQUEST_TIMEOUT}
-            if token:
-                kwargs["_continue"] = token
-            page: Any = api.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kwargs)
-            items.extend(page.get("items") or [])
-            token = (page.get("metadata") or {}).get("continue")
+            page, token = _list_page(api, None, token)
+            items.extend(page)
             if not token:
                 return items
     except Exception as err:  # urllib3, HTTP and TLS errors alike mean: no access
@@ -77,6 +75,18 @@ def list_profiles(kubeconfig: str | None = None, context: str | None = None) -> 
         raise ClusterAccessError(_reason(err)) from None
     finally:
         api_client.close()
+
+
+def _list_page(api: Any, namespace: str | None, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page (up to 500) of SageMakerUserProfiles, in a namespace or cluster-wide; and the next token."""
+    kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_request_timeout": REQUEST_TIMEOUT}
+    if token:
+        kwargs["_continue"] = token
+    if namespace is None:
+        page: Any = api.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kwargs)
+    else:
+        page = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **kwargs)
+    return list(page.get("items") or []), (page.get("metadata") or {}).get("continue") or None
 
 
 class ObjectClient:
@@ -106,6 +116,15 @@ class ObjectClient:
                 raise
 
         return await asyncio.to_thread(call)
+
+    async def pages(self, namespace: str | None) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every object in `namespace` (None: cluster-wide), a page at a time, so memory stays flat."""
+        token: str | None = None
+        while True:
+            page, token = await asyncio.to_thread(_list_page, self._objects, namespace, token)
+            yield page
+            if not token:
+                return
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         await asyncio.to_thread(

@@ -13,6 +13,9 @@ AWS_CALLS = Counter(
     ["operation", "outcome"],
 )
 IN_FLIGHT = Gauge("smup_operations_in_flight", "Cloud Control requests being waited on")
+RESYNC_NUDGES = Counter(
+    "smup_resync_nudges_total", "Objects found stalled by the periodic resync and handed back to kopf"
+)
 DRIFT = Counter("smup_drift_detected_total", "Differences found between a spec and AWS, by action", ["action"])
 
 

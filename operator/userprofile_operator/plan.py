@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import jsonpatch
@@ -271,3 +271,67 @@ def condition_status(conditions: list[dict[str, Any]], type_: str) -> str | None
         if c.get("type") == type_:
             return str(c.get("status"))
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Resync: objects the event stream left behind
+#
+# kopf acts on watch events. When an API server restarts mid-write, kopf can be left holding a change
+# it means to retry "on the next event" for an object that will not change again (chaos tests,
+# issue 8), and such an object waits forever. A periodic LIST finds objects that still need the
+# operator, have no retry planned and have not changed between two passes; a touch of their status
+# (kopf's own `status.kopf.dummy`) gives kopf the event it waits for.
+
+
+def awaiting_operator(obj: Mapping[str, Any], now: datetime, finalizer: str) -> bool:
+    """Whether `obj` needs the operator and nothing is planned to come back to it: not reconciled at its
+    generation (or a Cloud Control request is pending), or being deleted with our finalizer on; and
+    no kopf retry is due in the future (`status.kopf.progress.<handler>.delayed`)."""
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    if meta.get("deletionTimestamp"):
+        if finalizer not in (meta.get("finalizers") or []):
+            return False  # nothing of ours holds it: Kubernetes removes it
+    elif status.get("observedGeneration") == meta.get("generation") and not status.get("operation"):
+        return False
+    progress = (status.get("kopf") or {}).get("progress") or {}
+    for record in progress.values():
+        delayed = _parse_time((record or {}).get("delayed"))
+        if delayed is not None and delayed > now:
+            return False
+    return True
+
+
+def resync_plan(
+    previous: Mapping[str, str],
+    objects: Iterable[Mapping[str, Any]],
+    now: datetime,
+    busy: Container[str],
+    finalizer: str,
+) -> tuple[list[Mapping[str, Any]], dict[str, str]]:
+    """One resync pass: (objects to nudge, suspects for the next pass as uid → resourceVersion).
+
+    An object is nudged when it was a suspect in the previous pass at the same resourceVersion (it has
+    not changed for a whole interval) and no handler is at work on it now (`busy`, by uid)."""
+    nudge: list[Mapping[str, Any]] = []
+    suspects: dict[str, str] = {}
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        uid, version = str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
+        if not uid or uid in busy or not awaiting_operator(obj, now, finalizer):
+            continue
+        suspects[uid] = version
+        if previous.get(uid) == version:
+            nudge.append(obj)
+    return nudge, suspects
+
+
+def _parse_time(value: object) -> datetime | None:
+    """kopf writes naive UTC timestamps; Kubernetes writes RFC 3339 with Z."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     drift_interval: float = Field(
         default=600.0, ge=0, description="How often a Ready profile is re-read from AWS; 0 turns drift checks off."
     )
+    resync_interval: float = Field(
+        default=300.0,
+        ge=0,
+        description="How often the watched objects are listed to find any that wait for an event that will "
+        "not come (after an API server outage) and hand them back to kopf; 0 turns it off.",
+    )
     drift_jitter: float = Field(default=0.1, ge=0, le=1, description="Fraction of the interval added at random.")
     max_concurrent_aws_calls: int = Field(default=16, ge=1, description="Cloud Control calls in flight at once.")
     aws_rate: float = Field(default=10.0, gt=0, description="Cloud Control calls per second per account and region.")

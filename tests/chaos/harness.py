@@ -25,8 +25,14 @@ from userprofile_operator.settings import OWNER_TAG_KEY
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "1"))
 PROFILES = int(os.environ.get("CHAOS_PROFILES", "50"))
 
-# The operator under test: TEST_SETTINGS timings, and a client-side rate that lets 50 profiles move quickly.
-OPERATOR_ENV = {"SMUP_AWS_RATE": "60", "SMUP_AWS_BURST": "20", "SMUP_DRIFT_INTERVAL": "600"}
+# The operator under test: TEST_SETTINGS timings, a client-side rate that lets 50 profiles move quickly,
+# and a resync every 5 s, so an object the event stream left behind is picked up within a phase.
+OPERATOR_ENV = {
+    "SMUP_AWS_RATE": "60",
+    "SMUP_AWS_BURST": "20",
+    "SMUP_DRIFT_INTERVAL": "600",
+    "SMUP_RESYNC_INTERVAL": "5",
+}
 PHASE_TIMEOUT = 240.0
 
 
