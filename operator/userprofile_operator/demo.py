@@ -258,8 +258,18 @@ class Demo:
         self.kubectl("create", "namespace", OPERATOR_NAMESPACE)
         # Server-side: the CRD is too large for the last-applied-configuration annotation.
         self.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(docs))
-        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crds[0]}")
+        self.wait_established(crds[0])
         return str(accounts[0])
+
+    def wait_established(self, crd: str, timeout: float = 60.0) -> None:
+        """Until the CRD is served. Not `kubectl wait`: it fails, rather than waits, while a new CRD's
+        status.conditions is still null."""
+        query = '-o=jsonpath={.status.conditions[?(@.type=="Established")].status}'
+        deadline = time.monotonic() + timeout
+        while self.kubectl("get", "crd", crd, query) != "True":
+            if time.monotonic() > deadline:
+                raise DemoError(f"CRD {crd} not Established after {timeout:.0f} s")
+            time.sleep(0.2)
 
     def create_demo_namespace(self) -> None:
         namespace = {

@@ -43,7 +43,7 @@ WIDGET_CRD = {
 @pytest.fixture(scope="module")
 def widgets(kube: Kube) -> Kube:
     kube.kubectl("apply", "-f", "-", input=json.dumps(WIDGET_CRD))
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/widgets.platform.test")
+    kube.wait_established("widgets.platform.test")
     return kube
 
 

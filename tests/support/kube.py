@@ -61,11 +61,14 @@ class Kube:
 
     def apply_crd(self) -> None:
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-        self.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/sagemakeruserprofiles.sagemaker.awscc.dev",
+        self.wait_established("sagemakeruserprofiles.sagemaker.awscc.dev")
+
+    def wait_established(self, crd: str) -> None:
+        """Until the CRD is served. Not `kubectl wait`: it fails, rather than waits, while a new CRD's
+        status.conditions is still null."""
+        wait_for(
+            f"CRD {crd} Established",
+            lambda: (self.condition(self.get_json("crd", crd), "Established") or {}).get("status") == "True",
         )
 
     def create_namespace(self, name: str, annotations: dict[str, str] | None = None) -> None:
