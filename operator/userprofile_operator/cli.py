@@ -140,6 +140,20 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class _TextFormatter(logging.Formatter):
+    """kopf's object lines name their object: `[namespace/name] Handler 'reconcile' succeeded.`"""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        k8s = getattr(record, "k8s_ref", None)
+        if isinstance(k8s, dict) and k8s.get("name"):
+            where = "/".join(str(k8s[k]) for k in ("namespace", "name") if k8s.get(k))
+            record.message = f"[{where}] {record.message}"
+        return super().formatMessage(record)
+
+
 class _QuietTimers(logging.Filter):
     """Drops kopf's "Timer 'drift' succeeded." lines: one per object per tick says nothing."""
 
@@ -153,7 +167,7 @@ def _configure_logging(level: str, fmt: str) -> None:
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
