@@ -154,16 +154,8 @@ class _TextFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
-class _QuietTimers(logging.Filter):
-    """Drops kopf's "Timer 'drift' succeeded." lines: one per object per tick says nothing."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno <= logging.INFO and str(record.msg).startswith("Timer 'drift'"))
-
-
 def _configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_QuietTimers())
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
