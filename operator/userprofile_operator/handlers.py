@@ -8,9 +8,10 @@ configuration is read at import time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -21,7 +22,14 @@ from userprofile_operator import FINALIZER, GROUP, PLURAL, VERSION, metrics
 from userprofile_operator.cloudcontrol import CloudControl, CloudControlPool, Target
 from userprofile_operator.drift import DriftScheduler, Ref
 from userprofile_operator.kube import ObjectClient
-from userprofile_operator.plan import drift_delay, owner_tag_value, parse_duration, resolve_region
+from userprofile_operator.plan import (
+    condition_status,
+    drift_delay,
+    owner_tag_value,
+    parse_duration,
+    reconciled,
+    resolve_region,
+)
 from userprofile_operator.reconciler import ObjectView, Outcome, Reconciler, Trigger
 from userprofile_operator.resync import Resync
 from userprofile_operator.settings import (
@@ -54,6 +62,15 @@ class Runtime:
                 self.settings.max_concurrent_aws_calls, self.settings.aws_rate, self.settings.aws_burst
             )
         return self.pool
+
+    @contextlib.contextmanager
+    def working_on(self, uid: str) -> Iterator[None]:
+        """Marks `uid` busy while a handler talks to AWS for it, so the resync leaves it alone."""
+        self.busy.add(uid)
+        try:
+            yield
+        finally:
+            self.busy.discard(uid)
 
     def scope(self) -> Iterable[str | None]:
         """The namespaces the operator watches, for listing: None is the whole cluster."""
@@ -110,12 +127,7 @@ class Runtime:
         if body is None or body["metadata"].get("uid") != ref.uid or body["metadata"].get("deletionTimestamp"):
             return
         status = body.get("status") or {}
-        settled = (
-            status.get("observedGeneration") == body["metadata"].get("generation")
-            and not status.get("operation")
-            and status.get("identifier")
-        )
-        if not settled:
+        if not (reconciled(body) and status.get("identifier")):
             return  # a handler is at work on it, or it waits for a new spec; it schedules the next check
         view, cc = self.view(body, 0)
         outcome = await self.reconciler.reconcile(view, cc, "drift")
@@ -214,11 +226,8 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     async def reconcile(trigger: Trigger, body: kopf.Body, patch: kopf.Patch, retry: int, old: Any = None) -> None:
         previous = dict(old) if isinstance(old, dict) else None
         view, cc = runtime.view(body, retry, previous)
-        runtime.busy.add(view.uid)
-        try:
+        with runtime.working_on(view.uid):
             outcome = await runtime.reconciler.reconcile(view, cc, trigger)
-        finally:
-            runtime.busy.discard(view.uid)
         runtime.schedule_drift(body)
         _apply(outcome, body, patch)
 
@@ -232,10 +241,8 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
 
     @kopf.on.resume(*RESOURCE, registry=registry, id="resume")
     async def on_resume(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
-        status = body.status
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-        settled = status.get("observedGeneration") == body.metadata.get("generation") and not status.get("operation")
-        if ready and settled:
+        ready = condition_status(body.status.get("conditions") or [], "Ready") == "True"
+        if ready and reconciled(body):
             # Nothing in flight and nothing to do: re-read it within one drift interval, spread out.
             runtime.schedule_drift(body, spread=runtime.drift_interval(body))
             return
@@ -244,11 +251,8 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     @kopf.on.delete(*RESOURCE, registry=registry, id="finalize")
     async def on_delete(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
         view, cc = runtime.view(body, retry)
-        runtime.busy.add(view.uid)
-        try:
+        with runtime.working_on(view.uid):
             outcome = await runtime.reconciler.finalize(view, cc)
-        finally:
-            runtime.busy.discard(view.uid)
         if runtime.scheduler is not None:
             runtime.scheduler.forget(view.uid)
         _apply(outcome, body, patch)

@@ -273,6 +273,22 @@ def condition_status(conditions: list[dict[str, Any]], type_: str) -> str | None
     return None
 
 
+def condition_true_at(conditions: list[dict[str, Any]], type_: str, generation: int) -> bool:
+    """Whether condition `type_` is True and was set for this very `generation`."""
+    return any(
+        c.get("type") == type_ and c.get("status") == "True" and c.get("observedGeneration") == generation
+        for c in conditions
+    )
+
+
+def reconciled(obj: Mapping[str, Any]) -> bool:
+    """Whether the operator has handled `obj`'s current generation and has no Cloud Control request pending."""
+    status = obj.get("status") or {}
+    return status.get("observedGeneration") == (obj.get("metadata") or {}).get("generation") and not status.get(
+        "operation"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Resync: objects the event stream left behind
 #
@@ -292,7 +308,7 @@ def awaiting_operator(obj: Mapping[str, Any], now: datetime, finalizer: str) -> 
     if meta.get("deletionTimestamp"):
         if finalizer not in (meta.get("finalizers") or []):
             return False  # nothing of ours holds it: Kubernetes removes it
-    elif status.get("observedGeneration") == meta.get("generation") and not status.get("operation"):
+    elif reconciled(obj):
         return False
     progress = (status.get("kopf") or {}).get("progress") or {}
     for record in progress.values():

@@ -36,6 +36,7 @@ from userprofile_operator.plan import (
     backoff,
     client_token,
     condition_status,
+    condition_true_at,
     is_transient,
     ownership,
     patch_digest,
@@ -198,10 +199,7 @@ class Reconciler:
             out.event("Warning", code, f"{message} (will retry)")
         # Still Ready only if AWS already matched this very generation (a failed drift correction);
         # a change that is being retried is not applied yet, so Ready is False until it is.
-        ready = any(
-            c.get("type") == "Ready" and c.get("status") == "True" and c.get("observedGeneration") == view.generation
-            for c in self._conditions(view)
-        )
+        ready = condition_true_at(self._conditions(view), "Ready", view.generation)
         self._report(
             out,
             view,
@@ -238,13 +236,7 @@ class Reconciler:
         }
         if view.status.get("failedGeneration") is not None:
             extra["failedGeneration"] = None
-        settled = all(
-            any(
-                c.get("type") == kind and c.get("status") == "True" and c.get("observedGeneration") == view.generation
-                for c in self._conditions(view)
-            )
-            for kind in ("Ready", "Synced")
-        )
+        settled = all(condition_true_at(self._conditions(view), kind, view.generation) for kind in ("Ready", "Synced"))
         if settled and view.status.get("lastSyncTime"):
             # Confirmed again, nothing new to say: no status write (10,000 profiles would otherwise cost
             # a PATCH each per drift interval). lastSyncTime is when the operator last changed something.

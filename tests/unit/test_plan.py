@@ -11,12 +11,14 @@ from userprofile_operator.plan import (
     AwsError,
     backoff,
     client_token,
+    condition_true_at,
     is_transient,
     owner_tag_value,
     ownership,
     parse_duration,
     plan_patch,
     poll_delay,
+    reconciled,
     resolve_region,
     set_condition,
     with_owner_tag,
@@ -195,3 +197,18 @@ def test_condition_transition_time_moves_only_when_status_flips() -> None:
     flipped = set_condition(again, "Ready", False, "Throttling", "slow down", 2, t0 + timedelta(minutes=6))
     assert flipped[0]["lastTransitionTime"] == "2026-01-01T00:06:00Z"
     assert flipped[0]["reason"] == "Throttling"
+
+
+def test_a_condition_counts_only_for_the_generation_it_was_set_for() -> None:
+    conditions = [{"type": "Ready", "status": "True", "observedGeneration": 2}, {"type": "Synced", "status": "False"}]
+    assert condition_true_at(conditions, "Ready", 2)
+    assert not condition_true_at(conditions, "Ready", 3)
+    assert not condition_true_at(conditions, "Synced", 2)
+
+
+def test_reconciled_means_this_generation_and_no_request_pending() -> None:
+    assert reconciled({"metadata": {"generation": 2}, "status": {"observedGeneration": 2}})
+    assert not reconciled({"metadata": {"generation": 3}, "status": {"observedGeneration": 2}})
+    pending = {"observedGeneration": 2, "operation": {"type": "UPDATE", "requestToken": "t-1"}}
+    assert not reconciled({"metadata": {"generation": 2}, "status": pending})
+    assert not reconciled({"metadata": {"generation": 1}, "status": None})
