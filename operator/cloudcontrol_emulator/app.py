@@ -24,6 +24,7 @@ from .faults import Faults
 from .schema import load_bundled
 
 _CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/[^/,\s]+/aws4_request")
+_ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
 
 
 @dataclass
@@ -36,6 +37,8 @@ class EmulatorState:
     calls: Counter[str] = field(default_factory=Counter)
     throttled: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    # Calls per access key id and operation ("AKID:Operation"), as CloudTrail tells callers apart.
+    callers: Counter[str] = field(default_factory=Counter)
 
 
 BACKEND_KEY = web.AppKey("backend", Backend)
@@ -49,6 +52,12 @@ def region_of(authorization: str | None) -> str:
             "Missing Authentication Token (the region is read from the SigV4 credential scope)"
         )
     return match.group(1)
+
+
+def access_key_of(authorization: str | None) -> str:
+    """The access key id of a SigV4 `Credential=AKID/date/region/service/aws4_request`, or "-"."""
+    match = _ACCESS_KEY.search(authorization or "")
+    return match.group(1) if match else "-"
 
 
 def _aws_response(body: bytes, status: int = 200) -> web.Response:
@@ -66,7 +75,9 @@ async def cloudcontrol(request: web.Request) -> web.Response:
     try:
         operation = protocol.operation_of(request.headers.get("X-Amz-Target"))
         state.calls[operation] += 1
-        region = region_of(request.headers.get("Authorization"))
+        authorization = request.headers.get("Authorization")
+        state.callers[f"{access_key_of(authorization)}:{operation}"] += 1
+        region = region_of(authorization)
         body = protocol.parse_body(await request.read())
         decision = state.faults.decide(operation, region)
         if decision.delay:
@@ -76,9 +87,7 @@ async def cloudcontrol(request: web.Request) -> web.Response:
             raise errors.ThrottlingException(decision.throttle)
         if decision.error is not None:
             raise decision.error
-        return _aws_response(
-            protocol.dispatch(state.backend, operation, region, body, decision.async_error_code)
-        )
+        return _aws_response(protocol.dispatch(state.backend, operation, region, body, decision.async_error_code))
     except errors.CloudControlError as error:
         if operation is not None:
             state.errors[f"{operation}:{error.name}"] += 1
@@ -105,9 +114,7 @@ def admin(handler: Callable[[web.Request, EmulatorState], Awaitable[Any]]) -> Ad
         except (AdminError, ValueError) as problem:  # FaultConfigError is a ValueError
             return _json({"error": str(problem)}, 400)
         except errors.CloudControlError as error:
-            return _json(
-                {"error": error.message, "__type": error.name}, 404 if "NotFound" in error.name else 400
-            )
+            return _json({"error": error.message, "__type": error.name}, 404 if "NotFound" in error.name else 400)
 
     return wrapped
 
@@ -157,7 +164,16 @@ async def list_domains(request: web.Request, state: EmulatorState) -> Any:
 
 @admin
 async def stats(request: web.Request, state: EmulatorState) -> Any:
-    return {"calls": dict(state.calls), "throttled": dict(state.throttled), "errors": dict(state.errors)}
+    by_key: dict[str, dict[str, int]] = {}
+    for key, count in state.callers.items():
+        akid, _, operation = key.rpartition(":")
+        by_key.setdefault(akid, {})[operation] = count
+    return {
+        "calls": dict(state.calls),
+        "throttled": dict(state.throttled),
+        "errors": dict(state.errors),
+        "callsByAccessKey": by_key,
+    }
 
 
 @admin
@@ -172,6 +188,7 @@ async def reset(request: web.Request, state: EmulatorState) -> Any:
     state.calls.clear()
     state.throttled.clear()
     state.errors.clear()
+    state.callers.clear()
     state.faults.clear()
     return {"reset": True, "KeepDomains": keep_domains}
 
@@ -220,9 +237,7 @@ async def set_config(request: web.Request, state: EmulatorState) -> Any:
             setattr(settings, attr, body[key])
     if "Defaults" in body:
         defaults = body["Defaults"]
-        if not isinstance(defaults, dict) or not all(
-            isinstance(k, str) and k.startswith("/") for k in defaults
-        ):
+        if not isinstance(defaults, dict) or not all(isinstance(k, str) and k.startswith("/") for k in defaults):
             raise AdminError('Defaults must map JSON pointers ("/UserSettings/X") to values')
         settings.defaults = dict(defaults)
     return _settings_dump(settings)

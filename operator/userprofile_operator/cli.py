@@ -26,8 +26,24 @@ def _build_parser() -> argparse.ArgumentParser:
     scope = run.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (default)")
-    run.add_argument("--standalone", action="store_true", help="run without kopf peering (one replica)")
-    run.add_argument("--liveness", metavar="URL", help="serve kopf's liveness probe, e.g. http://0.0.0.0:8081/healthz")
+    run.add_argument("--standalone", action="store_true", help=argparse.SUPPRESS)  # kopf peering is never used now
+    run.add_argument(
+        "--liveness",
+        metavar="URL",
+        help="serve the liveness probe at URL, e.g. http://0.0.0.0:8081/healthz, and readiness at /readyz beside it",
+    )
+    run.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="stand by until this process holds a coordination.k8s.io/v1 Lease; only the holder works",
+    )
+    run.add_argument("--leader-election-namespace", metavar="NS", help="the Lease's namespace (default: POD_NAMESPACE)")
+    run.add_argument(
+        "--leader-election-id",
+        metavar="ID",
+        default="sagemaker-userprofile-operator",
+        help="the Lease's name (default: %(default)s)",
+    )
     run.add_argument("--region", help="default AWS region (default: SMUP_DEFAULT_REGION, AWS_REGION)")
     run.add_argument("--cluster-name", help="names this cluster in the ownership tag of AWS profiles")
     run.add_argument("--drift-interval", type=float, help="seconds between drift checks of a profile (0: off)")
@@ -168,21 +184,18 @@ def _configure_logging(level: str, fmt: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import kopf
-
-    from userprofile_operator.handlers import Runtime, build_registry
+    from userprofile_operator import runner
 
     settings = _settings(args)
     _configure_logging(settings.log_level, settings.log_format)
-    registry = build_registry(Runtime(settings, args.namespace or ()))
-    kopf.run(
-        registry=registry,
-        standalone=args.standalone,
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
-        liveness_endpoint=args.liveness,
+    options = runner.Options(
+        namespaces=tuple(args.namespace or ()),
+        liveness=args.liveness,
+        leader_elect=args.leader_elect,
+        lease_namespace=args.leader_election_namespace,
+        lease_name=args.leader_election_id,
     )
-    return 0
+    return runner.run(settings, options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,9 +26,13 @@ from botocore.credentials import DeferredRefreshableCredentials
 from botocore.session import get_session
 
 from userprofile_operator import TYPE_NAME, metrics
+from userprofile_operator.election import Fence, NotLeader
 from userprofile_operator.plan import NOT_FOUND_CODES, AwsError, ProgressEvent
 
 T = TypeVar("T")
+
+# The calls that change AWS: each goes out only while the fence holds (leader election).
+MUTATING = frozenset({"CreateResource", "UpdateResource", "DeleteResource", "CancelResourceRequest"})
 
 
 class CloudControlApi(Protocol):
@@ -111,11 +115,22 @@ class CloudControl:
         self._pool = pool
 
     async def _call(self, operation: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        fence = self._pool.fence if operation in MUTATING else None
+
+        def send() -> dict[str, Any]:
+            if fence is not None:
+                # In the thread, right before the request: a leader frozen while it waited for the rate
+                # limit or a thread wakes up here, finds its Lease renewal too old, and sends nothing.
+                fence.check()
+            return fn(**kwargs)
+
         async with self._pool.semaphore:
             await self._bucket.acquire()
             loop = asyncio.get_running_loop()
             try:
-                result = await loop.run_in_executor(self._pool.executor, lambda: fn(**kwargs))
+                result = await loop.run_in_executor(self._pool.executor, send)
+            except NotLeader:
+                raise
             except Exception as err:
                 aws = _aws_error(err)
                 metrics.AWS_CALLS.labels(operation=operation, outcome=aws.code).inc()
@@ -195,7 +210,8 @@ class CloudControl:
 class CloudControlPool:
     """Clients per target, sharing one limit on calls in flight and one token bucket per target."""
 
-    def __init__(self, max_concurrent: int, rate: float, burst: int) -> None:
+    def __init__(self, max_concurrent: int, rate: float, burst: int, fence: Fence | None = None) -> None:
+        self.fence = fence  # asked before every mutating call (election.py)
         self.semaphore = asyncio.Semaphore(max_concurrent)
         self.executor = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="aws")
         self._max_concurrent = max_concurrent

@@ -324,7 +324,6 @@ class Demo:
                 [
                     _bin("userprofile-operator"),
                     "run",
-                    "--standalone",
                     "--all-namespaces",
                     "--liveness",
                     f"http://127.0.0.1:{self.liveness_port}/healthz",

@@ -18,9 +18,10 @@ import aiohttp
 import kopf
 from kopf._cogs.structs.references import NamespaceName, match_namespace  # kopf's own pattern rules
 
-from userprofile_operator import FINALIZER, GROUP, PLURAL, VERSION, metrics
+from userprofile_operator import FINALIZER, GROUP, PLURAL, VERSION
 from userprofile_operator.cloudcontrol import CloudControl, CloudControlPool, Target
 from userprofile_operator.drift import DriftScheduler, Ref
+from userprofile_operator.election import Fence
 from userprofile_operator.kube import ObjectClient
 from userprofile_operator.plan import (
     condition_status,
@@ -37,6 +38,7 @@ from userprofile_operator.settings import (
     ROLE_ARN_ANNOTATION,
     Settings,
 )
+from userprofile_operator.watchguard import WatchState
 
 DEFAULT_REGION_ANNOTATION = f"{GROUP}/default-region"
 RESOURCE = (GROUP, VERSION, PLURAL)
@@ -45,8 +47,17 @@ RESOURCE = (GROUP, VERSION, PLURAL)
 class Runtime:
     """What the handlers share, built once at start-up."""
 
-    def __init__(self, settings: Settings, namespaces: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        namespaces: Sequence[str] = (),
+        fence: Fence | None = None,
+        watch: WatchState | None = None,
+    ) -> None:
         self.settings = settings
+        self.fence = fence  # leader election: asked before every mutating AWS call
+        # What the watch self-check knows of the event stream; every watch event is recorded in it.
+        self.watch = watch or WatchState(settings.watch_probe_interval, settings.watch_probe_timeout)
         self.patterns = list(namespaces)  # kopf's namespace patterns; none: cluster-wide
         self.busy: set[str] = set()  # uids a handler is working on right now
         self.reconciler = Reconciler(settings)
@@ -59,7 +70,7 @@ class Runtime:
     def aws(self) -> CloudControlPool:
         if self.pool is None:
             self.pool = CloudControlPool(
-                self.settings.max_concurrent_aws_calls, self.settings.aws_rate, self.settings.aws_burst
+                self.settings.max_concurrent_aws_calls, self.settings.aws_rate, self.settings.aws_burst, self.fence
             )
         return self.pool
 
@@ -174,7 +185,6 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         # An idle worker keeps its slot until this runs out (kopf's default, 5 s, makes the limit a
         # bottleneck: 200 slots / 5 s = 40 objects a second).
         settings.batching.idle_timeout = 0.5
-        metrics.serve(runtime.settings.metrics_port)
 
     @kopf.on.startup(registry=registry)
     async def start_drift_checks(**_: Any) -> None:
@@ -222,6 +232,11 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         }
         runtime.namespaces[name] = entry
         return {name: entry}
+
+    @kopf.on.event(*RESOURCE, registry=registry, id="watch_self_check")
+    def event_seen(**_: Any) -> None:
+        # Every watch event of our resource, the initial listing included: the watch self-check's input.
+        runtime.watch.event_seen()
 
     async def reconcile(trigger: Trigger, body: kopf.Body, patch: kopf.Patch, retry: int, old: Any = None) -> None:
         previous = dict(old) if isinstance(old, dict) else None

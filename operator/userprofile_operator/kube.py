@@ -25,7 +25,7 @@ class ClusterAccessError(Exception):
     """The cluster could not be reached or read (no kubeconfig, refused, unauthorized, forbidden)."""
 
 
-def _api_client(kubeconfig: str | None, context: str | None) -> Any:
+def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
     from kubernetes import client
     from kubernetes.config.config_exception import ConfigException
 
@@ -59,9 +59,9 @@ def list_profiles(kubeconfig: str | None = None, context: str | None = None) -> 
     """
     from kubernetes import client
 
-    api_client = _api_client(kubeconfig, context)
+    connection = api_client(kubeconfig, context)
     try:
-        api = client.CustomObjectsApi(api_client)
+        api = client.CustomObjectsApi(connection)
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
@@ -74,7 +74,7 @@ def list_profiles(kubeconfig: str | None = None, context: str | None = None) -> 
             return []
         raise ClusterAccessError(_reason(err)) from None
     finally:
-        api_client.close()
+        connection.close()
 
 
 def _list_page(api: Any, namespace: str | None, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
@@ -99,7 +99,7 @@ class ObjectClient:
     def __init__(self) -> None:
         from kubernetes import client
 
-        self._api_client = _api_client(None, None)
+        self._api_client = api_client()
         self._objects = client.CustomObjectsApi(self._api_client)
         self._core = client.CoreV1Api(self._api_client)
 
@@ -114,6 +114,35 @@ class ObjectClient:
                 if getattr(err, "status", None) == 404:
                     return None
                 raise
+
+        return await asyncio.to_thread(call)
+
+    async def first(self, namespace: str | None) -> dict[str, Any] | None:
+        """One object of `namespace` (None: cluster-wide), or None when there is none."""
+
+        def call() -> dict[str, Any] | None:
+            if namespace is None:
+                page: Any = self._objects.list_cluster_custom_object(
+                    GROUP, VERSION, PLURAL, limit=1, _request_timeout=REQUEST_TIMEOUT
+                )
+            else:
+                page = self._objects.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, limit=1, _request_timeout=REQUEST_TIMEOUT
+                )
+            items = page.get("items") or []
+            return dict(items[0]) if items else None
+
+        return await asyncio.to_thread(call)
+
+    async def served(self) -> bool:
+        """Whether the API server's discovery lists our resource (the CRD is installed and served)."""
+
+        def call() -> bool:
+            try:
+                found: Any = self._objects.get_api_resources(GROUP, VERSION, _request_timeout=REQUEST_TIMEOUT)
+            except Exception:  # 404 (no such group yet), refused, 503 while starting: not served
+                return False
+            return any(r.name == PLURAL for r in found.resources or [])
 
         return await asyncio.to_thread(call)
 

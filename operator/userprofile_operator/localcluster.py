@@ -30,7 +30,6 @@ from types import TracebackType
 
 import yaml
 
-_CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sagemaker-userprofile-operator"
 ADMIN_USER = "local-admin"
 
 
@@ -38,19 +37,11 @@ class ControlPlaneError(RuntimeError):
     """The control plane could not be found or started; the message says what to do."""
 
 
-def _pinned_versions(repo_root: Path) -> dict[str, str]:
-    versions: dict[str, str] = {}
-    for line in (repo_root / "hack" / "versions.env").read_text().splitlines():
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            versions[key.strip()] = value.strip()
-    return versions
-
-
 def default_assets_dir(repo_root: Path) -> Path:
-    """The folder ``hack/control-plane.sh`` builds into for the pinned versions."""
-    v = _pinned_versions(repo_root)
-    return _CACHE_ROOT / (f"k8s-{v['KUBERNETES_VERSION']}_etcd-{v['ETCD_VERSION']}_helm-{v['HELM_VERSION']}")
+    """The folder ``hack/control-plane.sh`` builds into for the pinned versions (the script says)."""
+    script = repo_root / "hack" / "control-plane.sh"
+    out = subprocess.run([str(script), "dir"], check=True, capture_output=True, text=True).stdout
+    return Path(out.strip())
 
 
 def find_assets(repo_root: Path) -> Path:

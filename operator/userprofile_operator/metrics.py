@@ -18,6 +18,14 @@ RESYNC_NUDGES = Counter(
 )
 DRIFT = Counter("smup_drift_detected_total", "Differences found between a spec and AWS, by action", ["action"])
 
+WATCH_UP = Gauge(
+    "smup_watch_up",
+    "1 while the operator's resource is served and its watch delivers events (the self-check), else 0",
+)
+WATCH_LAST_EVENT_AGE = Gauge("smup_watch_last_event_age_seconds", "Seconds since the last watch event arrived")
+WATCH_PROBES = Counter("smup_watch_probes_total", "Touches of a watched object sent to prove a quiet watch still works")
+LEADER = Gauge("smup_leader", "1 while this process holds the leader Lease (or runs without election), else 0")
+
 
 def serve(port: int) -> None:
     if port:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Annotations users put on namespaces and objects.
@@ -77,3 +77,40 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
     watch_server_timeout: int = Field(default=300, ge=1, description="Server-side timeout of a watch request.")
     watch_client_timeout: int = Field(default=330, ge=1, description="Client-side timeout of a watch request.")
+    watch_probe_interval: float = Field(
+        default=60.0,
+        gt=0,
+        description="When no watch event has arrived for this long, touch one watched object (status.kopf.dummy) "
+        "to prove the watch still delivers events.",
+    )
+    watch_probe_timeout: float = Field(
+        default=30.0, gt=0, description="A probe touch not seen as a watch event within this is a deaf watch."
+    )
+    deaf_exit_after: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long /healthz reports a deaf watch (or an unserved CRD) before the process exits "
+        "non-zero, for its supervisor to restart it.",
+    )
+    crd_wait: float = Field(
+        default=120.0, gt=0, description="How long to wait at start-up for the CRD to be served before exiting."
+    )
+    lease_duration: float = Field(
+        default=15.0, ge=1, description="Leader election: how long a Lease is valid after its last renewal."
+    )
+    renew_deadline: float = Field(
+        default=10.0,
+        ge=1,
+        description="Leader election: a leader that has not renewed for this long stops all work and exits; "
+        "no mutating AWS call is made past it.",
+    )
+    retry_period: float = Field(default=2.0, ge=1, description="Leader election: time between two attempts.")
+
+    @model_validator(mode="after")
+    def _election_timings(self) -> Settings:
+        # The same rules as client-go's leader election (and kubernetes.leaderelection.Config).
+        if self.lease_duration <= self.renew_deadline:
+            raise ValueError("lease_duration must be greater than renew_deadline")
+        if self.renew_deadline <= 1.2 * self.retry_period:
+            raise ValueError("renew_deadline must be greater than 1.2 times retry_period")
+        return self

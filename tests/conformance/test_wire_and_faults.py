@@ -124,6 +124,24 @@ def test_stats_count_cloud_control_calls_only(client: Any, emulator: EmulatorPro
     stats = emulator.stats()
     assert stats["calls"] == {"CreateResource": 1, "GetResource": 1, "ListResources": 1}
     assert stats["throttled"] == {}
+    assert stats["callsByAccessKey"] == {"testing": {"CreateResource": 1, "GetResource": 1, "ListResources": 1}}
+
+
+def test_stats_tell_callers_apart_by_access_key(emulator: EmulatorProcess) -> None:
+    import boto3
+
+    for key in ("AKIAREPLICA0", "AKIAREPLICA1", "AKIAREPLICA1"):
+        boto3.session.Session().client(
+            "cloudcontrol",
+            region_name=REGION,
+            endpoint_url=emulator.url,
+            aws_access_key_id=key,
+            aws_secret_access_key="testing",
+        ).list_resources(TypeName=TYPE_NAME)
+    assert emulator.stats()["callsByAccessKey"] == {
+        "AKIAREPLICA0": {"ListResources": 1},
+        "AKIAREPLICA1": {"ListResources": 2},
+    }
 
 
 def test_throttling_probability(client: Any, emulator: EmulatorProcess) -> None:

@@ -20,6 +20,7 @@ from tests.support.kube import REPO_ROOT, Kube
 CHART = REPO_ROOT / "deploy" / "helm" / "sagemaker-userprofile-operator"
 CRD_NAME = "sagemakeruserprofiles.sagemaker.awscc.dev"
 SMUP = "sagemakeruserprofiles.sagemaker.awscc.dev"  # the resource, as kubectl names it
+LEASES = "leases.coordination.k8s.io"
 
 
 class Helm:
@@ -57,8 +58,13 @@ class Release:
         self.notes = ""
 
     @property
-    def service_account(self) -> str:
+    def fullname(self) -> str:
+        """The release's full name: the Deployment, the ServiceAccount and the leader election Lease."""
         return f"{self.name}-sagemaker-userprofile-operator"
+
+    @property
+    def service_account(self) -> str:
+        return self.fullname
 
     @property
     def user(self) -> str:
@@ -76,8 +82,11 @@ class Release:
             self.helm("uninstall", self.name, "--namespace", self.namespace)
             self.installed = False
 
-    def can(self, verb: str, resource: str, namespace: str | None) -> bool:
+    def can(self, verb: str, resource: str, namespace: str | None, subresource: str | None = None) -> bool:
+        """`kubectl auth can-i` as the release's ServiceAccount; `resource` may be TYPE/NAME."""
         scope = ["--all-namespaces"] if namespace is None else ["--namespace", namespace]
+        if subresource is not None:
+            scope.append(f"--subresource={subresource}")
         proc = self.kube.kubectl("auth", "can-i", verb, resource, *scope, f"--as={self.user}", check=False)
         answer = proc.stdout.strip()
         assert answer in {"yes", "no"}, proc.stderr
@@ -97,9 +106,14 @@ def release(helm: Helm, crd: Kube, namespace: str) -> Iterator[Release]:
 def test_chart_installs_and_its_token_reads_profiles_but_not_secrets(release: Release) -> None:
     release.install("crds.install=false")
     kube, ns = release.kube, release.namespace
-    assert kube.get_json("deployment", release.service_account, "-n", ns)["spec"]["replicas"] == 1
-    assert kube.get_json("service", f"{release.service_account}-metrics", "-n", ns)
+    deployment = kube.get_json("deployment", release.fullname, "-n", ns)
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert kube.get_json("service", f"{release.fullname}-metrics", "-n", ns)
+    assert kube.get_json("poddisruptionbudget", release.fullname, "-n", ns)["spec"]["maxUnavailable"] == 1
+    assert kube.get_json("role", f"{release.fullname}-leader-election", "-n", ns)
     assert "deploy/iam/policy.json" in release.notes
+    assert f"{ns}/{release.fullname}" in release.notes  # the Lease, in the high availability note
 
     token = kube.kubectl("create", "token", release.service_account, "-n", ns).stdout.strip()
     listed = kube.kubectl("get", SMUP, "--all-namespaces", "--token", token, "-o", "name", check=False)
@@ -116,7 +130,7 @@ def test_cluster_scope_grants_exactly_what_the_operator_needs(release: Release) 
     for verb in ("get", "list", "watch", "patch", "update"):
         assert release.can(verb, SMUP, None), verb
     for verb in ("get", "patch", "update"):
-        assert release.can(verb, f"{SMUP}/status", elsewhere), verb
+        assert release.can(verb, SMUP, elsewhere, subresource="status"), verb
     for verb in ("create", "patch"):
         assert release.can(verb, "events", elsewhere)
         assert release.can(verb, "events.events.k8s.io", elsewhere)
@@ -131,6 +145,34 @@ def test_cluster_scope_grants_exactly_what_the_operator_needs(release: Release) 
     assert not release.can("get", "configmaps", release.namespace)
     assert not release.can("update", "namespaces", None)
     assert not release.can("update", "customresourcedefinitions.apiextensions.k8s.io", None)
+    assert not release.can("create", LEASES, elsewhere)
+
+
+def test_leader_election_may_use_only_its_own_lease(release: Release) -> None:
+    """get/update the release's Lease and create Leases, in the release namespace; nothing more."""
+    release.install("crds.install=false")
+    ns, lease = release.namespace, f"{LEASES}/{release.fullname}"
+    for verb in ("get", "update"):
+        assert release.can(verb, lease, ns), verb
+    assert release.can("create", LEASES, ns)
+
+    assert not release.can("get", f"{LEASES}/someone-elses", ns)
+    assert not release.can("update", f"{LEASES}/someone-elses", ns)
+    for verb in ("delete", "list", "watch"):
+        assert not release.can(verb, lease, ns), verb
+    assert not release.can("get", lease, "default")
+    assert not release.can("create", LEASES, "default")
+    assert not release.can("create", LEASES, None)
+
+
+def test_without_leader_election_one_pod_and_no_lease_rights(release: Release) -> None:
+    release.install("crds.install=false", "leaderElection.enabled=false", "replicaCount=1")
+    kube, ns = release.kube, release.namespace
+    deployment = kube.get_json("deployment", release.fullname, "-n", ns)
+    assert (deployment["spec"]["replicas"], deployment["spec"]["strategy"]["type"]) == (1, "Recreate")
+    assert "--leader-elect" not in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not release.can("create", LEASES, ns)
+    assert not release.can("get", f"{LEASES}/{release.fullname}", ns)
 
 
 def test_namespaced_scope_grants_only_in_the_watched_namespaces(release: Release) -> None:
@@ -144,7 +186,7 @@ def test_namespaced_scope_grants_only_in_the_watched_namespaces(release: Release
     )
     for ns in watched:
         assert release.can("list", SMUP, ns)
-        assert release.can("patch", f"{SMUP}/status", ns)
+        assert release.can("patch", SMUP, ns, subresource="status")
         assert release.can("create", "events", ns)
     assert not release.can("list", SMUP, other)
     assert not release.can("list", SMUP, None)
@@ -153,10 +195,17 @@ def test_namespaced_scope_grants_only_in_the_watched_namespaces(release: Release
     assert release.can("get", "namespaces", None)
     assert release.can("list", "customresourcedefinitions.apiextensions.k8s.io", None)
 
-    args = kube.get_json("deployment", release.service_account, "-n", release.namespace)["spec"]["template"][
-        "spec"
-    ]["containers"][0]["args"]
-    assert args[:6] == ["run", "--standalone", "--namespace", watched[0], "--namespace", watched[1]]
+    # Leader election is the same in either scope: its Role is in the release namespace.
+    assert release.can("update", f"{LEASES}/{release.fullname}", release.namespace)
+    assert not release.can("create", LEASES, watched[0])
+
+    args = kube.get_json("deployment", release.fullname, "-n", release.namespace)["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
+    assert args[:8] == [
+        "run", "--leader-elect", "--leader-election-id", release.fullname,
+        "--namespace", watched[0], "--namespace", watched[1],
+    ]  # fmt: skip
 
 
 def test_install_refuses_bad_values(release: Release) -> None:
@@ -167,6 +216,13 @@ def test_install_refuses_bad_values(release: Release) -> None:
     )  # fmt: skip
     assert proc.returncode != 0
     assert "/watchNamespaces" in proc.stderr
+    proc = release.helm(
+        "install", release.name, str(CHART), "--namespace", release.namespace,
+        "--set", "crds.install=false", "--set", "leaderElection.enabled=false", "--set", "replicaCount=2",
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "needs leaderElection.enabled=true" in proc.stderr
     assert release.helm("list", "--namespace", release.namespace, "--short").stdout.strip() == ""
 
 

@@ -3,7 +3,9 @@ token of the chart's ServiceAccount, and that token is refused what the operator
 
 The chart is rendered with `helm template` and its ServiceAccount and RBAC applied with kubectl (no
 kubelet runs the Deployment's pod); the operator runs as a subprocess with a kubeconfig holding that
-token alone, against the emulator. The namespace is not `shared-*`, so the session's operator keeps out.
+token alone, against the emulator, with leader election as the chart's Deployment configures it (its
+args and, in place of the downward API, POD_NAME / POD_NAMESPACE), so its Lease goes through the chart's
+Lease Role. The namespace is not `shared-*`, so the session's operator keeps out.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -46,21 +48,35 @@ def token_kubeconfig(kube: Kube, token: str, path: Path) -> Path:
     return path
 
 
+class ChartRbac(NamedTuple):
+    account: str  # the chart's ServiceAccount
+    token: str  # a token of it
+    lease: str  # the leader election Lease's name (--leader-election-id)
+    election_args: list[str]  # the Deployment's leader election args
+
+
 @pytest.fixture
-def chart_rbac(crd: Kube, namespace: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """The chart's ServiceAccount and RBAC in `namespace`; yields (service account, its token).
+def chart_rbac(crd: Kube, namespace: str, tmp_path: Path) -> Iterator[ChartRbac]:
+    """The chart's ServiceAccount and RBAC in `namespace`, and how its Deployment runs leader election.
     The cluster-scoped objects are deleted afterwards (the namespace stays, see the `namespace` fixture)."""
     release = f"rbac-{uuid.uuid4().hex[:6]}"
     rendered = Helm(crd, tmp_path / "helm")(
         "template", release, str(CHART), "--namespace", namespace, "--set", "crds.install=false"
     ).stdout
-    docs: list[dict[str, Any]] = [d for d in yaml.safe_load_all(rendered) if d and d.get("kind") in RBAC_KINDS]
-    assert {d["kind"] for d in docs} == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding"}
+    all_docs = [d for d in yaml.safe_load_all(rendered) if d]
+    docs: list[dict[str, Any]] = [d for d in all_docs if d.get("kind") in RBAC_KINDS]
+    assert {d["kind"] for d in docs} == RBAC_KINDS
+    # Leader election's Role and RoleBinding are the only namespaced RBAC, in the release namespace.
+    assert {d["metadata"]["namespace"] for d in docs if d["kind"] in {"Role", "RoleBinding"}} == {namespace}
+    deployment = next(d for d in all_docs if d["kind"] == "Deployment")
+    args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[1:3] == ["--leader-elect", "--leader-election-id"], args
+    election_args = args[1:4]
     crd.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
     account = next(d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount")
     try:
         token = crd.kubectl("create", "token", account, "-n", namespace).stdout.strip()
-        yield account, token
+        yield ChartRbac(account, token, election_args[2], election_args)
     finally:
         for doc in docs:
             if doc["kind"].startswith("Cluster"):
@@ -68,13 +84,24 @@ def chart_rbac(crd: Kube, namespace: str, tmp_path: Path) -> Iterator[tuple[str,
 
 
 def test_operator_with_the_chart_token_creates_updates_and_deletes(
-    crd: Kube, emulator: EmulatorProcess, namespace: str, chart_rbac: tuple[str, str], tmp_path: Path
+    crd: Kube, emulator: EmulatorProcess, namespace: str, chart_rbac: ChartRbac, tmp_path: Path
 ) -> None:
-    account, token = chart_rbac
+    account, token = chart_rbac.account, chart_rbac.token
     kubeconfig = token_kubeconfig(crd, token, tmp_path / "operator.kubeconfig")
     name = unique("rbac")
     identifier = f"{name}|{DOMAIN}"
-    with OperatorProcess(kubeconfig, emulator.env(), namespaces=[namespace]) as op:
+    pod = f"{account}-{uuid.uuid4().hex[:5]}"  # what the downward API gives the pod
+    pod_env = {"POD_NAME": pod, "POD_NAMESPACE": namespace}
+    with OperatorProcess(
+        kubeconfig, emulator.env(), args=chart_rbac.election_args, env=pod_env, namespaces=[namespace]
+    ) as op:
+        # It leads: the chart's Lease Role let it create the Lease, in its own namespace.
+        def leading() -> bool:
+            got = crd.kubectl("get", "lease", chart_rbac.lease, "-n", namespace, "-o", "json", check=False)
+            return got.returncode == 0 and yaml.safe_load(got.stdout)["spec"].get("holderIdentity") == pod
+
+        wait_for("the operator to hold the chart's Lease", leading)
+
         # Create (the operator may not create objects; people do, with their own rights).
         apply(crd, namespace, manifest(name, userSettings={"executionRole": ROLE_A}))
         obj = wait_ready(crd, namespace, name)
@@ -113,3 +140,12 @@ def test_operator_with_the_chart_token_creates_updates_and_deletes(
     denied = crd.kubectl("create", "-n", namespace, "-f", "-", "--kubeconfig", str(kubeconfig), check=False,
                          input=manifest(unique("rbac")))  # fmt: skip
     assert denied.returncode != 0 and "Forbidden" in denied.stderr
+    # Its own Lease, yes; any other Lease, or deleting its own, no.
+    crd.kubectl("get", "lease", chart_rbac.lease, "-n", namespace, "--kubeconfig", str(kubeconfig))
+    for lease_args in (
+        ("get", "lease", "someone-elses", "-n", namespace),
+        ("get", "lease", chart_rbac.lease, "-n", "default"),
+        ("delete", "lease", chart_rbac.lease, "-n", namespace),
+    ):
+        refused = crd.kubectl(*lease_args, "--kubeconfig", str(kubeconfig), check=False)
+        assert refused.returncode != 0 and "Forbidden" in refused.stderr, (lease_args, refused.stderr)

@@ -89,3 +89,31 @@ def test_control_plane_stops_with_nothing_left_running() -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert not workdir.exists()
+
+
+def pinned_versions() -> dict[str, str]:
+    lines = (REPO_ROOT / "hack" / "versions.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+@pytest.mark.own_control_plane  # the pinned, stamped build: another cluster reports its own version
+def test_kubectl_version_reads_the_pinned_version_stamped_into_the_server(kube: Kube) -> None:
+    pinned = pinned_versions()
+    version = json.loads(kube.kubectl("version", "-o", "json").stdout)
+    server = version["serverVersion"]
+    assert server["gitVersion"] == pinned["KUBERNETES_VERSION"]
+    assert (server["major"], server["minor"]) == ("1", pinned["KUBERNETES_VERSION"].split(".")[1])
+    assert server["gitTreeState"] == "clean"
+
+
+@pytest.mark.own_control_plane
+def test_helm_reports_its_pinned_version() -> None:
+    import subprocess
+
+    pinned = pinned_versions()
+    folder = subprocess.run(
+        [str(REPO_ROOT / "hack" / "control-plane.sh"), "dir"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    helm = os.path.join(folder, "helm")
+    out = subprocess.run([helm, "version", "--short"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith(pinned["HELM_VERSION"]), out

@@ -27,6 +27,10 @@ TEST_SETTINGS = {
     "SMUP_RETRY_MAX": "4",
     "SMUP_POLL_MIN": "0.2",
     "SMUP_POLL_MAX": "2",
+    # The watch self-check: probe a watch quiet for 10 s, call it deaf 10 s later, exit 20 s after that.
+    "SMUP_WATCH_PROBE_INTERVAL": "10",
+    "SMUP_WATCH_PROBE_TIMEOUT": "10",
+    "SMUP_DEAF_EXIT_AFTER": "20",
 }
 
 
@@ -46,7 +50,7 @@ class OperatorProcess:
     ) -> None:
         self.kubeconfig = kubeconfig
         scope = [f"--namespace={ns}" for ns in namespaces] or ["--all-namespaces"]
-        self.args = ["run", "--standalone", *scope, "--region", region, *args]
+        self.args = ["run", *scope, "--region", region, *args]
         if not any(a.startswith("--metrics-port") for a in args):
             self.args += ["--metrics-port", "0"]
         self.env = {**os.environ, **TEST_SETTINGS, **aws_env, "KUBECONFIG": str(kubeconfig), **(env or {})}

@@ -20,6 +20,8 @@ CHART = REPO_ROOT / "deploy" / "helm" / "sagemaker-userprofile-operator"
 CRD_FILE = REPO_ROOT / "crds" / "sagemaker.awscc.dev_sagemakeruserprofiles.yaml"
 RELEASE = "smup"
 NAMESPACE = "ops"
+FULLNAME = "smup-sagemaker-userprofile-operator"
+LEASE_ROLE = f"{FULLNAME}-leader-election"
 
 # (apiGroup, resource, verb): everything the operator needs, nothing more.
 NAMESPACED_GRANTS = {
@@ -34,6 +36,15 @@ CLUSTER_GRANTS = {
     *{("", "namespaces", v) for v in ("get", "list", "watch")},
     *{("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")},
 }
+# (apiGroup, resource, verb, resourceName or None): leader election, in the release namespace only.
+# Get and update only the release's own Lease; create cannot be limited by name.
+LEASE_GRANTS = {
+    ("coordination.k8s.io", "leases", "get", FULLNAME),
+    ("coordination.k8s.io", "leases", "update", FULLNAME),
+    ("coordination.k8s.io", "leases", "create", None),
+}
+LEADER_ELECT_ARGS = ["--leader-elect", "--leader-election-id", FULLNAME]
+LIVENESS_ARGS = ["--liveness", "http://0.0.0.0:8081/healthz"]
 
 
 def helm_binary() -> str:
@@ -79,17 +90,33 @@ def one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return found[0]
 
 
-def grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
-    """The (group, resource, verb) triples of RBAC rules; wildcards and resourceNames fail the test."""
-    out = set()
+def named_grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str, str | None]]:
+    """The (group, resource, verb, resourceName or None) of RBAC rules; wildcards fail the test."""
+    out: set[tuple[str, str, str, str | None]] = set()
     for rule in rules:
-        assert set(rule) <= {"apiGroups", "resources", "verbs"}, f"unexpected rule fields: {rule}"
+        assert set(rule) <= {"apiGroups", "resources", "verbs", "resourceNames"}, f"unexpected rule fields: {rule}"
+        names = rule.get("resourceNames") or [None]
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 for verb in rule["verbs"]:
                     assert "*" not in (group, resource, verb), f"wildcard in {rule}"
-                    out.add((group, resource, verb))
+                    out.update((group, resource, verb, name) for name in names)
     return out
+
+
+def grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """The (group, resource, verb) triples of RBAC rules; wildcards and resourceNames fail the test."""
+    out = set()
+    for group, resource, verb, name in named_grants(rules):
+        assert name is None, f"unexpected resourceNames in {rules}"
+        out.add((group, resource, verb))
+    return out
+
+
+def named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [o for o in by_kind(objects, kind) if o["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, got {len(found)}"
+    return found[0]
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +136,12 @@ def container(objects: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def env(objects: list[dict[str, Any]]) -> dict[str, str]:
-    return {e["name"]: e.get("value") for e in container(objects)["env"]}
+    """The container's plain environment variables (those with a value, not a valueFrom)."""
+    return {e["name"]: e["value"] for e in container(objects)["env"] if "valueFrom" not in e}
+
+
+def pod_spec(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return dict(one(objects, "Deployment")["spec"]["template"]["spec"])
 
 
 class TestLint:
@@ -132,8 +164,16 @@ class TestBadValuesAreRefused:
         ("setting", "complaint"),
         [
             ("rbac.scope=everything", "/rbac/scope"),
-            ("replicaCount=2", "/replicaCount"),
+            ("replicaCount=-1", "/replicaCount"),
             ("replicaCount=one", "/replicaCount"),
+            ("leaderElection.enabled=maybe", "/leaderElection/enabled"),
+            ("leaderElection.leaseDuration=0", "/leaderElection/leaseDuration"),
+            ("leaderElection.renewDeadline=soon", "/leaderElection/renewDeadline"),
+            ("leaderElection.retryPeriod=0.5", "/leaderElection/retryPeriod"),
+            ("leaderElection.leaseName=x", "additional properties 'leaseName' not allowed"),
+            ("podDisruptionBudget.maxUnavailable=half", "/podDisruptionBudget/maxUnavailable"),
+            ("podDisruptionBudget.minAvailable=1", "/podDisruptionBudget"),
+            ("podAntiAffinity=always", "/podAntiAffinity"),
             ("config.awsBurst=lots", "/config/awsBurst"),
             ("config.awsRate=0", "/config/awsRate"),
             ("config.driftInterval=-1", "/config/driftInterval"),
@@ -151,6 +191,37 @@ class TestBadValuesAreRefused:
         proc = helm("template", RELEASE, str(CHART), "--set", setting, check=False)
         assert proc.returncode != 0, f"--set {setting} was accepted"
         assert complaint in proc.stderr
+
+    @pytest.mark.parametrize(
+        ("settings", "complaint"),
+        [
+            (
+                ["leaderElection.enabled=false", "replicaCount=2"],
+                "replicaCount=2 needs leaderElection.enabled=true: without leader election at most 1 pod",
+            ),
+            (
+                ["leaderElection.leaseDuration=10", "leaderElection.renewDeadline=10"],
+                "leaderElection.leaseDuration (10) must be greater than leaderElection.renewDeadline (10)",
+            ),
+            (
+                ["leaderElection.renewDeadline=6", "leaderElection.retryPeriod=5"],
+                "leaderElection.renewDeadline (6) must be greater than 1.2 times leaderElection.retryPeriod (5)",
+            ),
+        ],
+    )
+    def test_template_fails_with_a_clear_message(self, settings: list[str], complaint: str) -> None:
+        args = ["template", RELEASE, str(CHART)]
+        for item in settings:
+            args += ["--set", item]
+        proc = helm(*args, check=False)
+        assert proc.returncode != 0, f"{settings} was accepted"
+        assert complaint in proc.stderr
+
+    def test_election_timings_the_chart_accepts_the_operator_accepts(self) -> None:
+        """The chart's timing check is the operator's: a value at the edge passes both or neither."""
+        smup = env(render(values={"leaderElection": {"leaseDuration": 11, "renewDeadline": 10.5, "retryPeriod": 8.7}}))
+        prefixed = {k.removeprefix("SMUP_").lower(): v for k, v in smup.items() if k.startswith("SMUP_")}
+        Settings.model_validate(prefixed)
 
 
 class TestHardenedPod:
@@ -178,24 +249,25 @@ class TestHardenedPod:
         mounts = {m["mountPath"]: m["name"] for m in container(default)["volumeMounts"]}
         assert "emptyDir" in volumes[mounts["/tmp"]]
 
-    def test_single_replica_recreated_because_it_runs_standalone(self, default: list[dict[str, Any]]) -> None:
-        deployment = one(default, "Deployment")
-        assert deployment["spec"]["replicas"] == 1
-        assert deployment["spec"]["strategy"] == {"type": "Recreate"}
-
-    def test_command_and_liveness(self, default: list[dict[str, Any]]) -> None:
+    def test_command_and_ports(self, default: list[dict[str, Any]]) -> None:
         c = container(default)
         assert c["image"] == "ghcr.io/sagemaker-userprofile-operator/sagemaker-userprofile-operator:0.1.0"
-        assert c["args"] == [
-            "run",
-            "--standalone",
-            "--all-namespaces",
-            "--liveness",
-            "http://0.0.0.0:8081/healthz",
-        ]
+        assert c["args"] == ["run", *LEADER_ELECT_ARGS, "--all-namespaces", *LIVENESS_ARGS]
+        assert "--standalone" not in c["args"]
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
         assert ports == {"healthz": 8081, "metrics": 8080}
-        assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
+
+    def test_probes(self, default: list[dict[str, Any]]) -> None:
+        c = container(default)
+        healthz = {"path": "/healthz", "port": "healthz"}
+        # A slow first LIST (thousands of objects) gets about 5 minutes before liveness applies.
+        assert c["startupProbe"]["httpGet"] == healthz
+        assert (c["startupProbe"]["periodSeconds"], c["startupProbe"]["failureThreshold"]) == (5, 60)
+        assert c["livenessProbe"]["httpGet"] == healthz
+        assert (c["livenessProbe"]["periodSeconds"], c["livenessProbe"]["failureThreshold"]) == (10, 3)
+        assert c["livenessProbe"].get("initialDelaySeconds", 0) == 0
+        assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "healthz"}
+        assert (c["readinessProbe"]["periodSeconds"], c["readinessProbe"]["failureThreshold"]) == (5, 3)
 
     def test_scheduling_and_pod_metadata_values(self) -> None:
         objects = render(
@@ -219,6 +291,130 @@ class TestHardenedPod:
         assert pod["affinity"] == {"nodeAffinity": {}}
         assert template["metadata"]["annotations"] == {"example.com/a": "1"}
         assert template["metadata"]["labels"]["team"] == "ml"
+
+
+class TestHighAvailability:
+    def test_two_replicas_rolled_one_at_a_time(self, default: list[dict[str, Any]]) -> None:
+        deployment = one(default, "Deployment")
+        assert deployment["spec"]["replicas"] == 2
+        # A new pod stands by (ready) before an old one goes: never fewer than replicaCount pods.
+        assert deployment["spec"]["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        }
+
+    def test_leader_election_settings_become_smup_environment_variables(
+        self, default: list[dict[str, Any]]
+    ) -> None:
+        variables = env(default)
+        assert {k: variables[k] for k in ("SMUP_LEASE_DURATION", "SMUP_RENEW_DEADLINE", "SMUP_RETRY_PERIOD")} == {
+            "SMUP_LEASE_DURATION": "15",
+            "SMUP_RENEW_DEADLINE": "10",
+            "SMUP_RETRY_PERIOD": "2",
+        }
+        objects = render(values={"leaderElection": {"leaseDuration": 60, "renewDeadline": 40, "retryPeriod": 5}})
+        assert env(objects)["SMUP_LEASE_DURATION"] == "60"
+        assert env(objects)["SMUP_RENEW_DEADLINE"] == "40"
+        assert env(objects)["SMUP_RETRY_PERIOD"] == "5"
+
+    def test_pod_name_and_namespace_from_the_downward_api(self, default: list[dict[str, Any]]) -> None:
+        downward = {
+            e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container(default)["env"] if "valueFrom" in e
+        }
+        assert downward == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+
+    def test_lease_namespace_is_the_pods_not_a_flag(self, default: list[dict[str, Any]]) -> None:
+        """A kustomize overlay changes metadata.namespace, never args: the Lease follows POD_NAMESPACE."""
+        args = container(default)["args"]
+        assert "--leader-election-namespace" not in args
+        assert NAMESPACE not in args
+
+    def test_lease_role_in_the_release_namespace(self, default: list[dict[str, Any]]) -> None:
+        role = named(default, "Role", LEASE_ROLE)
+        assert role["metadata"]["namespace"] == NAMESPACE
+        assert named_grants(role["rules"]) == LEASE_GRANTS
+        binding = named(default, "RoleBinding", LEASE_ROLE)
+        assert binding["metadata"]["namespace"] == NAMESPACE
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": LEASE_ROLE}
+        sa = one(default, "ServiceAccount")["metadata"]["name"]
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": NAMESPACE}]
+
+    def test_lease_role_whatever_the_rbac_scope(self, namespaced: list[dict[str, Any]]) -> None:
+        role = named(namespaced, "Role", LEASE_ROLE)
+        assert role["metadata"]["namespace"] == NAMESPACE
+        assert named_grants(role["rules"]) == LEASE_GRANTS
+        assert named(namespaced, "RoleBinding", LEASE_ROLE)["metadata"]["namespace"] == NAMESPACE
+
+    def test_lease_id_is_the_release_fullname(self) -> None:
+        objects = render("fullnameOverride=ops-smup")
+        args = container(objects)["args"]
+        assert args[1:4] == ["--leader-elect", "--leader-election-id", "ops-smup"]
+        role = named(objects, "Role", "ops-smup-leader-election")
+        assert {name for *_, name in named_grants(role["rules"])} == {"ops-smup", None}
+
+    def test_pod_disruption_budget(self, default: list[dict[str, Any]]) -> None:
+        pdb = one(default, "PodDisruptionBudget")
+        assert pdb["metadata"]["namespace"] == NAMESPACE
+        assert pdb["spec"]["maxUnavailable"] == 1
+        assert "minAvailable" not in pdb["spec"]
+        assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+        pod_labels = one(default, "Deployment")["spec"]["template"]["metadata"]["labels"]
+        assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+    def test_pod_disruption_budget_values(self) -> None:
+        pdb = one(render("podDisruptionBudget.maxUnavailable=null", "podDisruptionBudget.minAvailable=1"),
+                  "PodDisruptionBudget")  # fmt: skip
+        assert (pdb["spec"].get("maxUnavailable"), pdb["spec"]["minAvailable"]) == (None, 1)
+        pdb = one(render("podDisruptionBudget.maxUnavailable=50%"), "PodDisruptionBudget")
+        assert pdb["spec"]["maxUnavailable"] == "50%"
+        assert by_kind(render("podDisruptionBudget.enabled=false"), "PodDisruptionBudget") == []
+        # One pod: a budget would only block drains.
+        assert by_kind(render("replicaCount=1"), "PodDisruptionBudget") == []
+
+    def test_pods_prefer_different_nodes(self, default: list[dict[str, Any]]) -> None:
+        labels = one(default, "Deployment")["spec"]["selector"]["matchLabels"]
+        assert pod_spec(default)["affinity"] == {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": labels},
+                        },
+                    }
+                ]
+            }
+        }
+
+    def test_anti_affinity_presets_and_the_users_affinity(self) -> None:
+        required = pod_spec(render("podAntiAffinity=hard"))["affinity"]["podAntiAffinity"]
+        assert list(required) == ["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert required["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] == (
+            "kubernetes.io/hostname"
+        )
+        assert "affinity" not in pod_spec(render("podAntiAffinity=none"))
+        # The user's affinity replaces the default (see also test_scheduling_and_pod_metadata_values).
+        assert pod_spec(render(values={"affinity": {"nodeAffinity": {}}}))["affinity"] == {"nodeAffinity": {}}
+
+    def test_without_leader_election_one_pod_recreated(self) -> None:
+        objects = render("leaderElection.enabled=false", "replicaCount=1")
+        deployment = one(objects, "Deployment")
+        assert deployment["spec"]["replicas"] == 1
+        assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+        assert container(objects)["args"] == ["run", "--all-namespaces", *LIVENESS_ARGS]
+        assert not {"SMUP_LEASE_DURATION", "SMUP_RENEW_DEADLINE", "SMUP_RETRY_PERIOD"} & set(env(objects))
+        assert by_kind(objects, "Role") == []
+        assert by_kind(objects, "RoleBinding") == []
+        assert by_kind(objects, "PodDisruptionBudget") == []
+        # Still probed, and still named: POD_NAME / POD_NAMESPACE stay.
+        assert container(objects)["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert by_kind(render("leaderElection.enabled=false", "replicaCount=0"), "Deployment")
+
+    def test_one_pod_with_leader_election_still_rolls(self) -> None:
+        """One pod with leader election: the new pod stands by until the old one releases the Lease."""
+        deployment = one(render("replicaCount=1"), "Deployment")
+        assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
 
 
 class TestSettings:
@@ -248,6 +444,9 @@ class TestSettings:
             "SMUP_MAX_CONCURRENT_AWS_CALLS": "4",
             "SMUP_LOG_LEVEL": "DEBUG",
             "SMUP_LOG_FORMAT": "text",
+            "SMUP_LEASE_DURATION": "15",
+            "SMUP_RENEW_DEADLINE": "10",
+            "SMUP_RETRY_PERIOD": "2",
             "SMUP_METRICS_PORT": "9090",
             "AWS_REGION": "eu-west-1",
         }
@@ -279,7 +478,8 @@ class TestRbac:
     ) -> None:
         role = one(default, "ClusterRole")
         assert grants(role["rules"]) == NAMESPACED_GRANTS | CLUSTER_GRANTS
-        assert by_kind(default, "Role") == []
+        # The only Role is leader election's (TestHighAvailability).
+        assert [r["metadata"]["name"] for r in by_kind(default, "Role")] == [LEASE_ROLE]
         binding = one(default, "ClusterRoleBinding")
         assert binding["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
@@ -296,16 +496,17 @@ class TestRbac:
     ) -> None:
         for objects in (default, namespaced):
             for role in by_kind(objects, "ClusterRole") + by_kind(objects, "Role"):
-                assert all(resource != "secrets" for _, resource, _ in grants(role["rules"]))
+                assert all(resource != "secrets" for _, resource, _, _ in named_grants(role["rules"]))
 
     def test_namespaced_scope_uses_a_role_per_watched_namespace(
         self, namespaced: list[dict[str, Any]]
     ) -> None:
-        roles = by_kind(namespaced, "Role")
+        roles = [r for r in by_kind(namespaced, "Role") if r["metadata"]["name"] != LEASE_ROLE]
         assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
         for role in roles:
+            assert role["metadata"]["name"] == FULLNAME
             assert grants(role["rules"]) == NAMESPACED_GRANTS
-        bindings = by_kind(namespaced, "RoleBinding")
+        bindings = [b for b in by_kind(namespaced, "RoleBinding") if b["metadata"]["name"] != LEASE_ROLE]
         assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
         sa = one(namespaced, "ServiceAccount")["metadata"]["name"]
         for binding in bindings:
@@ -317,16 +518,13 @@ class TestRbac:
     def test_namespaced_scope_watches_only_those_namespaces(self, namespaced: list[dict[str, Any]]) -> None:
         args = container(namespaced)["args"]
         assert "--all-namespaces" not in args
-        assert args == [
-            "run",
-            "--standalone",
-            "--namespace",
-            "team-a",
-            "--namespace",
-            "team-b",
-            "--liveness",
-            "http://0.0.0.0:8081/healthz",
-        ]
+        assert args == ["run", *LEADER_ELECT_ARGS, "--namespace", "team-a", "--namespace", "team-b", *LIVENESS_ARGS]
+
+    def test_release_namespace_watched_too_keeps_two_roles_apart(self) -> None:
+        """Watching the release namespace itself: its watch Role and the Lease Role do not collide."""
+        objects = render(values={"rbac": {"scope": "namespaced"}, "watchNamespaces": [NAMESPACE]})
+        roles = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in by_kind(objects, "Role")}
+        assert roles == {(NAMESPACE, FULLNAME), (NAMESPACE, LEASE_ROLE)}
 
     def test_service_account_for_irsa_and_an_existing_one(self) -> None:
         arn = "arn:aws:iam::123456789012:role/smup"

@@ -61,7 +61,7 @@ def test_entrypoint_and_default_command() -> None:
     entrypoint = [json.loads(a) for kw, a in instructions() if kw == "ENTRYPOINT"]
     cmd = [json.loads(a) for kw, a in instructions() if kw == "CMD"]
     assert entrypoint[-1] == ["userprofile-operator"]
-    assert cmd[-1] == ["run", "--standalone", "--all-namespaces", "--liveness", "http://0.0.0.0:8081/healthz"]
+    assert cmd[-1] == ["run", "--all-namespaces", "--liveness", "http://0.0.0.0:8081/healthz"]
 
 
 def test_runtime_stage_installs_from_the_build_stage() -> None:

@@ -6,6 +6,7 @@ check that `kubectl kustomize` (the kustomize built into kubectl) produces helm'
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,34 @@ def test_base_installs_into_one_namespace() -> None:
         "ClusterRoleBinding",
         "CustomResourceDefinition",
         "Deployment",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
         "Service",
         "ServiceAccount",
     ]
+
+
+def test_an_overlay_namespace_moves_the_lease_and_its_rbac(tmp_path: Path) -> None:
+    """The operator finds its Lease's namespace in POD_NAMESPACE, not in its args: an overlay that sets
+    another namespace moves the Deployment, the Lease Role and its binding's subject together."""
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        # kustomize wants a relative path to a base.
+        yaml.safe_dump({"resources": [os.path.relpath(BASE, overlay)], "namespace": "platform-ops"})
+    )
+    built = objects(run(KUBECTL, "kustomize", str(overlay)))
+    deployment = next(obj for (_, kind, _, _), obj in built.items() if kind == "Deployment")
+    assert deployment["metadata"]["namespace"] == "platform-ops"
+    pod = deployment["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert "--leader-elect" in args
+    assert not [a for a in args if a.startswith("--leader-election-namespace")]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    role = next(obj for (_, kind, _, _), obj in built.items() if kind == "Role")
+    binding = next(obj for (_, kind, _, _), obj in built.items() if kind == "RoleBinding")
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "platform-ops"
+    assert binding["subjects"][0]["namespace"] == "platform-ops"
+    assert binding["subjects"][0]["name"] == pod["serviceAccountName"]

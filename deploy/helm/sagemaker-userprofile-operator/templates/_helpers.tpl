@@ -72,3 +72,47 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   resources: ["customresourcedefinitions"]
   verbs: ["get", "list", "watch"]
 {{- end }}
+
+{{/*
+The name of the leader election Lease (--leader-election-id), in the release namespace: the release's
+full name, so two releases in one namespace never share a Lease.
+*/}}
+{{- define "smup.leaseName" -}}
+{{- include "smup.fullname" . }}
+{{- end }}
+
+{{/*
+Checks across values that values.schema.json cannot state with a clear message. Renders nothing.
+Without leader election two pods would reconcile the same profiles at once (double Cloud Control
+calls, status patches fighting), so it allows at most one. The timings follow the operator's own
+check (settings.py, the same rules as client-go): leaseDuration > renewDeadline > 1.2 × retryPeriod.
+*/}}
+{{- define "smup.checkValues" -}}
+{{- $le := .Values.leaderElection }}
+{{- if and (not $le.enabled) (gt (int .Values.replicaCount) 1) }}
+{{- fail (printf "replicaCount=%v needs leaderElection.enabled=true: without leader election at most 1 pod may run, or two would reconcile the same profiles at once" .Values.replicaCount) }}
+{{- end }}
+{{- if $le.enabled }}
+{{- if le (float64 $le.leaseDuration) (float64 $le.renewDeadline) }}
+{{- fail (printf "leaderElection.leaseDuration (%v) must be greater than leaderElection.renewDeadline (%v)" $le.leaseDuration $le.renewDeadline) }}
+{{- end }}
+{{- if le (float64 $le.renewDeadline) (mulf 1.2 $le.retryPeriod) }}
+{{- fail (printf "leaderElection.renewDeadline (%v) must be greater than 1.2 times leaderElection.retryPeriod (%v)" $le.renewDeadline $le.retryPeriod) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Pod anti-affinity across nodes between the operator's pods (podAntiAffinity: soft or hard). */}}
+{{- define "smup.podAntiAffinity" -}}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (include "smup.selectorLabels" . | fromYaml)) }}
+{{- $preset := .Values.podAntiAffinity | default "soft" }}
+{{- if eq $preset "hard" }}
+podAntiAffinity:
+  requiredDuringSchedulingIgnoredDuringExecution:
+    {{- list $term | toYaml | nindent 4 }}
+{{- else if eq $preset "soft" }}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    {{- list (dict "weight" 100 "podAffinityTerm" $term) | toYaml | nindent 4 }}
+{{- end }}
+{{- end }}

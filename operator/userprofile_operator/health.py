@@ -1,0 +1,89 @@
+"""The process's own health: `/healthz` (liveness) and `/readyz` (readiness), and the way out.
+
+Served by us rather than by kopf's liveness endpoint, because kopf's answers "alive" as long as its
+event loop turns, deaf or not, and a follower runs no kopf at all. The answers:
+
+| phase | /healthz | /readyz |
+| --- | --- | --- |
+| follower, standing by for the Lease | 200 while the election runs | 200 |
+| leader (or no election), waiting for its CRD to be served | 200 | 503 |
+| leader, kopf watching, the watch self-check passing | 200 | 200 |
+| leader whose Lease renewal is overdue, or a deaf watch | 500, with the reason | 503 |
+
+`die()` ends the process at once with a one-line reason: nothing runs after it, no handler, no AWS call.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import sys
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from aiohttp import web
+
+logger = logging.getLogger(__name__)
+
+
+def die(reason: str, code: int = 1) -> NoReturn:
+    logger.critical(reason)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+class Phase(enum.StrEnum):
+    STARTING = "Starting"
+    FOLLOWER = "Follower"
+    WAITING_FOR_CRD = "WaitingForCRD"
+    LEADING = "Leading"
+
+
+@dataclass
+class Health:
+    """Checks report `None` when fine, else a reason; each is asked at every probe."""
+
+    phase: Phase = Phase.STARTING
+    live_checks: list[Callable[[], str | None]] = field(default_factory=list)
+    ready_checks: list[Callable[[], str | None]] = field(default_factory=list)
+
+    def liveness(self) -> str | None:
+        return next((r for r in (check() for check in self.live_checks) if r), None)
+
+    def readiness(self) -> str | None:
+        problem = self.liveness()
+        if problem:
+            return problem
+        if self.phase in (Phase.STARTING, Phase.WAITING_FOR_CRD):
+            return f"not serving yet: {self.phase.value}"
+        return next((r for r in (check() for check in self.ready_checks) if r), None)
+
+    def _answer(self, problem: str | None, failing_status: int) -> web.Response:
+        body = {"ok": problem is None, "phase": self.phase.value, "reason": problem or ""}
+        return web.json_response(body, status=200 if problem is None else failing_status)
+
+    def app(self, liveness_path: str = "/healthz") -> web.Application:
+        async def healthz(_: web.Request) -> web.Response:
+            return self._answer(self.liveness(), 500)
+
+        async def readyz(_: web.Request) -> web.Response:
+            return self._answer(self.readiness(), 503)
+
+        app = web.Application()
+        app.add_routes([web.get(liveness_path, healthz), web.get("/readyz", readyz)])
+        return app
+
+    async def serve(self, url: str) -> web.AppRunner:
+        """Serves `url`'s path as liveness and `/readyz` beside it, e.g. http://0.0.0.0:8081/healthz."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "http" or parts.port is None:
+            raise ValueError(f"--liveness needs an http URL with a port, e.g. http://0.0.0.0:8081/healthz: {url}")
+        runner = web.AppRunner(self.app(parts.path or "/healthz"), handle_signals=False, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, parts.hostname or "127.0.0.1", parts.port).start()
+        return runner

@@ -1,0 +1,212 @@
+"""`userprofile-operator run`: the process's life, from start to exit.
+
+1. Serve `/healthz`, `/readyz` and the metrics at once, whatever the role.
+2. With `--leader-elect`, stand by as a follower (no watch, no AWS call) until this process holds the
+   Lease; a leader that loses it, or cannot renew within the renew deadline, exits at once.
+3. Wait until the API server serves our CRD (a freshly restarted API server may serve discovery before
+   its CRDs), then start kopf, standalone: the Lease, not kopf peering, decides who works.
+4. Run the watch self-check beside kopf (`watchguard.py`).
+5. On SIGTERM: kopf stops its handlers, then the leader releases the Lease for a fast hand-over.
+
+What it does not do: reconcile (handlers.py and reconciler.py) or decide who leads (election.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+from kopf._cogs.structs.references import Insights  # handed to kopf.operator(), a public parameter
+from kopf._core.engines.peering import Identity
+from kopf._core.reactor.observation import process_discovered_resource_event  # kopf's own re-scan
+
+from userprofile_operator import GROUP, PLURAL, metrics
+from userprofile_operator.election import DEFAULT_LEASE_NAME, Fence, LeaseElector, identity
+from userprofile_operator.handlers import Runtime, build_registry
+from userprofile_operator.health import Health, Phase, die
+from userprofile_operator.kube import ObjectClient, api_client
+from userprofile_operator.settings import Settings
+from userprofile_operator.watchguard import WatchGuard
+
+logger = logging.getLogger(__name__)
+
+RESOURCE_NAME = f"{PLURAL}.{GROUP}"
+
+
+@dataclass(frozen=True)
+class Options:
+    namespaces: Sequence[str] = ()
+    liveness: str | None = None
+    leader_elect: bool = False
+    lease_namespace: str | None = None
+    lease_name: str = DEFAULT_LEASE_NAME
+
+
+def lease_namespace(given: str | None, environ: dict[str, str] | None = None) -> str:
+    """`--leader-election-namespace`, else `POD_NAMESPACE`, else the in-cluster service account's."""
+    env = os.environ if environ is None else environ
+    if given:
+        return given
+    if env.get("POD_NAMESPACE"):
+        return env["POD_NAMESPACE"]
+    try:
+        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
+            return f.read().strip()
+    except OSError:
+        raise SystemExit("--leader-elect needs --leader-election-namespace or POD_NAMESPACE (outside a pod)") from None
+
+
+def run(settings: Settings, options: Options) -> int:
+    return asyncio.run(_main(settings, options))
+
+
+async def _main(settings: Settings, options: Options) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    health = Health()
+    if options.liveness:
+        await health.serve(options.liveness)
+    metrics.serve(settings.metrics_port)
+    me = identity()
+
+    elector: LeaseElector | None = None
+    watchdog: asyncio.Task[None] | None = None
+    fence = Fence(settings.renew_deadline if options.leader_elect else None, on_lost=die)
+    if options.leader_elect:
+        leading = asyncio.Event()
+        elector = LeaseElector(
+            name=options.lease_name,
+            namespace=lease_namespace(options.lease_namespace),
+            holder=me,
+            lease_duration=settings.lease_duration,
+            renew_deadline=settings.renew_deadline,
+            retry_period=settings.retry_period,
+            api_client=api_client(),
+            fence=fence,
+            on_leading=lambda: _call_soon(loop, leading.set),
+            on_lost=die,
+        )
+        elector_ref = elector
+        health.live_checks.append(lambda: None if elector_ref.alive else "the leader election thread has stopped")
+        health.live_checks.append(lambda: None if health.phase == Phase.FOLLOWER or fence.holds() else fence.reason())
+        health.phase = Phase.FOLLOWER
+        metrics.LEADER.set(0)
+        elector.start()
+        if not await _first(leading.wait(), stop.wait()):
+            return 0  # stopped while standing by
+        watchdog = asyncio.create_task(_fence_watchdog(fence, settings.retry_period / 2), name="fence watchdog")
+    metrics.LEADER.set(1)
+
+    objects = ObjectClient()
+    health.phase = Phase.WAITING_FOR_CRD
+    if not await _wait_served(objects, settings.crd_wait, stop):
+        return 0
+    health.phase = Phase.LEADING
+
+    runtime = Runtime(settings, options.namespaces, fence=fence if options.leader_elect else None)
+    registry = build_registry(runtime)
+    kopf_settings = kopf.OperatorSettings()
+    insights = Insights()
+    guard = _guard(runtime, objects, registry, kopf_settings, insights, settings)
+    health.live_checks.append(lambda: runtime.watch.problem(RESOURCE_NAME))
+    metrics.WATCH_LAST_EVENT_AGE.set_function(runtime.watch.quiet)
+    guard_task = asyncio.create_task(guard.run(), name="watch self-check")
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=kopf_settings,
+            insights=insights,
+            identity=Identity(me),  # never kopf's default, getpass.getuser(): no passwd entry needed
+            standalone=True,
+            clusterwide=not options.namespaces,
+            namespaces=list(options.namespaces),
+            stop_flag=stop,
+        )
+    finally:
+        guard_task.cancel()
+        objects.close()
+    if watchdog is not None:
+        watchdog.cancel()
+    if elector is not None:
+        await asyncio.to_thread(elector.release)
+    return 0
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
+    loop.call_soon_threadsafe(fn)
+
+
+async def _first(*aws: Any) -> bool:
+    """Waits for the first of `aws` (coroutines); True when it was the first one."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    return tasks[0] in done
+
+
+async def _fence_watchdog(fence: Fence, every: float) -> None:
+    """A leader whose renewals stopped succeeding (a hung request, a frozen process) exits once the
+    renew deadline passes, even if no AWS call asks the fence."""
+    while True:
+        await asyncio.sleep(every)
+        if not fence.holds():
+            die(f"leader election lost: {fence.reason()}; exiting")
+
+
+async def _wait_served(objects: ObjectClient, limit: float, stop: asyncio.Event) -> bool:
+    """Until the API server's discovery lists our resource; exits non-zero after `limit` seconds."""
+    started = time.monotonic()
+    said = 0.0
+    while not stop.is_set():
+        if await objects.served():
+            return True
+        waited = time.monotonic() - started
+        if waited >= limit:
+            die(f"{RESOURCE_NAME} is not served by the API server after {waited:.0f} s: is the CRD installed?")
+        if waited - said >= 10 or said == 0:
+            logger.warning("waiting for the API server to serve %s (the CRD) before watching", RESOURCE_NAME)
+            said = waited or 0.001
+        await _first(stop.wait(), asyncio.sleep(1.0))
+    return False
+
+
+def _guard(
+    runtime: Runtime,
+    objects: ObjectClient,
+    registry: kopf.OperatorRegistry,
+    kopf_settings: kopf.OperatorSettings,
+    insights: Insights,
+    settings: Settings,
+) -> WatchGuard:
+    def is_served() -> bool:
+        return any(r.group == GROUP and r.plural == PLURAL for r in insights.watched_resources)
+
+    async def rediscover() -> None:
+        # What kopf does itself when a CRD of the group changes: read the group's discovery again and
+        # start or stop the watches to match.
+        event: Any = {"type": "MODIFIED", "object": {"spec": {"group": GROUP}}}
+        await process_discovered_resource_event(
+            raw_event=event, settings=kopf_settings, registry=registry, insights=insights
+        )
+
+    return WatchGuard(
+        state=runtime.watch,
+        objects=objects,
+        scope=runtime.scope,
+        busy=lambda uid: uid in runtime.busy,
+        is_served=is_served,
+        rediscover=rediscover,
+        exit_after=settings.deaf_exit_after,
+        die=die,
+        what=RESOURCE_NAME,
+    )

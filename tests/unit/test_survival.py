@@ -1,0 +1,260 @@
+"""The pieces that keep the operator from going quiet: the Lease fence, the watch self-check, the health
+answers, and the identity that needs no passwd entry. Clocks are injected; nothing sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import ValidationError
+
+from userprofile_operator.election import Fence, NotLeader, identity
+from userprofile_operator.health import Health, Phase
+from userprofile_operator.runner import lease_namespace
+from userprofile_operator.settings import Settings
+from userprofile_operator.watchguard import Probe, WatchGuard, WatchState
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- the fence ----------------------------------------------------------------------------------------
+
+
+def test_a_fence_holds_until_the_renew_deadline_after_the_last_renewal_was_sent() -> None:
+    clock = Clock()
+    lost: list[str] = []
+    fence = Fence(10.0, on_lost=lost.append, clock=clock)
+    assert not fence.holds(), "before the first acquire, nothing may be done"
+    fence.renewed(clock.now - 1)  # sent a second ago, answered now
+    assert fence.holds()
+    clock.now += 8.9
+    fence.check()
+    clock.now += 0.2  # 10.1 s after the renewal was sent
+    with pytest.raises(NotLeader, match=r"10\.1 s ago"):
+        fence.check()
+    assert lost and "renew deadline 10 s" in lost[0]
+
+
+def test_a_late_answer_to_an_older_renewal_does_not_move_the_fence_back() -> None:
+    clock = Clock()
+    fence = Fence(10.0, clock=clock)
+    fence.renewed(clock.now)
+    fence.renewed(clock.now - 5)
+    assert fence.age() == 0
+
+
+def test_without_election_the_fence_always_holds() -> None:
+    fence = Fence(None)
+    assert fence.holds()
+    fence.check()
+
+
+def test_identity_is_the_pod_name_else_host_and_pid_never_the_user_name() -> None:
+    assert identity({"POD_NAME": "op-7d9f-abcde"}) == "op-7d9f-abcde"
+    host_pid = identity({})
+    assert host_pid.rsplit("-", 1)[1].isdigit()
+
+
+def test_lease_namespace_is_the_flag_else_pod_namespace() -> None:
+    assert lease_namespace("ops", {"POD_NAMESPACE": "other"}) == "ops"
+    assert lease_namespace(None, {"POD_NAMESPACE": "other"}) == "other"
+
+
+def test_election_timings_follow_client_go_rules() -> None:
+    s = Settings()
+    assert (s.lease_duration, s.renew_deadline, s.retry_period) == (15, 10, 2)
+    with pytest.raises(ValidationError, match="lease_duration must be greater"):
+        Settings(lease_duration=10, renew_deadline=10)
+    with pytest.raises(ValidationError, match="renew_deadline must be greater"):
+        Settings(renew_deadline=2, retry_period=2)
+
+
+# -- the watch self-check -----------------------------------------------------------------------------
+
+
+def test_a_quiet_watch_is_probed_after_the_interval_and_any_event_answers_it() -> None:
+    clock = Clock()
+    state = WatchState(probe_interval=60, probe_timeout=30, clock=clock)
+    state.set_served(True)
+    clock.now += 59
+    assert not state.probe_due()
+    clock.now += 1
+    assert state.probe_due()
+    state.probe_sent(Probe("ns", "a", "t", clock.now))
+    assert not state.probe_due()
+    clock.now += 29
+    assert not state.probe_overdue()
+    state.event_seen()
+    assert state.probe is None and state.problem("x") is None
+
+
+def test_an_unserved_resource_is_a_problem_after_the_grace_and_its_age_counts() -> None:
+    clock = Clock()
+    state = WatchState(probe_interval=60, probe_timeout=30, clock=clock)
+    state.set_served(True)
+    state.set_served(False)
+    clock.now += 29
+    assert state.problem("smups") is None
+    clock.now += 1
+    problem = state.problem("smups")
+    assert problem is not None and "smups is not served" in problem
+    assert state.note_problem(problem) == 0
+    clock.now += 45
+    assert state.note_problem(state.problem("smups")) == 45
+    state.set_served(True)
+    assert state.note_problem(state.problem("smups")) == 0
+
+
+class FakeObjects:
+    def __init__(self, objects: list[dict[str, Any]]) -> None:
+        self.objects = {o["metadata"]["name"]: o for o in objects}
+        self.patches: list[tuple[str, dict[str, Any]]] = []
+        self.down = False
+
+    async def first(self, namespace: str | None) -> dict[str, Any] | None:
+        return next(iter(self.objects.values()), None)
+
+    async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        if self.down:
+            raise ConnectionRefusedError("connection refused")
+        return self.objects.get(name)
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.patches.append((name, status))
+        self.objects[name].setdefault("status", {}).update(status)
+
+
+def _guard(
+    objects: FakeObjects, clock: Clock, served: list[bool], died: list[str], busy: set[str] | None = None
+) -> WatchGuard:
+    state = WatchState(probe_interval=60, probe_timeout=30, clock=clock)
+
+    async def rediscover() -> None:
+        served[0] = served[1]  # the second slot: what a fresh discovery would find
+
+    return WatchGuard(
+        state=state,
+        objects=objects,
+        scope=lambda: [None],
+        busy=lambda uid: uid in (busy or set()),
+        is_served=lambda: served[0],
+        rediscover=rediscover,
+        exit_after=60,
+        die=died.append,
+        what="smups",
+    )
+
+
+def obj(name: str) -> dict[str, Any]:
+    return {"metadata": {"namespace": "ns", "name": name, "uid": f"uid-{name}"}}
+
+
+def test_a_deaf_watch_fails_after_a_confirmed_lost_probe_and_the_process_exits_after_the_bound() -> None:
+    clock, died = Clock(), []
+    objects = FakeObjects([obj("a")])
+    guard = _guard(objects, clock, [True, True], died)
+    run = asyncio.run
+    run(guard.step())
+    assert not objects.patches, "a watch that is not quiet is not probed"
+    clock.now += 60
+    run(guard.step())
+    probe = guard.state.probe
+    assert probe is not None and objects.patches == [("a", {"kopf": {"dummy": probe.token}})]
+    clock.now += 30
+    run(guard.step())  # overdue; the API server holds the touch; no event came
+    problem = guard.state.problem("smups")
+    assert problem is not None and "never came back as an event" in problem and "ns/a" in problem
+    clock.now += 59
+    run(guard.step())
+    assert not died
+    clock.now += 1
+    run(guard.step())
+    assert died and died[0].startswith("deaf operator: no watch event for")
+
+
+def test_a_probe_the_api_server_cannot_confirm_is_inconclusive_not_deaf() -> None:
+    clock, died = Clock(), []
+    objects = FakeObjects([obj("a")])
+    guard = _guard(objects, clock, [True, True], died)
+    clock.now += 60
+    asyncio.run(guard.step())
+    assert guard.state.probe is not None
+    objects.down = True
+    clock.now += 30
+    asyncio.run(guard.step())
+    assert guard.state.problem("smups") is None and guard.state.probe is None
+
+
+def test_an_event_before_the_timeout_answers_the_probe() -> None:
+    clock, died = Clock(), []
+    guard = _guard(FakeObjects([obj("a")]), clock, [True, True], died)
+    clock.now += 60
+    asyncio.run(guard.step())
+    clock.now += 5
+    guard.state.event_seen()
+    clock.now += 30
+    asyncio.run(guard.step())
+    assert guard.state.problem("smups") is None and not died
+
+
+def test_nothing_to_probe_is_no_problem_and_busy_objects_are_not_probed() -> None:
+    clock, died = Clock(), []
+    objects = FakeObjects([obj("a")])
+    guard = _guard(objects, clock, [True, True], died, busy={"uid-a"})
+    clock.now += 60
+    asyncio.run(guard.step())
+    assert not objects.patches and guard.state.quiet() == 0
+
+
+def test_a_resource_missing_from_kopfs_discovery_is_looked_up_again() -> None:
+    clock, died = Clock(), []
+    served = [False, True]  # kopf lost it; a fresh read of discovery finds it
+    guard = _guard(FakeObjects([]), clock, served, died)
+    asyncio.run(guard.step())
+    assert served[0] and guard.state.served
+
+
+def test_a_resource_that_stays_unserved_ends_the_process() -> None:
+    clock, died = Clock(), []
+    guard = _guard(FakeObjects([]), clock, [False, False], died)
+    for _ in range(10):
+        asyncio.run(guard.step())
+        clock.now += 10
+    assert died and "smups is not served by the API server" in died[0]
+
+
+# -- the health answers -------------------------------------------------------------------------------
+
+
+def test_health_answers_by_phase_and_checks() -> None:
+    problem: list[str | None] = [None]
+    health = Health(live_checks=[lambda: problem[0]])
+
+    async def scenario() -> list[tuple[int, int, dict[str, Any]]]:
+        seen = []
+        async with TestClient(TestServer(health.app())) as client:
+            for phase, prob in (
+                (Phase.STARTING, None),
+                (Phase.FOLLOWER, None),
+                (Phase.WAITING_FOR_CRD, None),
+                (Phase.LEADING, None),
+                (Phase.LEADING, "deaf"),
+            ):
+                health.phase, problem[0] = phase, prob
+                live = await client.get("/healthz")
+                ready = await client.get("/readyz")
+                seen.append((live.status, ready.status, json.loads(await live.text())))
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert [(a, b) for a, b, _ in seen] == [(200, 503), (200, 200), (200, 503), (200, 200), (500, 503)]
+    assert seen[4][2] == {"ok": False, "phase": "Leading", "reason": "deaf"}
