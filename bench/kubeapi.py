@@ -98,6 +98,19 @@ class KubeApi:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
         await self._request("POST", f"{self.server}/api/v1/namespaces", body)
 
+    async def wait_lease(self, namespace: str, name: str, holder: str, within: float) -> float:
+        """Polls the Lease (every 0.1 s) until `holder` holds it; returns the monotonic time it did."""
+        deadline = time.monotonic() + within
+        url = f"{self.server}/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+        while time.monotonic() < deadline:
+            async with self.session.get(url) as response:
+                if response.status == 200:
+                    lease = await response.json()
+                    if (lease.get("spec") or {}).get("holderIdentity") == holder:
+                        return time.monotonic()
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"{holder} did not hold the Lease {namespace}/{name} within {within:.0f} s")
+
     async def list(self, namespace: str) -> tuple[list[dict[str, Any]], str]:
         """Every object (pages of 500) and the list's resourceVersion."""
         items: list[dict[str, Any]] = []

@@ -80,6 +80,9 @@ REALISTIC = {
     "SMUP_POLL_MAX": "30",
     "SMUP_RETRY_MIN": "2",
     "SMUP_RETRY_MAX": "300",
+    "SMUP_WATCH_PROBE_INTERVAL": "60",
+    "SMUP_WATCH_PROBE_TIMEOUT": "30",
+    "SMUP_DEAF_EXIT_AFTER": "60",
 }
 # Client-side limit for the convergence runs: under the emulator's 25/s, with a small burst so the
 # operator's first second does not overrun the emulator's bucket.
@@ -240,6 +243,7 @@ class Bench:
             for region in (CONV_REGION, STEADY_REGION):
                 self.emulator.add_domain(DOMAIN, region)
             await self.convergence_and_costs()
+            await self.failover()
             await self.steady_state_and_restart()
         finally:
             for op in self.operators:
@@ -358,6 +362,66 @@ class Bench:
         self.report.details[f"kube_writes_per_{what}"] = {key: round(c / n, 3) for key, c in sorted(writes.items())}
 
     # -- steady state and restart ---------------------------------------------------------------
+
+    async def failover(self) -> None:
+        """Two replicas on a Lease over N Ready profiles: SIGKILL of the leader, then a new object."""
+        n = 20 if self.quick else 200
+        ns, lease_ns = "bench-failover", "bench-failover-lease"
+        print(f"failover: two replicas, {n} Ready profiles, SIGKILL of the leader", flush=True)
+        replicas = []
+        for index in range(2):
+            args = ["--leader-elect", "--leader-election-namespace", lease_ns, "--leader-election-id", "bench"]
+            op = OperatorProcess(
+                self.plane.kubeconfig,
+                {**self.emulator.env(), "POD_NAME": f"bench-replica-{index}"},
+                args=args,
+                env=CONV_OPERATOR,
+                region=CONV_REGION,
+                namespaces=[ns],
+            )
+            self.operators.append(op)
+            replicas.append(op)
+        async with self.api() as api:
+            await api.create_namespace(ns)
+            await api.create_namespace(lease_ns)
+            leader, follower = replicas
+            leader.start()
+            await api.wait_lease(lease_ns, "bench", "bench-replica-0", within=60)
+            follower.start()
+            names = [f"fo-{i:04d}" for i in range(n)]
+            await api.create_many(ns, [profile_object(ns, name) for name in names])
+            await api.wait(ns, all_ready(set(names), 1), within=120 + n)
+            await asyncio.sleep(3)  # the follower is up and standing by
+            leader.kill()
+            t0 = time.monotonic()
+            await api.create_many(ns, [profile_object(ns, "fo-after")])
+            t_lease = await api.wait_lease(lease_ns, "bench", "bench-replica-1", within=60)
+            t_ready = await api.wait(ns, lambda objects: is_ready(objects.get("fo-after", {}), 1), within=120)
+            follower.stop()  # SIGTERM: releases the Lease
+        self.report.add(
+            Row(
+                f"Failover N={n:,}",
+                "SIGKILL of the leader → the follower holds the Lease",
+                round(t_lease - t0, 1),
+                "s",
+                20.0,
+                note="lease 15 s, renew deadline 10 s, retry 2 s: the Lease must expire first",
+            )
+        )
+        self.report.add(
+            Row(
+                f"Failover N={n:,}",
+                "SIGKILL of the leader → an object created at that moment is Ready",
+                round(t_ready - t0, 1),
+                "s",
+                None,
+                note=f"the new leader lists the {n:,} Ready objects and resumes them too",
+            )
+        )
+        self.report.details["failover"] = {
+            "lease_seconds": round(t_lease - t0, 1),
+            "ready_seconds": round(t_ready - t0, 1),
+        }
 
     async def steady_state_and_restart(self) -> None:
         n = 100 if self.quick else 10_000

@@ -174,8 +174,13 @@ def test_metrics_and_liveness_endpoints(kube: Kube, emulator: EmulatorProcess, o
         assert 'smup_aws_calls_total{operation="CreateResource",outcome="ok"}' in text
         assert 'smup_reconciles_total{result="done",trigger="create"}' in text
         assert "smup_operations_in_flight" in text
+        assert "smup_watch_up 1.0" in text
+        assert "smup_leader 1.0" in text  # no election: this process does the work
+        assert "smup_watch_last_event_age_seconds" in text
         health: Any = json.loads(wait_for("liveness", lambda: fetch(f"http://127.0.0.1:{liveness_port}/healthz")))
-        assert isinstance(health, dict)
+        assert health == {"ok": True, "phase": "Leading", "reason": ""}
+        ready: Any = json.loads(wait_for("readiness", lambda: fetch(f"http://127.0.0.1:{liveness_port}/readyz")))
+        assert ready == {"ok": True, "phase": "Leading", "reason": ""}
     assert profile(emulator, name) is not None
     assert f"{name}|{DOMAIN}" in {r["Identifier"] for r in emulator.resources(REGION)}
 

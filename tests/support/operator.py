@@ -47,8 +47,10 @@ class OperatorProcess:
         env: Mapping[str, str] | None = None,
         region: str = "us-east-1",
         namespaces: Sequence[str] = (),
+        wrapper: Sequence[str] = (),
     ) -> None:
         self.kubeconfig = kubeconfig
+        self.wrapper = list(wrapper)  # a command the operator runs under, e.g. unshare
         scope = [f"--namespace={ns}" for ns in namespaces] or ["--all-namespaces"]
         self.args = ["run", *scope, "--region", region, *args]
         if not any(a.startswith("--metrics-port") for a in args):
@@ -63,7 +65,7 @@ class OperatorProcess:
     def start(self) -> OperatorProcess:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [OPERATOR, *self.args],
+                [*self.wrapper, OPERATOR, *self.args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
