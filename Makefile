@@ -50,7 +50,15 @@ test-e2e: venv tools ## End-to-end tests against a real API server and the emula
 	$(BIN)/python -m pytest tests/e2e -q -m 'not chaos' $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv tools lint test-unit test-e2e test-chaos-short bench-quick ## Everything CI runs: lint, unit, conformance, e2e, short chaos, quick bench
+test: venv tools lint test-unit test-e2e test-chaos-short test-node bench-quick ## Everything CI runs: lint, unit, conformance, e2e, short chaos, the node, quick bench
+
+.PHONY: node
+node: ## Build kubelet, kube-controller-manager, kube-scheduler, containerd, runc and pause (cached under ~/.cache)
+	hack/node.sh ensure
+
+.PHONY: test-node
+test-node: venv tools node image ## Tests on a real node (kubelet + containerd; needs root): pods from our image
+	$(BIN)/python -m pytest tests/node -q -m node $(PYTEST_ARGS)
 
 .PHONY: test-chaos-short
 test-chaos-short: venv tools ## Chaos tests, one round each (about 3 minutes)
@@ -73,3 +81,22 @@ bench-quick: venv tools ## The same scenarios, small (under 3 minutes; CI runs i
 .PHONY: demo
 demo: venv tools ## Local control plane + emulator + operator + examples, then show the result (Ctrl-C stops)
 	$(BIN)/userprofile-operator demo $(DEMO_ARGS)
+
+##@ Image and release
+IMAGE_ARCHIVE ?= dist/sagemaker-userprofile-operator.tar
+
+.PHONY: image
+image: ## Build the image from deploy/Dockerfile with buildah on Debian bases (no Docker, no pull); IMAGE=... names it
+	hack/image.sh build
+
+.PHONY: image-verify
+image-verify: ## Smoke-test the built image: uid 65532 without passwd entry, read-only root, no compiling at start
+	hack/image.sh verify
+
+.PHONY: image-archive
+image-archive: ## Build, then write a docker-archive tar to IMAGE_ARCHIVE (for ctr/kind/docker load)
+	hack/image.sh archive $(IMAGE_ARCHIVE)
+
+.PHONY: lint-workflows
+lint-workflows: ## actionlint on .github/workflows (built once from hack/tools/actionlint)
+	hack/actionlint.sh

@@ -9,23 +9,11 @@
 # control plane is built then; helm is still built unless it is on that folder or on PATH.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=versions.env
-. "$here/versions.env"
-cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/sagemaker-userprofile-operator
+. "$here/lib.sh"  # versions, cache_root, kube_ldflags
 # BUILD_REVISION changes when the way the binaries are built changes (flags, stamps), so a cache
 # built the old way is not reused.
 BUILD_REVISION=2
 dir="$cache_root/k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_b${BUILD_REVISION}"
-
-# Version stamps, the way each project's own release build sets them, so `kubectl version` and Helm's
-# .Capabilities.KubeVersion see v1.36.3 and not v0.0.0-master (hack/lib/version.sh in kubernetes).
-kube_minor=${KUBERNETES_VERSION#v1.}
-kube_minor=${kube_minor%%.*}
-kube_ldflags=""
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  kube_ldflags+=" -X $pkg.gitVersion=${KUBERNETES_VERSION} -X $pkg.gitMajor=1 -X $pkg.gitMinor=${kube_minor}"
-  kube_ldflags+=" -X $pkg.gitTreeState=clean"
-done
 helm_ldflags="-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 
 build() {  # build <tools module> <package> <output name> [ldflags]

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -66,6 +66,9 @@ class Runtime:
         self.scheduler: DriftScheduler | None = None
         self.objects: ObjectClient | None = None
         self.tasks: list[asyncio.Task[None]] = []
+        # More tasks to run beside kopf's (the watch self-check): started by kopf's start-up, inside
+        # kopf's context, where kopf's own API calls find their credentials.
+        self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     def aws(self) -> CloudControlPool:
         if self.pool is None:
@@ -195,6 +198,8 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         if runtime.settings.resync_interval > 0:
             resync = Resync(runtime.objects, runtime.scope, runtime.settings.resync_interval, runtime.busy)
             runtime.tasks.append(asyncio.create_task(resync.run(), name="resync"))
+        for task in runtime.background:
+            runtime.tasks.append(asyncio.create_task(task(), name=getattr(task, "__qualname__", "background")))
 
     @kopf.on.login(registry=registry)
     async def login(**kwargs: Any) -> kopf.AiohttpSession | None:

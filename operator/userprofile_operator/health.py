@@ -10,7 +10,9 @@ event loop turns, deaf or not, and a follower runs no kopf at all. The answers:
 | leader, kopf watching, the watch self-check passing | 200 | 200 |
 | leader whose Lease renewal is overdue, or a deaf watch | 500, with the reason | 503 |
 
-`die()` ends the process at once with a one-line reason: nothing runs after it, no handler, no AWS call.
+`Watchdog` ends the process once liveness has failed for a while, for the kubelet (or any supervisor) to
+start it afresh, and `die()` ends it at once with a one-line reason: nothing runs after it, no handler,
+no AWS call.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import enum
 import logging
 import os
 import sys
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +38,34 @@ def die(reason: str, code: int = 1) -> NoReturn:
         handler.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+class Watchdog:
+    """Ends the process (`die`) once `health.liveness()` has reported a problem for `exit_after` seconds."""
+
+    def __init__(
+        self,
+        health: Health,
+        exit_after: float,
+        die: Callable[[str], None] = die,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.health = health
+        self.exit_after = exit_after
+        self._die = die
+        self._clock = clock
+        self.since: float | None = None
+
+    def check(self) -> None:
+        problem = self.health.liveness()
+        if problem is None:
+            self.since = None
+            return
+        now = self._clock()
+        if self.since is None:
+            self.since = now
+        if now - self.since >= self.exit_after:
+            self._die(f"unhealthy for {now - self.since:.0f} s: {problem}; exiting for a restart")
 
 
 class Phase(enum.StrEnum):

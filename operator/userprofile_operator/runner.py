@@ -30,7 +30,7 @@ from kopf._core.reactor.observation import process_discovered_resource_event  # 
 from userprofile_operator import GROUP, PLURAL, metrics
 from userprofile_operator.election import DEFAULT_LEASE_NAME, Fence, LeaseElector, identity
 from userprofile_operator.handlers import Runtime, build_registry
-from userprofile_operator.health import Health, Phase, die
+from userprofile_operator.health import Health, Phase, Watchdog, die
 from userprofile_operator.kube import ObjectClient, api_client
 from userprofile_operator.settings import Settings
 from userprofile_operator.watchguard import WatchGuard
@@ -119,7 +119,10 @@ async def _main(settings: Settings, options: Options) -> int:
     guard = _guard(runtime, objects, registry, kopf_settings, insights, settings)
     health.live_checks.append(lambda: runtime.watch.problem(RESOURCE_NAME))
     metrics.WATCH_LAST_EVENT_AGE.set_function(runtime.watch.quiet)
-    guard_task = asyncio.create_task(guard.run(), name="watch self-check")
+    runtime.background.append(guard.run)
+    watchdog_task = asyncio.create_task(_exit_when_dead(Watchdog(health, settings.deaf_exit_after), stop))
+    started = asyncio.Event()
+    signals_task = asyncio.create_task(_reclaim_signals(loop, started, stop))
     try:
         await kopf.operator(
             registry=registry,
@@ -130,10 +133,16 @@ async def _main(settings: Settings, options: Options) -> int:
             clusterwide=not options.namespaces,
             namespaces=list(options.namespaces),
             stop_flag=stop,
+            ready_flag=started,
         )
+    except Exception as err:
+        die(f"kopf failed: {err}")
     finally:
-        guard_task.cancel()
         objects.close()
+    if not stop.is_set():
+        die("kopf stopped on its own (see the lines above); exiting for a restart")
+    watchdog_task.cancel()
+    signals_task.cancel()
     if watchdog is not None:
         watchdog.cancel()
     if elector is not None:
@@ -163,6 +172,22 @@ async def _fence_watchdog(fence: Fence, every: float) -> None:
             die(f"leader election lost: {fence.reason()}; exiting")
 
 
+async def _reclaim_signals(loop: asyncio.AbstractEventLoop, started: asyncio.Event, stop: asyncio.Event) -> None:
+    """kopf installs its own SIGINT/SIGTERM handlers when it starts; once it has, SIGTERM sets `stop`
+    again (kopf's stop flag, so kopf still stops gracefully), and the runner can tell a requested stop
+    from kopf stopping on its own."""
+    await started.wait()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _exit_when_dead(watchdog: Watchdog, stop: asyncio.Event) -> None:
+    """Outside kopf, so that it outlives it: a process that stays unhealthy ends (not during a stop)."""
+    while not stop.is_set():
+        watchdog.check()
+        await asyncio.sleep(1.0)
+
+
 async def _wait_served(objects: ObjectClient, limit: float, stop: asyncio.Event) -> bool:
     """Until the API server's discovery lists our resource; exits non-zero after `limit` seconds."""
     started = time.monotonic()
@@ -189,15 +214,20 @@ def _guard(
     settings: Settings,
 ) -> WatchGuard:
     def is_served() -> bool:
-        return any(r.group == GROUP and r.plural == PLURAL for r in insights.watched_resources)
+        # Our resource, watched; and namespaces, indexed (the namespace settings, and in namespaced mode
+        # kopf's own namespace observer): a scan against a half-started API server can miss either.
+        watched = any(r.group == GROUP and r.plural == PLURAL for r in insights.watched_resources)
+        indexed = any(r.group == "" and r.plural == "namespaces" for r in insights.indexed_resources)
+        return watched and indexed
 
     async def rediscover() -> None:
-        # What kopf does itself when a CRD of the group changes: read the group's discovery again and
-        # start or stop the watches to match.
-        event: Any = {"type": "MODIFIED", "object": {"spec": {"group": GROUP}}}
-        await process_discovered_resource_event(
-            raw_event=event, settings=kopf_settings, registry=registry, insights=insights
-        )
+        # What kopf does itself when a CRD of a group changes: read the group's discovery again and
+        # start or stop the watches to match. The core group ("") holds namespaces.
+        for group in (GROUP, ""):
+            event: Any = {"type": "MODIFIED", "object": {"spec": {"group": group}}}
+            await process_discovered_resource_event(
+                raw_event=event, settings=kopf_settings, registry=registry, insights=insights
+            )
 
     return WatchGuard(
         state=runtime.watch,
@@ -206,7 +236,5 @@ def _guard(
         busy=lambda uid: uid in runtime.busy,
         is_served=is_served,
         rediscover=rediscover,
-        exit_after=settings.deaf_exit_after,
-        die=die,
         what=RESOURCE_NAME,
     )

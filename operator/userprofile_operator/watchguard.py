@@ -14,9 +14,13 @@ nothing tells. This module makes that visible and ends it:
   the API server confirms the touch landed: an API server that is away makes the probe inconclusive,
   not the operator deaf, since restarting would not help then.
 
-A problem shows on `/healthz` with its reason at once, and after `deaf_exit_after` the process exits
-non-zero with a one-line reason, for its supervisor (the kubelet) to start it afresh: crash safety makes
-a restart cheap. `WatchState` decides (pure, clock injected); `WatchGuard` does the I/O.
+* **Running.** The guard runs inside kopf (started by kopf's start-up); if kopf stops on its own (a
+  watcher that failed takes the whole of kopf down) the guard stops with it, and its silence is itself
+  the problem: `checked` goes stale.
+
+A problem shows on `/healthz` with its reason at once; `health.Watchdog`, outside kopf, ends the process
+once it has lasted `deaf_exit_after`, for its supervisor (the kubelet) to start it afresh: crash safety
+makes a restart cheap. `WatchState` decides (pure, clock injected); `WatchGuard` does the I/O.
 """
 
 from __future__ import annotations
@@ -59,9 +63,12 @@ class WatchState:
         self.unserved_since: float | None = now
         self.probe: Probe | None = None
         self.deaf: str | None = None  # set once a probe is confirmed lost
-        self.problem_since: float | None = None
+        self.checked = now  # the guard's last pass
 
     # -- inputs ---------------------------------------------------------------------------------------
+
+    def guard_ran(self) -> None:
+        self.checked = self.clock()
 
     def event_seen(self) -> None:
         self.last_event = self.clock()
@@ -111,19 +118,11 @@ class WatchState:
     def problem(self, what: str) -> str | None:
         """Why the operator cannot hear its objects now, or None. `what` names the resource."""
         now = self.clock()
+        if now - self.checked >= self.probe_timeout:
+            return f"the watch self-check has not run for {now - self.checked:.0f} s: kopf has stopped"
         if not self.served and self.unserved_since is not None and now - self.unserved_since >= self.probe_timeout:
             return f"{what} is not served by the API server (for {now - self.unserved_since:.0f} s): nothing is watched"
         return self.deaf
-
-    def note_problem(self, problem: str | None) -> float:
-        """Tracks how long a problem has lasted; returns its age in seconds (0 with none)."""
-        now = self.clock()
-        if problem is None:
-            self.problem_since = None
-            return 0.0
-        if self.problem_since is None:
-            self.problem_since = now
-        return now - self.problem_since
 
 
 class Objects(Protocol):
@@ -135,7 +134,7 @@ class Objects(Protocol):
 
 
 class WatchGuard:
-    """One task: keeps kopf's resource served, probes a quiet watch, ends a deaf process."""
+    """One task inside kopf: keeps kopf's resource served and probes a quiet watch."""
 
     def __init__(
         self,
@@ -145,8 +144,6 @@ class WatchGuard:
         busy: Callable[[str], bool],
         is_served: Callable[[], bool],
         rediscover: Callable[[], Awaitable[None]],
-        exit_after: float,
-        die: Callable[[str], None],
         what: str,
         tick: float = 1.0,
     ) -> None:
@@ -156,8 +153,6 @@ class WatchGuard:
         self._busy = busy
         self._is_served = is_served
         self._rediscover = rediscover
-        self._exit_after = exit_after
-        self._die = die
         self._what = what
         self._tick = tick
         self._next_discovery = 0.0
@@ -172,6 +167,7 @@ class WatchGuard:
 
     async def step(self) -> None:
         state = self.state
+        state.guard_ran()
         served = self._is_served()
         if not served and state.clock() >= self._next_discovery:
             self._next_discovery = state.clock() + 5.0
@@ -185,11 +181,7 @@ class WatchGuard:
             await self._confirm()
         elif state.probe_due():
             await self._send_probe()
-        problem = state.problem(self._what)
-        age = state.note_problem(problem)
-        metrics.WATCH_UP.set(0 if problem else 1)
-        if problem is not None and age >= self._exit_after:
-            self._die(f"deaf operator: {problem}; exiting for a restart")
+        metrics.WATCH_UP.set(0 if state.problem(self._what) else 1)
 
     async def _send_probe(self) -> None:
         for namespace in self._scope():

@@ -61,10 +61,25 @@ def test_waits_for_its_crd_then_works_and_exits_when_the_resource_stops_being_se
             kube.kubectl("patch", "crd", CRD, "--type", "json", "-p", json.dumps(patch))
             failing = wait_for("/healthz failing", lambda: (s := health(port, "/healthz"))[0] == 500 and s, 45)
             body = failing[1]
-            assert f"{CRD} is not served by the API server" in body["reason"]
+            # Said either way: kopf's watch of the resource may fail first (404), which stops kopf.
+            assert f"{CRD} is not served by the API server" in body["reason"] or "kopf has stopped" in body["reason"]
             code = wait_for("the operator exits", lambda: op.proc.poll() if op.proc else None, timeout=60)
             assert code != 0
             last = op.log().strip().splitlines()[-1]
-            assert "deaf operator" in last and "not served" in last, last
+            assert "exiting for a restart" in last and ("not served" in last or "kopf" in last), last
         finally:
             op.stop()
+
+
+def test_a_resource_kopf_missed_at_start_is_discovered_again_and_served(
+    crd: Kube, emulator: EmulatorProcess, namespace: str
+) -> None:
+    """kopf's first discovery scan misses the CRD (forced by tests/faults); kopf would never look again,
+    since no CRD changes. The watch self-check has it read discovery again, and the object is handled."""
+    env = {"SMUP_FAULT": "first-scan-misses-crds", "PYTHONPATH": str(REPO_ROOT / "tests" / "faults")}
+    with OperatorProcess(crd.kubeconfig, emulator.env(), namespaces=[namespace], env=env) as op:
+        apply(crd, namespace, manifest("missed"))
+        wait_ready(crd, namespace, "missed")
+        log = op.log()
+        assert "Unresolved resources cannot be served" in log, "the fault did not apply"
+        assert f"{CRD} is served again: watching it" in log

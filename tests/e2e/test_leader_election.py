@@ -137,7 +137,10 @@ def successful_creates(emulator: EmulatorProcess, names: list[str]) -> dict[str,
 
 def start_pair(kube: Kube, lease_ns: str, first: Replica, second: Replica) -> None:
     """The first replica takes the Lease; the second then stands by."""
-    start_pair(kube, lease_ns, first, second)
+    first.proc.start()
+    wait_for("the first replica holds the Lease", lambda: holder(kube, lease_ns) == first.name)
+    second.proc.start()
+    wait_for("the follower answers /readyz", lambda: second.get("/readyz")[0] == 200)
 
 
 def test_one_lease_holder_works_the_follower_stands_by_and_a_killed_leader_fails_over(

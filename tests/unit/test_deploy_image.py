@@ -1,4 +1,8 @@
-"""deploy/Dockerfile builds a non-root image from a pinned base (no Docker engine here: static checks)."""
+"""deploy/Dockerfile builds a small non-root image on two overridable bases (static checks, no build here).
+
+The image is built for real by `make image` (hack/image.sh: buildah on Debian bookworm bases) and
+`make image-verify`; the release workflow builds the same Dockerfile with Docker on the python image.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
 CHART = REPO_ROOT / "deploy" / "helm" / "sagemaker-userprofile-operator"
+IMAGE_SH = REPO_ROOT / "hack" / "image.sh"
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -25,50 +30,120 @@ def instructions() -> list[tuple[str, str]]:
     return out
 
 
-def args_defaults() -> dict[str, str]:
-    return dict(arg.split("=", 1) for kw, arg in instructions() if kw == "ARG" and "=" in arg)
-
-
-def base_images() -> list[str]:
-    defaults = args_defaults()
-    images = []
+def stages() -> list[list[tuple[str, str]]]:
+    """The instructions of each stage (global ARGs before the first FROM left out)."""
+    out: list[list[tuple[str, str]]] = []
     for kw, args in instructions():
         if kw == "FROM":
-            image = args.split()[0]
-            images.append(re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], image))
-    return images
+            out.append([])
+        if out:
+            out[-1].append((kw, args))
+    return out
 
 
-def test_multi_stage_from_a_pinned_python_312_slim() -> None:
-    images = base_images()
-    assert len(images) >= 2, "expected a build stage and a runtime stage"
-    for image in images:
-        name, _, tag = image.partition(":")
-        assert name == "python"
-        assert re.fullmatch(r"3\.12\.\d+-slim(-\w+)?", tag), f"{image} is not pinned to a 3.12 patch version"
-        assert "latest" not in image
+def global_args() -> dict[str, str]:
+    out = {}
+    for kw, args in instructions():
+        if kw == "FROM":
+            break
+        if kw == "ARG":
+            name, _, default = args.partition("=")
+            out[name] = default
+    return out
+
+
+def stage_args(stage: list[tuple[str, str]]) -> dict[str, str]:
+    return dict(arg.partition("=")[::2] for kw, arg in stage if kw == "ARG")
+
+
+def labels(stage: list[tuple[str, str]]) -> dict[str, str]:
+    out = {}
+    for kw, args in stage:
+        if kw == "LABEL":
+            for key, value in re.findall(r'(\S+?)=("[^"]*"|\S+)', args):
+                out[key] = value.strip('"')
+    return out
+
+
+def package_version() -> str:
+    match = re.search(r'^version = "([^"]+)"', (REPO_ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    assert match is not None
+    return match.group(1)
+
+
+def test_two_bases_both_default_to_a_pinned_python_312_slim() -> None:
+    args = global_args()
+    assert set(args) >= {"BUILD_IMAGE", "RUNTIME_IMAGE"}
+    assert args["BUILD_IMAGE"] == args["RUNTIME_IMAGE"], "the same image by default: one python at one path"
+    name, _, tag = args["RUNTIME_IMAGE"].partition(":")
+    assert name == "python"
+    assert re.fullmatch(r"3\.12\.\d+-slim-\w+", tag), f"{args['RUNTIME_IMAGE']} is not pinned to a 3.12 patch version"
+    froms = [s[0][1] for s in stages()]
+    assert froms == ["${BUILD_IMAGE} AS build", "${RUNTIME_IMAGE}"]
+
+
+def test_make_image_passes_both_bases_and_the_labels() -> None:
+    script = IMAGE_SH.read_text()
+    for arg in ("BUILD_IMAGE", "RUNTIME_IMAGE", "VERSION", "REVISION", "CREATED", "SOURCE"):
+        assert f'--build-arg "{arg}=' in script, arg
+    assert "--pull=never" in script
+    assert "deploy/Dockerfile" in script
+
+
+def test_the_build_stage_installs_into_a_virtualenv_with_pyc_and_without_pip() -> None:
+    build = " ".join(a for kw, a in stages()[0] if kw == "RUN")
+    assert "-m venv /opt/operator" in build
+    assert "--only-binary=:all:" in build, "dependencies from wheels: no compiler in the build stage either"
+    assert re.search(r"pip uninstall --yes pip\b", build)
+    assert "compileall" in build and "--invalidation-mode=unchecked-hash" in build
+    assert "userprofile-operator --version" in build
+
+
+def test_final_stage_runs_nothing_and_copies_the_virtualenv_only() -> None:
+    final = stages()[-1]
+    assert not [a for kw, a in final if kw in {"RUN", "ADD"}], "no pip, no package manager, no compiler"
+    copies = [a for kw, a in final if kw == "COPY"]
+    assert copies == ["--from=build /opt/operator /opt/operator"]
+    assert "pip" not in " ".join(a for kw, a in final if kw != "LABEL")
 
 
 def test_runs_as_numeric_non_root_user() -> None:
-    users = [args for kw, args in instructions() if kw == "USER"]
+    users = [args for kw, args in stages()[-1] if kw == "USER"]
     assert users, "no USER instruction"
-    uid = users[-1].split(":")[0]
-    assert uid.isdigit() and int(uid) != 0
-    assert int(uid) == 65532  # the chart's runAsUser
+    assert users[-1] == "65532:65532"  # numeric (runAsNonRoot), the chart's runAsUser and runAsGroup
+
+
+def test_read_only_root_filesystem_ready() -> None:
+    env = " ".join(a for kw, a in stages()[-1] if kw == "ENV")
+    for setting in ("PYTHONDONTWRITEBYTECODE=1", "HOME=/tmp", "PATH=/opt/operator/bin:$PATH"):
+        assert setting in env, setting
 
 
 def test_entrypoint_and_default_command() -> None:
-    entrypoint = [json.loads(a) for kw, a in instructions() if kw == "ENTRYPOINT"]
-    cmd = [json.loads(a) for kw, a in instructions() if kw == "CMD"]
+    final = stages()[-1]
+    entrypoint = [json.loads(a) for kw, a in final if kw == "ENTRYPOINT"]
+    cmd = [json.loads(a) for kw, a in final if kw == "CMD"]
     assert entrypoint[-1] == ["userprofile-operator"]
     assert cmd[-1] == ["run", "--all-namespaces", "--liveness", "http://0.0.0.0:8081/healthz"]
 
 
-def test_runtime_stage_installs_from_the_build_stage() -> None:
-    stages = " ".join(f"{kw} {a}" for kw, a in instructions())
-    assert re.search(r"FROM \S+ AS build", stages)
-    assert "COPY --from=build" in stages
-    assert "pip wheel" in stages
+def test_oci_labels() -> None:
+    final = stages()[-1]
+    found = labels(final)
+    prefix = "org.opencontainers.image."
+    assert {k.removeprefix(prefix) for k in found} >= {
+        "title", "description", "licenses", "version", "source", "revision", "created"
+    }
+    assert found[prefix + "title"] == "sagemaker-userprofile-operator"
+    assert found[prefix + "licenses"] == "Apache-2.0"
+    for name in ("version", "revision", "created", "source"):
+        assert found[prefix + name] == "${" + name.upper() + "}"
+    args = stage_args(final)
+    assert args["VERSION"] == package_version(), "the default label version follows pyproject.toml"
+    assert args["SOURCE"].startswith("https://github.com/")
+    # The build arguments come last: a new revision or date rebuilds no layer.
+    kinds = [kw for kw, _ in final]
+    assert kinds.index("ARG") > max(i for i, kw in enumerate(kinds) if kw in {"COPY", "ENV", "USER", "CMD"})
 
 
 def test_no_latest_anywhere() -> None:
@@ -87,7 +162,9 @@ def test_dockerignore_keeps_the_context_to_the_operator() -> None:
 
 def test_chart_app_version_matches_the_package_version() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
-    version = re.search(r'^version = "([^"]+)"', pyproject, re.MULTILINE)
-    assert version is not None
-    assert chart["appVersion"] == version.group(1)
+    assert chart["appVersion"] == package_version()
+
+
+def test_default_image_name_is_the_charts() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert f"IMAGE=${{IMAGE:-{values['image']['repository']}:$version}}" in IMAGE_SH.read_text()

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import ValidationError
 
 from userprofile_operator.election import Fence, NotLeader, identity
-from userprofile_operator.health import Health, Phase
+from userprofile_operator.health import Health, Phase, Watchdog
 from userprofile_operator.runner import lease_namespace
 from userprofile_operator.settings import Settings
 from userprofile_operator.watchguard import Probe, WatchGuard, WatchState
@@ -94,24 +94,54 @@ def test_a_quiet_watch_is_probed_after_the_interval_and_any_event_answers_it() -
     clock.now += 29
     assert not state.probe_overdue()
     state.event_seen()
+    state.guard_ran()
     assert state.probe is None and state.problem("x") is None
 
 
-def test_an_unserved_resource_is_a_problem_after_the_grace_and_its_age_counts() -> None:
+def test_an_unserved_resource_is_a_problem_after_the_grace() -> None:
     clock = Clock()
     state = WatchState(probe_interval=60, probe_timeout=30, clock=clock)
     state.set_served(True)
     state.set_served(False)
     clock.now += 29
+    state.guard_ran()
     assert state.problem("smups") is None
     clock.now += 1
     problem = state.problem("smups")
     assert problem is not None and "smups is not served" in problem
-    assert state.note_problem(problem) == 0
-    clock.now += 45
-    assert state.note_problem(state.problem("smups")) == 45
     state.set_served(True)
-    assert state.note_problem(state.problem("smups")) == 0
+    assert state.problem("smups") is None
+
+
+def test_a_guard_that_stopped_running_is_a_problem() -> None:
+    """kopf stopped on its own (a failed watcher takes it down) and the guard with it."""
+    clock = Clock()
+    state = WatchState(probe_interval=60, probe_timeout=30, clock=clock)
+    state.set_served(True)
+    clock.now += 30
+    problem = state.problem("smups")
+    assert problem is not None and "has not run for 30 s: kopf has stopped" in problem
+
+
+def test_the_watchdog_ends_the_process_once_liveness_has_failed_for_the_bound() -> None:
+    clock, died = Clock(), []
+    problem: list[str | None] = [None]
+    watchdog = Watchdog(Health(live_checks=[lambda: problem[0]]), exit_after=60, die=died.append, clock=clock)
+    watchdog.check()
+    problem[0] = "deaf"
+    watchdog.check()
+    clock.now += 59
+    watchdog.check()
+    problem[0] = None  # it recovered: the count starts again
+    watchdog.check()
+    problem[0] = "deaf"
+    watchdog.check()
+    clock.now += 59
+    watchdog.check()
+    assert not died
+    clock.now += 1
+    watchdog.check()
+    assert died == ["unhealthy for 60 s: deaf; exiting for a restart"]
 
 
 class FakeObjects:
@@ -133,9 +163,7 @@ class FakeObjects:
         self.objects[name].setdefault("status", {}).update(status)
 
 
-def _guard(
-    objects: FakeObjects, clock: Clock, served: list[bool], died: list[str], busy: set[str] | None = None
-) -> WatchGuard:
+def _guard(objects: FakeObjects, clock: Clock, served: list[bool], busy: set[str] | None = None) -> WatchGuard:
     state = WatchState(probe_interval=60, probe_timeout=30, clock=clock)
 
     async def rediscover() -> None:
@@ -148,8 +176,6 @@ def _guard(
         busy=lambda uid: uid in (busy or set()),
         is_served=lambda: served[0],
         rediscover=rediscover,
-        exit_after=60,
-        die=died.append,
         what="smups",
     )
 
@@ -158,10 +184,10 @@ def obj(name: str) -> dict[str, Any]:
     return {"metadata": {"namespace": "ns", "name": name, "uid": f"uid-{name}"}}
 
 
-def test_a_deaf_watch_fails_after_a_confirmed_lost_probe_and_the_process_exits_after_the_bound() -> None:
-    clock, died = Clock(), []
+def test_a_deaf_watch_is_a_problem_once_a_lost_probe_is_confirmed() -> None:
+    clock = Clock()
     objects = FakeObjects([obj("a")])
-    guard = _guard(objects, clock, [True, True], died)
+    guard = _guard(objects, clock, [True, True])
     run = asyncio.run
     run(guard.step())
     assert not objects.patches, "a watch that is not quiet is not probed"
@@ -173,18 +199,16 @@ def test_a_deaf_watch_fails_after_a_confirmed_lost_probe_and_the_process_exits_a
     run(guard.step())  # overdue; the API server holds the touch; no event came
     problem = guard.state.problem("smups")
     assert problem is not None and "never came back as an event" in problem and "ns/a" in problem
-    clock.now += 59
+    assert problem.startswith("no watch event for 90 s")
+    clock.now += 100
     run(guard.step())
-    assert not died
-    clock.now += 1
-    run(guard.step())
-    assert died and died[0].startswith("deaf operator: no watch event for")
+    assert guard.state.problem("smups") == problem, "no new probe while deaf: the problem stays"
 
 
 def test_a_probe_the_api_server_cannot_confirm_is_inconclusive_not_deaf() -> None:
-    clock, died = Clock(), []
+    clock = Clock()
     objects = FakeObjects([obj("a")])
-    guard = _guard(objects, clock, [True, True], died)
+    guard = _guard(objects, clock, [True, True])
     clock.now += 60
     asyncio.run(guard.step())
     assert guard.state.probe is not None
@@ -195,41 +219,43 @@ def test_a_probe_the_api_server_cannot_confirm_is_inconclusive_not_deaf() -> Non
 
 
 def test_an_event_before_the_timeout_answers_the_probe() -> None:
-    clock, died = Clock(), []
-    guard = _guard(FakeObjects([obj("a")]), clock, [True, True], died)
+    clock = Clock()
+    guard = _guard(FakeObjects([obj("a")]), clock, [True, True])
     clock.now += 60
     asyncio.run(guard.step())
     clock.now += 5
     guard.state.event_seen()
     clock.now += 30
     asyncio.run(guard.step())
-    assert guard.state.problem("smups") is None and not died
+    assert guard.state.problem("smups") is None
 
 
 def test_nothing_to_probe_is_no_problem_and_busy_objects_are_not_probed() -> None:
-    clock, died = Clock(), []
+    clock = Clock()
     objects = FakeObjects([obj("a")])
-    guard = _guard(objects, clock, [True, True], died, busy={"uid-a"})
+    guard = _guard(objects, clock, [True, True], busy={"uid-a"})
     clock.now += 60
     asyncio.run(guard.step())
     assert not objects.patches and guard.state.quiet() == 0
 
 
 def test_a_resource_missing_from_kopfs_discovery_is_looked_up_again() -> None:
-    clock, died = Clock(), []
+    clock = Clock()
     served = [False, True]  # kopf lost it; a fresh read of discovery finds it
-    guard = _guard(FakeObjects([]), clock, served, died)
+    guard = _guard(FakeObjects([]), clock, served)
     asyncio.run(guard.step())
     assert served[0] and guard.state.served
 
 
-def test_a_resource_that_stays_unserved_ends_the_process() -> None:
-    clock, died = Clock(), []
-    guard = _guard(FakeObjects([]), clock, [False, False], died)
-    for _ in range(10):
+def test_a_resource_that_stays_unserved_is_reported() -> None:
+    clock = Clock()
+    guard = _guard(FakeObjects([]), clock, [False, False])
+    for _ in range(4):
         asyncio.run(guard.step())
         clock.now += 10
-    assert died and "smups is not served by the API server" in died[0]
+    asyncio.run(guard.step())
+    problem = guard.state.problem("smups")
+    assert problem is not None and "smups is not served by the API server (for 40 s)" in problem
 
 
 # -- the health answers -------------------------------------------------------------------------------
