@@ -158,11 +158,15 @@ class WatchGuard:
         self._next_discovery = 0.0
 
     async def run(self) -> None:
+        said = ""
         while True:
             try:
                 await self.step()
+                said = ""
             except Exception as err:  # the API server may be away: the next tick tries again
-                logger.info("watch self-check: %s", err)
+                if str(err) != said:  # once per cause, not every second of an outage
+                    logger.info("watch self-check could not run: %s", err)
+                said = str(err)
             await asyncio.sleep(self._tick)
 
     async def step(self) -> None:

@@ -8,25 +8,26 @@ CI set they fail instead, so that a CI machine that lost the ability does not pa
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import NoReturn
 
 import pytest
 
 from tests.support.kube import REPO_ROOT, Kube, wait_for
-from tests.support.node import LocalNode, NodeControlPlane, NodeUnavailable, apiserver_args
+from tests.support.node import (
+    LocalNode,
+    NodeControlPlane,
+    NodeUnavailable,
+    apiserver_args,
+    find_operator_image,
+    operator_image_archive,
+)
 from userprofile_operator.localcluster import find_assets
-
-IMAGE_CACHE = Path.home() / ".cache" / "sagemaker-userprofile-operator" / "node-images"
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -104,47 +105,14 @@ def pod_namespace(node_kube: Kube, node: LocalNode) -> Iterator[str]:
     node_kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def _buildah_operator_image() -> tuple[str, str] | None:
-    """(name, image id) of the newest `*/sagemaker-userprofile-operator:*` in buildah's storage,
-    `localhost/` first; None without buildah or without such an image."""
-    if shutil.which("buildah") is None:
-        return None
-    proc = subprocess.run(["buildah", "images", "--json"], capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0 or not proc.stdout.strip():
-        return None
-    candidates = []
-    for image in json.loads(proc.stdout):
-        for name in image.get("names") or []:
-            repo = name.rsplit(":", 1)[0]
-            if repo.endswith("/sagemaker-userprofile-operator"):
-                candidates.append((repo.startswith("localhost/"), image.get("createdatraw", ""), name, image["id"]))
-    if not candidates:
-        return None
-    _, _, name, image_id = max(candidates)
-    return name, image_id
-
-
 @pytest.fixture(scope="session")
 def operator_image(node: LocalNode) -> str:
     """The operator's image, from buildah's storage (`make image`), imported into the node; the test that
     asks for it is skipped when there is none (CI or not: building the image is another target's job).
     The docker-archive is cached by image id under ~/.cache/sagemaker-userprofile-operator/node-images/."""
-    found = _buildah_operator_image()
+    found = find_operator_image()
     if found is None:
         pytest.skip("no */sagemaker-userprofile-operator:* image in buildah's storage (make image)")
     name, image_id = found
-    archive = IMAGE_CACHE / f"{image_id[:12]}.tar"
-    if not archive.exists():
-        IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
-        for old in IMAGE_CACHE.glob("*.tar"):
-            old.unlink()
-        partial = archive.with_suffix(".tmp")
-        subprocess.run(
-            ["buildah", "push", "--quiet", image_id, f"docker-archive:{partial}:{name}"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        partial.rename(archive)
-    node.import_image(archive, name)
+    node.import_image(operator_image_archive(name, image_id), name)
     return name

@@ -739,6 +739,16 @@ temp = "{w}/tmp"
         self._imported.add(key)
         self.timings[f"import {Path(archive).name}"] = time.monotonic() - step
 
+    def container_pid(self, container_id: str) -> int:
+        """The host pid of a running container's first process (`ctr -n k8s.io tasks ls`); `container_id`
+        as in a pod's containerStatuses, with or without `containerd://`."""
+        wanted = container_id.split("://", 1)[-1]
+        for line in self._ctr("tasks", "ls", timeout=30).stdout.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] == wanted and parts[2] == "RUNNING":
+                return int(parts[1])
+        raise NodeError(f"no running task for container {wanted}")
+
     # ---- logs -------------------------------------------------------------------------------------
 
     def log_tail(self, name: str, lines: int = 40) -> str:
@@ -932,3 +942,73 @@ temp = "{w}/tmp"
         if unlock:
             self._unlock()
         self.timings["down"] = time.monotonic() - step
+
+
+# ---- images for the node: from buildah's storage (`make image`) -------------------------------------
+
+IMAGE_CACHE = Path.home() / ".cache" / "sagemaker-userprofile-operator" / "node-images"
+IMAGE_REPOSITORY_SUFFIX = "/sagemaker-userprofile-operator"
+
+
+def find_operator_image() -> tuple[str, str] | None:
+    """(name, image id) of the newest `*/sagemaker-userprofile-operator:*` in buildah's storage,
+    `localhost/` first; None without buildah or without such an image."""
+    if shutil.which("buildah") is None:
+        return None
+    proc = subprocess.run(["buildah", "images", "--json"], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return None
+    candidates = []
+    for image in json.loads(proc.stdout):
+        for name in image.get("names") or []:
+            repo = name.rsplit(":", 1)[0]
+            if repo.endswith(IMAGE_REPOSITORY_SUFFIX):
+                candidates.append((repo.startswith("localhost/"), image.get("createdatraw", ""), name, image["id"]))
+    if not candidates:
+        return None
+    _, _, name, image_id = max(candidates)
+    return name, image_id
+
+
+def _push_archive(image: str, archive: Path, name: str) -> None:
+    partial = archive.with_suffix(".tmp")
+    _run("buildah", "push", "--quiet", image, f"docker-archive:{partial}:{name}", timeout=300)
+    partial.rename(archive)
+
+
+def operator_image_archive(name: str, image_id: str) -> Path:
+    """A docker-archive of the image, cached by image id in IMAGE_CACHE (only the newest is kept)."""
+    archive = IMAGE_CACHE / f"{image_id[:12]}.tar"
+    if not archive.exists():
+        IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
+        for old in IMAGE_CACHE.glob("*.tar"):
+            old.unlink()
+        _push_archive(image_id, archive, name)
+    return archive
+
+
+def rebuilt_image_archive(image_id: str, name: str) -> Path:
+    """A docker-archive of a rebuild of `image_id` named `name`: the same layers under a new config (one
+    more label), so a new image id, as a rebuild from changed sources would be. Made with buildah once
+    per base image and cached (IMAGE_CACHE/rebuilt/); the intermediate image does not stay in buildah's
+    storage, where it could be taken for the operator's image."""
+    folder = IMAGE_CACHE / "rebuilt"
+    tag = name.rsplit(":", 1)[1]
+    archive = folder / f"{image_id[:12]}-{tag}.tar"
+    if archive.exists():
+        return archive
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.tar"):
+        old.unlink()
+    scratch = f"localhost/smup-node-rebuild:{image_id[:12]}"
+    container = _run("buildah", "from", "--quiet", "--pull-never", image_id).stdout.strip()
+    try:
+        _run("buildah", "config", "--label", f"dev.awscc.sagemaker.test/rebuilt-from={image_id[:12]}", container)
+        _run("buildah", "commit", "--quiet", container, scratch)
+    finally:
+        _run("buildah", "rm", container, check=False)
+    try:
+        _push_archive(scratch, archive, name)
+    finally:
+        _run("buildah", "rmi", scratch, check=False)
+    return archive

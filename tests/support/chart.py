@@ -1,0 +1,315 @@
+"""The operator installed on the test node as users install it: the Helm chart (or the kustomize base) with
+the image `make image` built, `imagePullPolicy: Never`, and the Cloud Control emulator for AWS.
+
+Shared by ``tests/node/test_chart.py`` and ``tests/support/demo_node.py``. The emulator listens on the
+node's bridge address (10.244.0.1, ``cni0``), which pods reach by their default route; its admin API is
+reached at the same address from the host. Every pod signs its Cloud Control calls with its own pod name
+as the access key (``AWS_ACCESS_KEY_ID`` from the downward API), so the emulator's per-key counts say
+which pod called AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.emulator import EmulatorProcess
+from tests.support.kube import REPO_ROOT, Kube, wait_for
+from tests.support.node import BRIDGE_IP
+
+CHART = REPO_ROOT / "deploy" / "helm" / "sagemaker-userprofile-operator"
+KUSTOMIZE_BASE = REPO_ROOT / "deploy" / "kustomize"
+# As the README installs it: release and namespace both named after the chart, so the release's full name
+# (the Deployment, the ServiceAccount, the Lease) is that name too, as in the kustomize base.
+RELEASE = "sagemaker-userprofile-operator"
+NAMESPACE = "sagemaker-userprofile-operator"
+LEASE = RELEASE
+SELECTOR = f"app.kubernetes.io/name=sagemaker-userprofile-operator,app.kubernetes.io/instance={RELEASE}"
+CRD_NAME = "sagemakeruserprofiles.sagemaker.awscc.dev"
+DOMAIN = "d-abcdef123456"
+REGION = "us-east-1"
+API_VERSION = "sagemaker.awscc.dev/v1alpha1"
+
+
+def start_emulator(latency: float = 0.2) -> EmulatorProcess:
+    """The emulator on the bridge address, so pods reach it, with the examples' domain in us-east-1.
+    The bridge must exist (``LocalNode.prepare``)."""
+    emulator = EmulatorProcess(latency=latency, host=BRIDGE_IP).start()
+    try:
+        emulator.add_domain(DOMAIN, REGION)
+    except BaseException:
+        emulator.stop()
+        raise
+    return emulator
+
+
+def operator_env(emulator: EmulatorProcess, region: str = REGION) -> list[dict[str, Any]]:
+    """The container's extra environment: the emulator's endpoint, dummy credentials (the access key is
+    the pod's name, so the emulator counts calls per pod) and a region."""
+    return [
+        {"name": "AWS_ENDPOINT_URL_CLOUDCONTROL", "value": emulator.url},
+        {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "AWS_SECRET_ACCESS_KEY", "value": "testing"},
+        {"name": "AWS_REGION", "value": region},
+    ]
+
+
+def chart_values(image: str, emulator: EmulatorProcess, region: str = REGION) -> dict[str, Any]:
+    """The chart's defaults (2 replicas, leader election) plus the image as imported into the node, never
+    pulled, the emulator, and the default region."""
+    repository, tag = image.rsplit(":", 1)
+    return {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "config": {"defaultRegion": region},
+        "extraEnv": operator_env(emulator, region),
+    }
+
+
+def helm_binary() -> str:
+    """helm from the folder `hack/control-plane.sh dir` prints (pinned, built by `make tools`)."""
+    folder = subprocess.run(
+        [str(REPO_ROOT / "hack" / "control-plane.sh"), "dir"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return str(Path(folder) / "helm")
+
+
+class Helm:
+    """helm with the cluster's kubeconfig and its own config/cache/data folders (nothing from ~)."""
+
+    def __init__(self, kube: Kube, home: Path) -> None:
+        self.binary = helm_binary()
+        self.home = home
+        self.env = {
+            **kube.env(),
+            "HELM_CONFIG_HOME": str(home / "config"),
+            "HELM_CACHE_HOME": str(home / "cache"),
+            "HELM_DATA_HOME": str(home / "data"),
+        }
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([self.binary, *args], capture_output=True, text=True, env=self.env, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+
+    def values_file(self, values: dict[str, Any], name: str = "values.yaml") -> Path:
+        path = self.home / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(values))
+        return path
+
+    def install(self, values: dict[str, Any], release: str = RELEASE, namespace: str = NAMESPACE) -> str:
+        path = self.values_file(values, "install-values.yaml")
+        args = ["install", release, str(CHART), "--namespace", namespace, "--create-namespace", "-f", str(path)]
+        return self(*args).stdout
+
+    def upgrade(self, values: dict[str, Any], release: str = RELEASE, namespace: str = NAMESPACE) -> str:
+        path = self.values_file(values, "upgrade-values.yaml")
+        return self("upgrade", release, str(CHART), "--namespace", namespace, "-f", str(path)).stdout
+
+    def uninstall(self, release: str = RELEASE, namespace: str = NAMESPACE) -> None:
+        self("uninstall", release, "--namespace", namespace)
+
+    def installed(self, release: str = RELEASE, namespace: str = NAMESPACE) -> bool:
+        out = self("list", "--namespace", namespace, "--short", check=False).stdout.split()
+        return release in out
+
+
+def kustomize_overlay(folder: Path, image: str, emulator: EmulatorProcess, region: str = REGION) -> Path:
+    """An overlay of deploy/kustomize in `folder`: the image name and tag, `imagePullPolicy: Never` and the
+    emulator's environment by a strategic merge patch (env entries merge by name)."""
+    repository, tag = image.rsplit(":", 1)
+    patch = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": RELEASE, "namespace": NAMESPACE},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "operator",
+                            "imagePullPolicy": "Never",
+                            "env": [{"name": "SMUP_DEFAULT_REGION", "value": region}, *operator_env(emulator, region)],
+                        }
+                    ]
+                }
+            }
+        },
+    }
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        # kustomize takes no absolute path here
+        "resources": [os.path.relpath(KUSTOMIZE_BASE, folder)],
+        "images": [
+            {
+                "name": "ghcr.io/sagemaker-userprofile-operator/sagemaker-userprofile-operator",
+                "newName": repository,
+                "newTag": tag,
+            }
+        ],
+        "patches": [{"patch": yaml.safe_dump(patch)}],
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    return folder
+
+
+# ---- the operator's pods and Lease -----------------------------------------------------------------
+
+
+def pods(kube: Kube, namespace: str = NAMESPACE, selector: str = SELECTOR) -> list[dict[str, Any]]:
+    """The operator's pods that are not being deleted, oldest first."""
+    items = kube.get_json("pods", "-n", namespace, "-l", selector)["items"]
+    live = [p for p in items if not p["metadata"].get("deletionTimestamp")]
+    return sorted(live, key=lambda p: p["metadata"]["creationTimestamp"])
+
+
+def all_pods(kube: Kube, namespace: str = NAMESPACE, selector: str = SELECTOR) -> list[dict[str, Any]]:
+    """Every pod of the operator, terminating ones included."""
+    items: list[dict[str, Any]] = kube.get_json("pods", "-n", namespace, "-l", selector)["items"]
+    return items
+
+
+def pod_ready(kube: Kube, pod: dict[str, Any]) -> bool:
+    return (
+        pod.get("status", {}).get("phase") == "Running" and (kube.condition(pod, "Ready") or {}).get("status") == "True"
+    )
+
+
+def restart_count(pod: dict[str, Any]) -> int:
+    return sum(int(s.get("restartCount", 0)) for s in pod.get("status", {}).get("containerStatuses") or [])
+
+
+def container_id(pod: dict[str, Any]) -> str:
+    """The operator container's id as containerd knows it (without `containerd://`)."""
+    for status in pod.get("status", {}).get("containerStatuses") or []:
+        if status.get("name") == "operator" and status.get("containerID"):
+            return str(status["containerID"]).split("://", 1)[-1]
+    raise AssertionError(f"pod {pod['metadata']['name']} has no running operator container")
+
+
+def wait_pods_ready(
+    kube: Kube,
+    count: int = 2,
+    image: str | None = None,
+    timeout: float = 180,
+    namespace: str = NAMESPACE,
+    selector: str = SELECTOR,
+) -> list[dict[str, Any]]:
+    """Until exactly `count` pods of the operator exist, none terminating, all Running and Ready (the
+    readiness probe: /readyz), on `image` when given; returns them."""
+
+    def done() -> list[dict[str, Any]] | None:
+        items = all_pods(kube, namespace, selector)
+        if len(items) != count or any(p["metadata"].get("deletionTimestamp") for p in items):
+            return None
+        if image is not None and any(p["spec"]["containers"][0]["image"] != image for p in items):
+            return None
+        return items if all(pod_ready(kube, p) for p in items) else None
+
+    try:
+        return wait_for(f"{count} operator pods Running and Ready", done, timeout=timeout, interval=0.5)
+    except AssertionError as err:
+        raise AssertionError(f"{err}\n{describe(kube, namespace, selector)}") from None
+
+
+def describe(kube: Kube, namespace: str = NAMESPACE, selector: str = SELECTOR) -> str:
+    """What a failed wait shows: the pods, their description and their last log lines."""
+    out = [kube.kubectl("get", "pods", "-n", namespace, "-o", "wide", check=False).stdout]
+    out.append(kube.kubectl("describe", "pods", "-n", namespace, "-l", selector, check=False).stdout[-6000:])
+    for pod in all_pods(kube, namespace, selector):
+        name = pod["metadata"]["name"]
+        log = kube.kubectl("logs", name, "-n", namespace, "--tail=30", check=False)
+        out.append(f"---- log of {name} ----\n{log.stdout}{log.stderr}")
+    return "\n".join(out)
+
+
+def lease_holder(kube: Kube, namespace: str = NAMESPACE, lease: str = LEASE) -> str | None:
+    proc = kube.kubectl("get", "lease", lease, "-n", namespace, "-o", "json", check=False)
+    if proc.returncode != 0:
+        return None
+    return (json.loads(proc.stdout).get("spec") or {}).get("holderIdentity") or None
+
+
+# ---- profiles ----------------------------------------------------------------------------------------
+
+
+def profile(name: str, namespace: str, version: str = "1", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "SageMakerUserProfile",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"domainId": DOMAIN, "userProfileName": name, "tags": [{"key": "version", "value": version}], **spec},
+    }
+
+
+def apply(kube: Kube, objects: Iterable[dict[str, Any]]) -> None:
+    items = list(objects)
+    kube.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+
+
+def ready_at_latest_generation(kube: Kube, obj: dict[str, Any]) -> bool:
+    generation = obj["metadata"].get("generation")
+    status = obj.get("status") or {}
+    return (
+        status.get("observedGeneration") == generation
+        and (kube.condition(obj, "Ready") or {}).get("status") == "True"
+        and (kube.condition(obj, "Synced") or {}).get("status") == "True"
+    )
+
+
+def wait_profiles_ready(kube: Kube, namespace: str, names: Iterable[str], timeout: float = 120) -> None:
+    """Until every named profile is Ready and Synced at its current generation."""
+    wanted = set(names)
+
+    def done() -> bool:
+        items = kube.get_json("smup", "-n", namespace)["items"]
+        ready = {o["metadata"]["name"] for o in items if ready_at_latest_generation(kube, o)}
+        return wanted <= ready
+
+    try:
+        wait_for(f"{len(wanted)} profiles in {namespace} Ready at their generation", done, timeout, interval=0.5)
+    except AssertionError as err:
+        listing = kube.kubectl("get", "smup", "-n", namespace, "-o", "wide", check=False).stdout
+        raise AssertionError(f"{err}\n{listing}\n{describe(kube)}") from None
+
+
+def successful_creates(emulator: EmulatorProcess, names: Iterable[str]) -> dict[str, int]:
+    """Successful CREATE requests per profile name, from the emulator's request log."""
+    counts = dict.fromkeys(names, 0)
+    for request in emulator.requests():
+        name = (request.get("Identifier") or "").split("|", 1)[0]
+        if request.get("Operation") == "CREATE" and request.get("OperationStatus") == "SUCCESS" and name in counts:
+            counts[name] += 1
+    return counts
+
+
+def aws_profiles(emulator: EmulatorProcess, region: str = REGION) -> dict[str, dict[str, Any]]:
+    """The emulator's user profiles by UserProfileName: their properties."""
+    return {r["Properties"].get("UserProfileName"): r["Properties"] for r in emulator.resources(region)}
+
+
+def aws_tag(properties: dict[str, Any], key: str) -> str | None:
+    for tag in properties.get("Tags") or []:
+        if tag.get("Key") == key:
+            return str(tag.get("Value"))
+    return None
+
+
+def calls_by(emulator: EmulatorProcess, access_key: str) -> dict[str, int]:
+    """Cloud Control calls the emulator counted for one access key (a pod's name), by operation."""
+    stats: dict[str, Any] = emulator.stats()  # callsByAccessKey is one level deeper than the type says
+    return dict(stats.get("callsByAccessKey", {}).get(access_key, {}))
+
+
+def temp_folder(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix))
