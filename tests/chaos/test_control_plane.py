@@ -77,6 +77,14 @@ def settle(scene: Scene, names: list[str], version: str | None) -> None:
         scene.assert_agreement([])
 
 
+def readyz(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
 def test_operator_started_while_the_api_server_restarts(
     crd: Kube, slow_emulator: EmulatorProcess, control_plane: LocalControlPlane | None
 ) -> None:
@@ -146,6 +154,8 @@ def test_a_60s_outage_with_objects_applied_before_and_after_it(
     before, after = scene.names(0, count), scene.names(1, count)
     statuses: list[int] = []
     try:
+        # Serving first: the outage is to hit an operator at work, not one still starting.
+        wait_for("the operator's /readyz", lambda: readyz(port) == 200)
         scene.apply(before, "1")
         outage = threading.Thread(target=control_plane.restart_apiserver, kwargs={"down_for": 60.0})
         outage.start()
