@@ -82,6 +82,10 @@ bench-quick: venv tools ## The same scenarios, small (under 3 minutes; CI runs i
 demo: venv tools ## Local control plane + emulator + operator + examples, then show the result (Ctrl-C stops)
 	$(BIN)/userprofile-operator demo $(DEMO_ARGS)
 
+.PHONY: demo-node
+demo-node: venv tools node image ## The full thing on a real node (root): the chart's pods from our image, the examples (Ctrl-C stops)
+	$(BIN)/python -m tests.support.demo_node $(DEMO_ARGS)
+
 ##@ Image and release
 IMAGE_ARCHIVE ?= dist/sagemaker-userprofile-operator.tar
 

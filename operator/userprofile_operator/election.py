@@ -59,6 +59,7 @@ class Fence:
         self._on_lost = on_lost
         self._clock = clock
         self._renewed: float | None = None
+        self.revoked = False  # given up on purpose (a graceful stop): no more mutating calls, no exit
         self._lock = threading.Lock()
 
     def renewed(self, sent_at: float) -> None:
@@ -71,7 +72,12 @@ class Fence:
         with self._lock:
             return None if self._renewed is None else self._clock() - self._renewed
 
+    def revoke(self) -> None:
+        self.revoked = True
+
     def holds(self) -> bool:
+        if self.revoked:
+            return False
         if self.renew_deadline is None:
             return True
         age = self.age()
@@ -84,6 +90,8 @@ class Fence:
         return f"the last Lease renewal was sent {age:.1f} s ago (renew deadline {self.renew_deadline:g} s)"
 
     def check(self) -> None:
+        if self.revoked:
+            raise NotLeader("this process has released the Lease: it is stopping")
         if not self.holds():
             reason = self.reason()
             self._on_lost(f"fenced: {reason}")

@@ -69,6 +69,8 @@ class Runtime:
         # More tasks to run beside kopf's (the watch self-check): started by kopf's start-up, inside
         # kopf's context, where kopf's own API calls find their credentials.
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        # Run at kopf's clean-up, once no new AWS call can start (the Lease's release).
+        self.on_cleanup: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     def aws(self) -> CloudControlPool:
         if self.pool is None:
@@ -226,6 +228,8 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
             runtime.objects.close()
         if runtime.pool is not None:
             runtime.pool.close()
+        for fn in runtime.on_cleanup:
+            await fn()
 
     @kopf.index("namespaces", registry=registry, id="namespace_settings")
     def namespace_settings(name: str, annotations: kopf.Annotations, **_: Any) -> dict[str, Any]:

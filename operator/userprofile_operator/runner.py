@@ -18,7 +18,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +120,8 @@ async def _main(settings: Settings, options: Options) -> int:
     health.live_checks.append(lambda: runtime.watch.problem(RESOURCE_NAME))
     metrics.WATCH_LAST_EVENT_AGE.set_function(runtime.watch.quiet)
     runtime.background.append(guard.run)
+    if elector is not None:
+        runtime.on_cleanup.append(_releaser(fence, elector))
     watchdog_task = asyncio.create_task(_exit_when_dead(Watchdog(health, settings.deaf_exit_after), stop))
     started = asyncio.Event()
     signals_task = asyncio.create_task(_reclaim_signals(loop, started, stop))
@@ -150,6 +152,17 @@ async def _main(settings: Settings, options: Options) -> int:
     return 0
 
 
+def _releaser(fence: Fence, elector: LeaseElector) -> Callable[[], Coroutine[Any, Any, None]]:
+    """At kopf's clean-up (no new AWS call can start then): stop the fence, then release the Lease,
+    so a follower takes over at once rather than after kopf's wait for its last tasks."""
+
+    async def release() -> None:
+        fence.revoke()
+        await asyncio.to_thread(elector.release)
+
+    return release
+
+
 def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
     loop.call_soon_threadsafe(fn)
 
@@ -166,9 +179,9 @@ async def _first(*aws: Any) -> bool:
 async def _fence_watchdog(fence: Fence, every: float) -> None:
     """A leader whose renewals stopped succeeding (a hung request, a frozen process) exits once the
     renew deadline passes, even if no AWS call asks the fence."""
-    while True:
+    while not fence.revoked:
         await asyncio.sleep(every)
-        if not fence.holds():
+        if not fence.holds() and not fence.revoked:
             die(f"leader election lost: {fence.reason()}; exiting")
 
 

@@ -184,7 +184,7 @@ def test_a_graceful_stop_hands_the_lease_over_at_once(
     stopped = time.monotonic()
     wait_for("the follower holds the Lease", lambda: holder(kube, lease_ns) == second.name, timeout=30)
     took_over = time.monotonic() - stopped
-    assert took_over < 6, f"a released Lease was taken over only after {took_over:.1f} s (retry period 2 s)"
+    assert took_over < 4, f"a released Lease was taken over only after {took_over:.1f} s (retry period 2 s)"
 
 
 def test_a_frozen_leader_that_wakes_after_losing_the_lease_makes_no_mutating_call(

@@ -52,6 +52,17 @@ def test_a_late_answer_to_an_older_renewal_does_not_move_the_fence_back() -> Non
     assert fence.age() == 0
 
 
+def test_a_revoked_fence_refuses_without_calling_it_lost() -> None:
+    clock, lost = Clock(), []
+    fence = Fence(10.0, on_lost=lost.append, clock=clock)
+    fence.renewed(clock.now)
+    fence.revoke()
+    assert not fence.holds()
+    with pytest.raises(NotLeader, match="released the Lease"):
+        fence.check()
+    assert not lost, "a graceful stop is not a lost election: no exit"
+
+
 def test_without_election_the_fence_always_holds() -> None:
     fence = Fence(None)
     assert fence.holds()
