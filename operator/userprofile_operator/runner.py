@@ -77,54 +77,80 @@ async def _main(settings: Settings, options: Options) -> int:
         await health.serve(options.liveness)
     metrics.serve(settings.metrics_port)
     me = identity()
-
-    elector: LeaseElector | None = None
-    watchdog: asyncio.Task[None] | None = None
     fence = Fence(settings.renew_deadline if options.leader_elect else None, on_lost=die)
-    if options.leader_elect:
-        leading = asyncio.Event()
-        elector = LeaseElector(
-            name=options.lease_name,
-            namespace=lease_namespace(options.lease_namespace),
-            holder=me,
-            lease_duration=settings.lease_duration,
-            renew_deadline=settings.renew_deadline,
-            retry_period=settings.retry_period,
-            api_client=api_client(),
-            fence=fence,
-            on_leading=lambda: _call_soon(loop, leading.set),
-            on_lost=die,
-        )
-        elector_ref = elector
-        health.live_checks.append(lambda: None if elector_ref.alive else "the leader election thread has stopped")
-        health.live_checks.append(lambda: None if health.phase == Phase.FOLLOWER or fence.holds() else fence.reason())
-        health.phase = Phase.FOLLOWER
-        metrics.LEADER.set(0)
-        elector.start()
-        if not await _first(leading.wait(), stop.wait()):
-            return 0  # stopped while standing by
-        watchdog = asyncio.create_task(_fence_watchdog(fence, settings.retry_period / 2), name="fence watchdog")
-    metrics.LEADER.set(1)
+    if not options.leader_elect:
+        metrics.LEADER.set(1)
+        return await _lead(settings, options, health, None, None, me, stop)
+    elector = await _stand_by(settings, options, health, fence, me, stop)
+    if elector is None:
+        return 0  # stopped while standing by
+    watchdog = asyncio.create_task(_fence_watchdog(fence, settings.retry_period / 2), name="fence watchdog")
+    try:
+        return await _lead(settings, options, health, fence, _releaser(fence, elector), me, stop)
+    finally:  # a graceful stop at any point of leading; die() never comes here
+        watchdog.cancel()
+        fence.revoke()
+        await asyncio.to_thread(elector.release)
 
+
+async def _stand_by(
+    settings: Settings, options: Options, health: Health, fence: Fence, me: str, stop: asyncio.Event
+) -> LeaseElector | None:
+    """A follower until this process holds the Lease (the elector), or None when stopped first."""
+    loop = asyncio.get_running_loop()
+    leading = asyncio.Event()
+    elector = LeaseElector(
+        name=options.lease_name,
+        namespace=lease_namespace(options.lease_namespace),
+        holder=me,
+        lease_duration=settings.lease_duration,
+        renew_deadline=settings.renew_deadline,
+        retry_period=settings.retry_period,
+        api_client=api_client(),
+        fence=fence,
+        on_leading=lambda: _call_soon(loop, leading.set),
+        on_lost=die,
+    )
+    health.live_checks.append(lambda: None if elector.alive else "the leader election thread has stopped")
+    health.live_checks.append(lambda: None if health.phase == Phase.FOLLOWER or fence.holds() else fence.reason())
+    health.phase = Phase.FOLLOWER
+    metrics.LEADER.set(0)
+    elector.start()
+    if not await _first(leading.wait(), stop.wait()):
+        return None
+    metrics.LEADER.set(1)
+    return elector
+
+
+async def _lead(
+    settings: Settings,
+    options: Options,
+    health: Health,
+    fence: Fence | None,
+    release: Callable[[], Coroutine[Any, Any, None]] | None,
+    me: str,
+    stop: asyncio.Event,
+) -> int:
+    """Waits for the CRD, then runs kopf with the watch self-check until a stop. With leader election,
+    `fence` guards every mutating AWS call and `release` runs at kopf's clean-up."""
     objects = ObjectClient()
     health.phase = Phase.WAITING_FOR_CRD
     if not await _wait_served(objects, settings.crd_wait, stop):
+        objects.close()
         return 0
     health.phase = Phase.LEADING
-
-    runtime = Runtime(settings, options.namespaces, fence=fence if options.leader_elect else None)
+    runtime = Runtime(settings, options.namespaces, fence=fence)
     registry = build_registry(runtime)
     kopf_settings = kopf.OperatorSettings()
     insights = Insights()
-    guard = _guard(runtime, objects, registry, kopf_settings, insights, settings)
+    runtime.background.append(_guard(runtime, objects, registry, kopf_settings, insights).run)
+    if release is not None:
+        runtime.on_cleanup.append(release)
     health.live_checks.append(lambda: runtime.watch.problem(RESOURCE_NAME))
     metrics.WATCH_LAST_EVENT_AGE.set_function(runtime.watch.quiet)
-    runtime.background.append(guard.run)
-    if elector is not None:
-        runtime.on_cleanup.append(_releaser(fence, elector))
-    watchdog_task = asyncio.create_task(_exit_when_dead(Watchdog(health, settings.deaf_exit_after), stop))
+    watchdog = asyncio.create_task(_exit_when_dead(Watchdog(health, settings.deaf_exit_after), stop))
     started = asyncio.Event()
-    signals_task = asyncio.create_task(_reclaim_signals(loop, started, stop))
+    signals = asyncio.create_task(_reclaim_signals(asyncio.get_running_loop(), started, stop))
     try:
         await kopf.operator(
             registry=registry,
@@ -143,12 +169,8 @@ async def _main(settings: Settings, options: Options) -> int:
         objects.close()
     if not stop.is_set():
         die("kopf stopped on its own (see the lines above); exiting for a restart")
-    watchdog_task.cancel()
-    signals_task.cancel()
-    if watchdog is not None:
-        watchdog.cancel()
-    if elector is not None:
-        await asyncio.to_thread(elector.release)
+    watchdog.cancel()
+    signals.cancel()
     return 0
 
 
@@ -224,7 +246,6 @@ def _guard(
     registry: kopf.OperatorRegistry,
     kopf_settings: kopf.OperatorSettings,
     insights: Insights,
-    settings: Settings,
 ) -> WatchGuard:
     def is_served() -> bool:
         # Our resource, watched; and namespaces, indexed (the namespace settings, and in namespaced mode
