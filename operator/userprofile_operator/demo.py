@@ -264,9 +264,15 @@ class Demo:
     def wait_established(self, crd: str, timeout: float = 60.0) -> None:
         """Until the CRD is served. Not `kubectl wait`: it fails, rather than waits, while a new CRD's
         status.conditions is still null."""
-        query = '-o=jsonpath={.status.conditions[?(@.type=="Established")].status}'
+
+        # Nor a jsonpath filter: kubectl errors on it while the conditions are null.
+        def established() -> bool:
+            obj = json.loads(self.kubectl("get", "crd", crd, "-o", "json"))
+            conditions = (obj.get("status") or {}).get("conditions") or []
+            return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
         deadline = time.monotonic() + timeout
-        while self.kubectl("get", "crd", crd, query) != "True":
+        while not established():
             if time.monotonic() > deadline:
                 raise DemoError(f"CRD {crd} not Established after {timeout:.0f} s")
             time.sleep(0.2)
