@@ -12,11 +12,9 @@ supervisor to restart it.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -24,7 +22,7 @@ import pytest
 from tests.chaos.harness import OPERATOR_ENV, PROFILES, ROUNDS, Scene
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import Kube, wait_for
-from tests.support.operator import OperatorProcess
+from tests.support.operator import OperatorProcess, health
 from userprofile_operator.localcluster import LocalControlPlane, free_port
 
 pytestmark = [
@@ -44,14 +42,6 @@ def slow_emulator(emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
 def restart(control_plane: LocalControlPlane, kube: Kube, down_for: float = 1.0) -> None:
     control_plane.restart_apiserver(down_for=down_for)
     wait_for("the API server answers kubectl", lambda: kube.kubectl("get", "ns", check=False).returncode == 0)
-
-
-def healthz(port: int) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
 
 
 def operator_with_health(kube: Kube, emulator: EmulatorProcess, scene: Scene) -> tuple[OperatorProcess, int]:
@@ -77,14 +67,6 @@ def settle(scene: Scene, names: list[str], version: str | None) -> None:
         scene.assert_agreement([])
 
 
-def readyz(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as err:
-        return err.code
-
-
 def test_operator_started_while_the_api_server_restarts(
     crd: Kube, slow_emulator: EmulatorProcess, control_plane: LocalControlPlane | None
 ) -> None:
@@ -104,7 +86,7 @@ def test_operator_started_while_the_api_server_restarts(
             scene.apply(names, "1")
             settle(scene, names, "1")
             assert op.running, "the operator exited"
-            status, body = wait_for("healthz", lambda: healthz(port))
+            status, body = wait_for("healthz", lambda: health(port))
             assert status == 200, body
             op.stop()
             scene.delete_all()  # with no operator running, the finalizers wait for the next start
@@ -155,12 +137,12 @@ def test_a_60s_outage_with_objects_applied_before_and_after_it(
     statuses: list[int] = []
     try:
         # Serving first: the outage is to hit an operator at work, not one still starting.
-        wait_for("the operator's /readyz", lambda: readyz(port) == 200)
+        wait_for("the operator's /readyz", lambda: health(port, "/readyz")[0] == 200)
         scene.apply(before, "1")
         outage = threading.Thread(target=control_plane.restart_apiserver, kwargs={"down_for": 60.0})
         outage.start()
         while outage.is_alive():  # the API server being away is not the operator's fault: still live
-            statuses.append(healthz(port)[0])
+            statuses.append(health(port)[0])
             time.sleep(2)
         outage.join()
         restart_done = time.monotonic()

@@ -5,28 +5,17 @@ before watching, says so on /readyz, and when the API server stops serving the r
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 import uuid
-from typing import Any
 
 import pytest
 
 from tests.e2e.test_reconciler import apply, manifest, wait_ready
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import REPO_ROOT, Kube, wait_for
-from tests.support.operator import OperatorProcess
+from tests.support.operator import OperatorProcess, health
 from userprofile_operator.localcluster import LocalControlPlane, find_assets, free_port
 
 CRD = "sagemakeruserprofiles.sagemaker.awscc.dev"
-
-
-def health(port: int, path: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
 
 
 @pytest.mark.own_control_plane

@@ -11,8 +11,6 @@ import json
 import os
 import signal
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ import pytest
 from tests.e2e.conftest import DOMAIN
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import Kube, wait_for
-from tests.support.operator import OperatorProcess
+from tests.support.operator import OperatorProcess, health
 from userprofile_operator.localcluster import free_port
 
 MUTATING = ("CreateResource", "UpdateResource", "DeleteResource", "CancelResourceRequest")
@@ -38,11 +36,7 @@ class Replica:
     proc: OperatorProcess
 
     def get(self, path: str) -> tuple[int, dict[str, Any]]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read())
+        return health(self.port, path)
 
 
 @pytest.fixture

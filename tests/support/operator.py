@@ -7,14 +7,18 @@ gently (`stop()`, SIGTERM) or killed mid-operation (`kill()`, SIGKILL) for crash
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from userprofile_operator.localcluster import stop_process
 
@@ -32,6 +36,15 @@ TEST_SETTINGS = {
     "SMUP_WATCH_PROBE_TIMEOUT": "10",
     "SMUP_DEAF_EXIT_AFTER": "20",
 }
+
+
+def health(port: int, path: str = "/healthz") -> tuple[int, dict[str, Any]]:
+    """The operator's /healthz or /readyz answer: HTTP status and its JSON body."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
 
 
 class OperatorProcess:
