@@ -31,9 +31,10 @@ tools: ## Build etcd, kube-apiserver and helm from pinned Go modules (cached und
 
 ##@ Development
 .PHONY: crd
-crd: venv tools ## Regenerate crds/ from the vendored CloudFormation schema, then the chart's copy and deploy/kustomize/
+crd: venv tools ## Regenerate crds/ from the vendored CloudFormation schemas, then the chart's copies, deploy/kustomize/ and deploy/iam/policy.json
 	$(BIN)/userprofile-operator crd > crds/sagemaker.awscc.dev_sagemakeruserprofiles.yaml
 	deploy/render-kustomize.sh
+	$(BIN)/python deploy/iam/render.py
 
 .PHONY: lint
 lint: venv ## ruff, mypy and the import contracts

@@ -2,7 +2,7 @@
 # Renders the Helm chart with its default values into the kustomize base, so that
 # `kubectl apply -k deploy/kustomize` installs exactly what `helm install` does.
 #
-#   deploy/render-kustomize.sh        refresh the chart's CRD copy from crds/, then deploy/kustomize/
+#   deploy/render-kustomize.sh        refresh the chart's CRD copies (files/crds/) from crds/, then deploy/kustomize/
 #   deploy/render-kustomize.sh DIR    only render the base into DIR (tests compare it with deploy/kustomize/)
 #
 # Kustomize cannot load files outside its folder (crds/, the chart), hence plain generated files.
@@ -22,7 +22,10 @@ fi
 
 if [ $# -eq 0 ]; then
   out="$here/kustomize"
-  cp "$root/crds/sagemaker.awscc.dev_sagemakeruserprofiles.yaml" "$chart/files/crd.yaml"
+  # Every kind's CRD, the same file names; a kind whose CRD left crds/ leaves the chart too.
+  mkdir -p "$chart/files/crds"
+  rm -f "$chart/files/crds/"*.yaml
+  cp "$root/crds/"*.yaml "$chart/files/crds/"
 else
   out=$1
 fi

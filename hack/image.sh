@@ -143,7 +143,8 @@ verify() {
   fi
   # A read-only root with an empty /tmp, as the chart runs it. buildah run has no --read-only: mount
   # the image's root read-only in a mount namespace of its own and chroot into it as 65532. Python
-  # logs (-v) each module it has to compile from source: there should be none.
+  # logs (-v) each module it has to compile from source: there should be none. Loading every vendored
+  # registry schema proves cfn_registry's package data is in the image.
   local mnt
   mnt=$(buildah mount "$ctr")
   echo "read-only root, uid 65532, tmpfs /tmp:" >&2
@@ -154,7 +155,8 @@ verify() {
     mount --rbind /dev "$mnt/dev" && mount -t proc proc "$mnt/proc"
     exec chroot --userspec=65532:65532 "$mnt" /usr/bin/env -i PATH=/opt/operator/bin:/usr/bin:/bin HOME=/tmp \
       PYTHONDONTWRITEBYTECODE=1 /bin/sh -c "userprofile-operator --version >&2 \
-        && python3 -v -c \"import userprofile_operator.cli, userprofile_operator.runner, kopf, boto3, kubernetes\" \
+        && python3 -v -c \"import userprofile_operator.cli, userprofile_operator.runner, cfn_registry, kopf, boto3, kubernetes; \
+             [cfn_registry.load(t) for t in cfn_registry.type_names()]\" \
         && if touch /probe 2>/dev/null; then echo root is writable >&2; exit 1; fi"
   ' sh "$mnt" 2>&1) || { printf '%s\n' "$out" | tail -n 20 >&2; exit 1; }
   buildah umount "$ctr" >/dev/null

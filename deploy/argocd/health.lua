@@ -1,4 +1,5 @@
--- Argo CD health check for sagemaker.awscc.dev/SageMakerUserProfile.
+-- Argo CD health check for the kinds of sagemaker.awscc.dev (SageMakerUserProfile, SageMakerSpace, ...):
+-- they all report the same status (conditions Ready and Synced, observedGeneration, operation).
 --
 --   Healthy      Ready=True and the operator has observed the current generation.
 --   Progressing  no status or conditions yet, observedGeneration behind metadata.generation, a Cloud
@@ -8,7 +9,7 @@
 --                ...): nothing will change until a human fixes the spec, the IAM role or AWS.
 --
 -- The message is the Ready condition's (which quotes AWS's own error text).
-local hs = {status = "Progressing", message = "Waiting for the operator to reconcile the profile"}
+local hs = {status = "Progressing", message = "Waiting for the operator to reconcile it"}
 
 -- Reasons the operator sets while it is still making progress; any other reason of a failed
 -- reconcile is terminal.

@@ -1,4 +1,4 @@
-"""The Argo CD health check for SageMakerUserProfile, run in Lua 5.1 as Argo CD runs it.
+"""The Argo CD health check of every kind (SageMakerUserProfile, SageMakerSpace), run in Lua 5.1 as Argo CD does.
 
 Argo CD (gopher-lua, Lua 5.1) hands the script the live object as the global `obj`, a Lua table
 converted from the JSON object (maps become tables, lists 1-based tables), and reads `status` and
@@ -8,6 +8,7 @@ converted from the JSON object (maps become tables, lists 1-based tables), and r
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,25 @@ import pytest
 import yaml
 from lupa import lua51
 
+from tests.support.helm import helm_binary
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARGOCD = REPO_ROOT / "deploy" / "argocd"
-HEALTH_KEY = "resource.customizations.health.sagemaker.awscc.dev_SageMakerUserProfile"
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+
+
+def crd_kinds() -> list[tuple[str, str]]:
+    """(group, kind) of every CRD in crds/: one per managed kind."""
+    out = []
+    for path in sorted((REPO_ROOT / "crds").glob("*.yaml")):
+        (crd,) = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+        out.append((crd["spec"]["group"], crd["spec"]["names"]["kind"]))
+    return out
+
+
+KINDS = crd_kinds()
+# Argo CD's key of a health check: resource.customizations.health.<group>_<kind>.
+HEALTH_KEYS = {f"resource.customizations.health.{group}_{kind}" for group, kind in KINDS}
 
 
 def health(obj: dict[str, Any], script: str | None = None) -> dict[str, str]:
@@ -30,10 +47,12 @@ def health(obj: dict[str, Any], script: str | None = None) -> dict[str, str]:
     return out
 
 
-def profile(generation: int = 1, status: dict[str, Any] | None = None) -> dict[str, Any]:
+def profile(
+    generation: int = 1, status: dict[str, Any] | None = None, kind: str = "SageMakerUserProfile"
+) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "apiVersion": "sagemaker.awscc.dev/v1alpha1",
-        "kind": "SageMakerUserProfile",
+        "kind": kind,
         "metadata": {"name": "alice", "namespace": "ml-team", "generation": generation},
         "spec": {"domainId": "d-abcdef123456", "userProfileName": "alice"},
     }
@@ -187,11 +206,49 @@ def test_ready_unknown_is_progressing() -> None:
     assert hs["status"] == "Progressing"
 
 
-def test_configmap_patch_carries_the_same_script() -> None:
+@pytest.mark.parametrize(("group", "kind"), KINDS)
+def test_every_kind_gets_healthy_progressing_and_degraded(group: str, kind: str) -> None:
+    assert group == "sagemaker.awscc.dev"
+    ready = health(profile(2, {"observedGeneration": 2, "conditions": [READY, SYNCED]}, kind=kind))
+    assert ready["status"] == "Healthy"
+    assert health(profile(kind=kind))["status"] == "Progressing"
+    failed = [cond("Ready", "False", "AccessDenied", ACCESS_DENIED), cond("Synced", "False", "AccessDenied")]
+    assert health(profile(1, {"observedGeneration": 1, "conditions": failed}, kind=kind))["status"] == "Degraded"
+
+
+def test_configmap_patch_covers_every_kind_with_the_same_script() -> None:
     patch = yaml.safe_load((ARGOCD / "argocd-cm-patch.yaml").read_text())
     assert patch["kind"] == "ConfigMap"
     assert patch["metadata"]["name"] == "argocd-cm"
-    assert patch["data"][HEALTH_KEY] == (ARGOCD / "health.lua").read_text()
+    assert {"resource.customizations.health.sagemaker.awscc.dev_SageMakerUserProfile"} < HEALTH_KEYS
+    assert set(patch["data"]) == HEALTH_KEYS, "one key per kind of crds/, and no other"
+    for key in HEALTH_KEYS:
+        assert patch["data"][key] == (ARGOCD / "health.lua").read_text(), key
+
+
+def test_kubectl_applies_the_patch_with_every_key(tmp_path: Path) -> None:
+    """The patch names the script once and aliases it for the other kinds: kubectl resolves the alias,
+    and a merge patch keeps the ConfigMap's other keys."""
+    live = tmp_path / "argocd-cm.yaml"
+    live.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+                "data": {"url": "https://argocd.example.com"},
+            }
+        )
+    )
+    proc = subprocess.run(
+        [KUBECTL, "patch", "--local", "-f", str(live), "--type", "merge", "-o", "yaml",
+         "--patch-file", str(ARGOCD / "argocd-cm-patch.yaml")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = yaml.safe_load(proc.stdout)["data"]
+    assert set(data) == HEALTH_KEYS | {"url"}
+    assert all(data[key] == (ARGOCD / "health.lua").read_text() for key in HEALTH_KEYS)
 
 
 def test_application_points_at_the_chart_with_server_side_apply() -> None:
@@ -207,18 +264,17 @@ def test_application_points_at_the_chart_with_server_side_apply() -> None:
 
 def test_application_values_pass_the_chart_schema() -> None:
     app = yaml.safe_load((ARGOCD / "application.yaml").read_text())
-    folder = subprocess.run(
-        [str(REPO_ROOT / "hack" / "control-plane.sh"), "dir"], capture_output=True, text=True, check=True
-    ).stdout.strip()
     chart = REPO_ROOT / app["spec"]["source"]["path"]
     proc = subprocess.run(
-        [str(Path(folder) / "helm"), "template", "x", str(chart), "--values", "-"],
+        [helm_binary(), "template", "x", str(chart), "--values", "-"],
         input=yaml.safe_dump(app["spec"]["source"]["helm"]["valuesObject"]),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    crd = next(d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "CustomResourceDefinition")
-    # Argo CD ignores Helm's keep policy; the Application protects the CRD with its own annotation.
-    assert "Delete=false" in crd["metadata"]["annotations"]["argocd.argoproj.io/sync-options"]
+    crds = [d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "CustomResourceDefinition"]
+    assert sorted(c["spec"]["names"]["kind"] for c in crds) == sorted(kind for _, kind in KINDS)
+    # Argo CD ignores Helm's keep policy; the Application protects every CRD with its own annotation.
+    for crd in crds:
+        assert "Delete=false" in crd["metadata"]["annotations"]["argocd.argoproj.io/sync-options"]

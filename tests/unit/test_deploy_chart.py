@@ -13,23 +13,31 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.helm import helm_binary
 from userprofile_operator.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "deploy" / "helm" / "sagemaker-userprofile-operator"
-CRD_FILE = REPO_ROOT / "crds" / "sagemaker.awscc.dev_sagemakeruserprofiles.yaml"
+CRD_FILES = sorted((REPO_ROOT / "crds").glob("*.yaml"))  # one per managed kind
 RELEASE = "smup"
 NAMESPACE = "ops"
 FULLNAME = "smup-sagemaker-userprofile-operator"
 LEASE_ROLE = f"{FULLNAME}-leader-election"
 
+
+def crd(path: Path) -> dict[str, Any]:
+    docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    assert len(docs) == 1, f"{path.name}: one CRD per file"
+    return dict(docs[0])
+
+
+CRDS = {path.name: crd(path) for path in CRD_FILES}
+# (apiGroup, plural) of every kind in crds/: the chart's RBAC covers each, and its /status.
+KINDS = {(c["spec"]["group"], c["spec"]["names"]["plural"]) for c in CRDS.values()}
 # (apiGroup, resource, verb): everything the operator needs, nothing more.
 NAMESPACED_GRANTS = {
-    *{
-        ("sagemaker.awscc.dev", "sagemakeruserprofiles", v)
-        for v in ("get", "list", "watch", "patch", "update")
-    },
-    *{("sagemaker.awscc.dev", "sagemakeruserprofiles/status", v) for v in ("get", "patch", "update")},
+    *{(group, plural, v) for group, plural in KINDS for v in ("get", "list", "watch", "patch", "update")},
+    *{(group, f"{plural}/status", v) for group, plural in KINDS for v in ("get", "patch", "update")},
     *{(group, "events", v) for group in ("", "events.k8s.io") for v in ("create", "patch")},
 }
 CLUSTER_GRANTS = {
@@ -45,15 +53,6 @@ LEASE_GRANTS = {
 }
 LEADER_ELECT_ARGS = ["--leader-elect", "--leader-election-id", FULLNAME]
 LIVENESS_ARGS = ["--liveness", "http://0.0.0.0:8081/healthz"]
-
-
-def helm_binary() -> str:
-    folder = subprocess.run(
-        [str(REPO_ROOT / "hack" / "control-plane.sh"), "dir"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    helm = Path(folder) / "helm"
-    assert helm.is_file(), f"{helm} is missing: run `make tools` (hack/control-plane.sh ensure)"
-    return str(helm)
 
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -150,9 +149,7 @@ class TestLint:
         assert "0 chart(s) failed" in proc.stdout
 
     def test_lint_is_clean_in_namespaced_mode(self) -> None:
-        helm(
-            "lint", str(CHART), "--strict", "--set", "rbac.scope=namespaced", "--set", "watchNamespaces={a,b}"
-        )
+        helm("lint", str(CHART), "--strict", "--set", "rbac.scope=namespaced", "--set", "watchNamespaces={a,b}")
 
     def test_chart_versions(self) -> None:
         chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
@@ -303,9 +300,7 @@ class TestHighAvailability:
             "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
         }
 
-    def test_leader_election_settings_become_smup_environment_variables(
-        self, default: list[dict[str, Any]]
-    ) -> None:
+    def test_leader_election_settings_become_smup_environment_variables(self, default: list[dict[str, Any]]) -> None:
         variables = env(default)
         assert {k: variables[k] for k in ("SMUP_LEASE_DURATION", "SMUP_RENEW_DEADLINE", "SMUP_RETRY_PERIOD")} == {
             "SMUP_LEASE_DURATION": "15",
@@ -451,9 +446,7 @@ class TestSettings:
             "AWS_REGION": "eu-west-1",
         }
 
-    def test_every_smup_variable_is_a_setting_the_operator_accepts(
-        self, default: list[dict[str, Any]]
-    ) -> None:
+    def test_every_smup_variable_is_a_setting_the_operator_accepts(self, default: list[dict[str, Any]]) -> None:
         smup = {
             k: v
             for k, v in env(render(values={"config": {"defaultRegion": "us-east-1"}})).items()
@@ -473,9 +466,12 @@ class TestSettings:
 
 
 class TestRbac:
-    def test_cluster_scope_grants_exactly_the_least_privilege_set(
-        self, default: list[dict[str, Any]]
-    ) -> None:
+    def test_every_kind_is_covered(self) -> None:
+        """The grants above come from crds/: make sure that is every kind, not an empty folder."""
+        assert {("sagemaker.awscc.dev", "sagemakeruserprofiles"), ("sagemaker.awscc.dev", "sagemakerspaces")} <= KINDS
+        assert len(KINDS) == len(CRD_FILES)
+
+    def test_cluster_scope_grants_exactly_the_least_privilege_set(self, default: list[dict[str, Any]]) -> None:
         role = one(default, "ClusterRole")
         assert grants(role["rules"]) == NAMESPACED_GRANTS | CLUSTER_GRANTS
         # The only Role is leader election's (TestHighAvailability).
@@ -491,16 +487,12 @@ class TestRbac:
             {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}
         ]
 
-    def test_no_secrets_anywhere(
-        self, default: list[dict[str, Any]], namespaced: list[dict[str, Any]]
-    ) -> None:
+    def test_no_secrets_anywhere(self, default: list[dict[str, Any]], namespaced: list[dict[str, Any]]) -> None:
         for objects in (default, namespaced):
             for role in by_kind(objects, "ClusterRole") + by_kind(objects, "Role"):
                 assert all(resource != "secrets" for _, resource, _, _ in named_grants(role["rules"]))
 
-    def test_namespaced_scope_uses_a_role_per_watched_namespace(
-        self, namespaced: list[dict[str, Any]]
-    ) -> None:
+    def test_namespaced_scope_uses_a_role_per_watched_namespace(self, namespaced: list[dict[str, Any]]) -> None:
         roles = [r for r in by_kind(namespaced, "Role") if r["metadata"]["name"] != LEASE_ROLE]
         assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
         for role in roles:
@@ -529,9 +521,7 @@ class TestRbac:
     def test_service_account_for_irsa_and_an_existing_one(self) -> None:
         arn = "arn:aws:iam::123456789012:role/smup"
         objects = render(values={"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": arn}}})
-        assert one(objects, "ServiceAccount")["metadata"]["annotations"] == {
-            "eks.amazonaws.com/role-arn": arn
-        }
+        assert one(objects, "ServiceAccount")["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": arn}
         objects = render("serviceAccount.create=false", "serviceAccount.name=existing")
         assert by_kind(objects, "ServiceAccount") == []
         assert one(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "existing"
@@ -543,30 +533,36 @@ class TestRbac:
 
 
 class TestCrd:
-    def test_chart_copy_equals_crds_folder(self) -> None:
-        copy = CHART / "files" / "crd.yaml"
-        assert copy.read_bytes() == CRD_FILE.read_bytes(), (
-            "the chart's CRD copy is stale: run deploy/render-kustomize.sh"
-        )
+    def test_chart_copies_equal_crds_folder(self) -> None:
+        copies = sorted((CHART / "files" / "crds").glob("*.yaml"))
+        stale = "the chart's CRD copies are stale: run deploy/render-kustomize.sh"
+        assert [p.name for p in copies] == [p.name for p in CRD_FILES], stale
+        for copy, original in zip(copies, CRD_FILES, strict=True):
+            assert copy.read_bytes() == original.read_bytes(), f"{copy.name}: {stale}"
 
-    def test_template_renders_the_crd_plus_the_keep_annotation(self, default: list[dict[str, Any]]) -> None:
-        expected = next(doc for doc in yaml.safe_load_all(CRD_FILE.read_text()) if doc)
-        rendered = one(default, "CustomResourceDefinition")
-        annotations = rendered["metadata"].pop("annotations")
-        assert annotations == {"helm.sh/resource-policy": "keep"}
-        assert rendered == expected
+    def test_template_renders_every_crd_plus_the_keep_annotation(self, default: list[dict[str, Any]]) -> None:
+        rendered = {o["metadata"]["name"]: o for o in by_kind(default, "CustomResourceDefinition")}
+        expected = {c["metadata"]["name"]: c for c in CRDS.values()}
+        assert sorted(rendered) == sorted(expected)
+        for name, obj in rendered.items():
+            annotations = obj["metadata"].pop("annotations")
+            assert annotations == {"helm.sh/resource-policy": "keep"}, name
+            assert obj == expected[name], f"{name} differs from crds/"
 
     def test_extra_crd_annotations(self) -> None:
-        objects = render(
-            values={"crds": {"annotations": {"argocd.argoproj.io/sync-options": "Delete=false"}}}
-        )
-        assert one(objects, "CustomResourceDefinition")["metadata"]["annotations"] == {
-            "argocd.argoproj.io/sync-options": "Delete=false",
-            "helm.sh/resource-policy": "keep",
-        }
+        objects = render(values={"crds": {"annotations": {"argocd.argoproj.io/sync-options": "Delete=false"}}})
+        crds = by_kind(objects, "CustomResourceDefinition")
+        assert len(crds) == len(CRD_FILES)
+        for obj in crds:
+            assert obj["metadata"]["annotations"] == {
+                "argocd.argoproj.io/sync-options": "Delete=false",
+                "helm.sh/resource-policy": "keep",
+            }
 
-    def test_crds_install_false_omits_it(self) -> None:
-        assert by_kind(render("crds.install=false"), "CustomResourceDefinition") == []
+    def test_crds_install_false_omits_them_but_keeps_the_rbac(self) -> None:
+        objects = render("crds.install=false")
+        assert by_kind(objects, "CustomResourceDefinition") == []
+        assert grants(one(objects, "ClusterRole")["rules"]) == NAMESPACED_GRANTS | CLUSTER_GRANTS
 
 
 class TestMetrics:
@@ -585,6 +581,5 @@ class TestMetrics:
         assert monitor["metadata"]["labels"]["release"] == "prom"
         assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
         assert (
-            monitor["spec"]["selector"]["matchLabels"].items()
-            <= one(objects, "Service")["metadata"]["labels"].items()
+            monitor["spec"]["selector"]["matchLabels"].items() <= one(objects, "Service")["metadata"]["labels"].items()
         )

@@ -1,29 +1,74 @@
-"""deploy/iam/policy.json grants what the operator needs, derived from the code and the schema, and no more.
+"""deploy/iam/policy.json grants what the operator needs, derived from the code and the schemas, and no more.
 
 Needed actions come from two sources that change without anyone editing the policy:
 - the Cloud Control calls in the operator package (boto3 method names, mapped to `cloudformation:`
   actions through the cloudcontrol service model botocore ships), and `sts.assume_role` for the
   per-namespace role;
-- the handler permissions of the vendored registry schema: Cloud Control runs the resource handlers
-  with the caller's credentials, so the caller needs them too.
+- the handler permissions of the vendored registry schema of every managed kind (one CRD in crds/
+  each): Cloud Control runs the resource handlers with the caller's credentials, so the caller needs
+  them too.
+
+deploy/iam/render.py writes the policy from the kinds' schemas; these tests regenerate it, and read the
+CRDs and the schema files themselves to check what it wrote.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
+import yaml
 from botocore import xform_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POLICY = REPO_ROOT / "deploy" / "iam" / "policy.json"
+RENDER = REPO_ROOT / "deploy" / "iam" / "render.py"
 PACKAGE = REPO_ROOT / "operator" / "userprofile_operator"
-SCHEMA = PACKAGE / "data" / "aws-sagemaker-userprofile.registry-schema.json"
+SCHEMAS = REPO_ROOT / "operator" / "cfn_registry" / "schemas"
 CLOUDCONTROL_MODULE = PACKAGE / "cloudcontrol.py"
+CRD_HEADER = re.compile(r"schema of (AWS::\w+::\w+)\.")
+
+
+def crd_kinds() -> dict[str, str]:
+    """Kind -> CloudFormation type, for every CRD in crds/ (the type from the generator's header line)."""
+    out = {}
+    for path in sorted((REPO_ROOT / "crds").glob("*.yaml")):
+        text = path.read_text()
+        match = CRD_HEADER.search(text.split("---", 1)[0])
+        assert match, f"{path.name}: no `schema of AWS::...` in its header"
+        (crd,) = [doc for doc in yaml.safe_load_all(text) if doc]
+        out[crd["spec"]["names"]["kind"]] = match.group(1)
+    return out
+
+
+KINDS = crd_kinds()
+
+
+def schema(type_name: str) -> dict[str, Any]:
+    """The vendored registry schema of a type, read from its file."""
+    document: dict[str, Any] = json.loads((SCHEMAS / f"{type_name.replace('::', '-').lower()}.json").read_text())
+    assert document["typeName"] == type_name
+    return document
+
+
+def schema_permissions(type_name: str) -> set[str]:
+    return {p for handler in schema(type_name)["handlers"].values() for p in handler["permissions"]}
+
+
+@cache
+def render_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("deploy_iam_render", RENDER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def statements() -> list[dict[str, Any]]:
@@ -62,9 +107,53 @@ def needed_by_code() -> set[str]:
     return actions
 
 
-def needed_by_schema() -> set[str]:
-    handlers = json.loads(SCHEMA.read_text())["handlers"]
-    return {p for handler in handlers.values() for p in handler["permissions"]}
+def needed_by_schemas() -> set[str]:
+    return {p for type_name in KINDS.values() for p in schema_permissions(type_name)}
+
+
+def kind_statements(kind: str) -> list[dict[str, Any]]:
+    return [s for s in statements() if re.fullmatch(rf"{kind}Handlers\w*", s["Sid"])]
+
+
+def test_policy_is_what_the_generator_writes() -> None:
+    assert POLICY.read_text() == render_module().render(), "deploy/iam/policy.json is stale: run make crd"
+
+
+def test_the_generator_covers_the_kinds_of_crds() -> None:
+    from userprofile_operator.kinds import all_kinds
+
+    assert {k.kind: k.type_name for k in all_kinds()} == KINDS
+    assert {"SageMakerUserProfile", "SageMakerSpace"} <= set(KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_kind_has_its_statements_with_its_schemas_actions(kind: str) -> None:
+    needed = schema_permissions(KINDS[kind])
+    mine = kind_statements(kind)
+    assert [s["Sid"] for s in mine][:1] == [f"{kind}Handlers"]
+    actions = {a for s in mine for a in as_list(s["Action"])}
+    # Every action of the kind's statements comes from its schema, and together with the shared
+    # iam:PassRole statement they are all of its handler permissions.
+    assert actions <= needed
+    assert needed - actions <= {"iam:PassRole"}
+    if "iam:PassRole" in needed:
+        assert "iam:PassRole" in granted()
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_kinds_own_resource_actions_are_limited_to_its_arns(kind: str) -> None:
+    document = schema(KINDS[kind])
+    type_ = KINDS[kind].split("::")[-1]
+    # e.g. `arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:space/.*` -> space
+    arn_pattern = re.search(r":([a-z-]+)/", document["properties"][f"{type_}Arn"]["pattern"])
+    assert arn_pattern, kind
+    resource_type = arn_pattern.group(1)
+    own = {a for a in schema_permissions(KINDS[kind]) if re.fullmatch(rf"sagemaker:[A-Z][a-z]+{type_}", a)}
+    own |= set(document["tagging"]["permissions"])
+    assert own, kind
+    (stmt,) = [s for s in statements() if s["Sid"] == f"{kind}Handlers"]
+    assert set(as_list(stmt["Action"])) == own
+    assert stmt["Resource"] == f"arn:aws:sagemaker:*:*:{resource_type}/*"
 
 
 def test_the_code_scan_finds_the_cloud_control_calls() -> None:
@@ -78,16 +167,14 @@ def test_policy_grants_every_action_the_code_calls() -> None:
     assert not missing, f"deploy/iam/policy.json misses {sorted(missing)}"
 
 
-def test_policy_grants_every_handler_permission_of_the_schema() -> None:
-    missing = needed_by_schema() - granted()
+def test_policy_grants_every_handler_permission_of_the_schemas() -> None:
+    missing = needed_by_schemas() - granted()
     assert not missing, f"deploy/iam/policy.json misses {sorted(missing)}"
 
 
 def test_policy_grants_nothing_else() -> None:
-    cloudcontrol_ops = boto3.client(
-        "cloudcontrol", region_name="us-east-1"
-    ).meta.service_model.operation_names
-    allowed = needed_by_code() | needed_by_schema() | {f"cloudformation:{op}" for op in cloudcontrol_ops}
+    cloudcontrol_ops = boto3.client("cloudcontrol", region_name="us-east-1").meta.service_model.operation_names
+    allowed = needed_by_code() | needed_by_schemas() | {f"cloudformation:{op}" for op in cloudcontrol_ops}
     allowed.add("sts:AssumeRole")  # the optional statement for per-namespace roles
     extra = granted() - allowed
     assert not extra, f"deploy/iam/policy.json grants more than needed: {sorted(extra)}"
@@ -114,12 +201,27 @@ def test_assume_role_is_a_statement_of_its_own() -> None:
 
 
 @pytest.mark.parametrize(
-    "action",
-    ["sagemaker:CreateUserProfile", "sagemaker:UpdateUserProfile", "sagemaker:DeleteUserProfile"],
+    ("action", "arn"),
+    [
+        ("sagemaker:CreateUserProfile", "arn:aws:sagemaker:*:*:user-profile/*"),
+        ("sagemaker:UpdateUserProfile", "arn:aws:sagemaker:*:*:user-profile/*"),
+        ("sagemaker:DeleteUserProfile", "arn:aws:sagemaker:*:*:user-profile/*"),
+        ("sagemaker:CreateSpace", "arn:aws:sagemaker:*:*:space/*"),
+        ("sagemaker:UpdateSpace", "arn:aws:sagemaker:*:*:space/*"),
+        ("sagemaker:DeleteSpace", "arn:aws:sagemaker:*:*:space/*"),
+    ],
 )
-def test_profile_writes_are_limited_to_user_profile_arns(action: str) -> None:
+def test_writes_are_limited_to_their_resource_arns(action: str, arn: str) -> None:
     resources = {r for s in statements() if action in as_list(s["Action"]) for r in as_list(s["Resource"])}
-    assert resources == {"arn:aws:sagemaker:*:*:user-profile/*/*"}
+    assert resources == {arn}
+
+
+def test_tag_writes_only_on_the_managed_kinds_resources() -> None:
+    own_arns = {s["Resource"] for s in statements() for kind in KINDS if s["Sid"] == f"{kind}Handlers"}
+    assert len(own_arns) == len(KINDS)
+    for action in ("sagemaker:AddTags", "sagemaker:DeleteTags"):
+        resources = {r for s in statements() if action in as_list(s["Action"]) for r in as_list(s["Resource"])}
+        assert resources == own_arns, action
 
 
 def test_sids_are_unique() -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from tests.support.helm import helm_binary
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE = REPO_ROOT / "deploy" / "kustomize"
 SCRIPT = REPO_ROOT / "deploy" / "render-kustomize.sh"
@@ -25,13 +27,6 @@ def run(*args: str) -> str:
     proc = subprocess.run(list(args), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
     return proc.stdout
-
-
-def helm_binary() -> str:
-    folder = run(str(REPO_ROOT / "hack" / "control-plane.sh"), "dir").strip()
-    helm = Path(folder) / "helm"
-    assert helm.is_file(), f"{helm} is missing: run `make tools`"
-    return str(helm)
 
 
 def identity(obj: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -72,10 +67,12 @@ def test_base_installs_into_one_namespace() -> None:
     namespaces = {ns for (_, _, ns, _) in built if ns}
     assert namespaces == {"sagemaker-userprofile-operator"}
     kinds = sorted(kind for (_, kind, _, _) in built)
+    crds = len(list((REPO_ROOT / "crds").glob("*.yaml")))  # one per managed kind
+    assert crds >= 2
     assert kinds == [
         "ClusterRole",
         "ClusterRoleBinding",
-        "CustomResourceDefinition",
+        *["CustomResourceDefinition"] * crds,
         "Deployment",
         "PodDisruptionBudget",
         "Role",

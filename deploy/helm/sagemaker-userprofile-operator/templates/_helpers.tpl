@@ -47,14 +47,29 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- toJson (.Values.watchNamespaces | uniq) }}
 {{- end }}
 
-{{/* Rules on the namespaced resources the operator reconciles: the same in a ClusterRole or a Role. */}}
+{{/*
+Rules on the namespaced resources the operator reconciles: the same in a ClusterRole or a Role. The
+reconciled resources are those of the CRDs in files/crds/ (every managed kind: SageMakerUserProfile,
+SageMakerSpace, ...), read from the files themselves, so a new kind's CRD brings its RBAC with it:
+the plural and its /status, per API group. Starts with a newline: callers trim it.
+*/}}
 {{- define "smup.namespacedRules" -}}
-- apiGroups: ["sagemaker.awscc.dev"]
-  resources: ["sagemakeruserprofiles"]
+{{- $byGroup := dict }}
+{{- range $path, $_ := .Files.Glob "files/crds/*.yaml" }}
+{{- $names := ($.Files.Get $path | fromYaml).spec }}
+{{- $_ := set $byGroup $names.group (append (get $byGroup $names.group | default list) $names.names.plural) }}
+{{- end }}
+{{- if not $byGroup }}
+{{- fail "files/crds/ holds no CRD: run deploy/render-kustomize.sh" }}
+{{- end }}
+{{- range $group, $plurals := $byGroup }}
+- apiGroups: [{{ $group | quote }}]
+  resources: [{{ range $i, $p := $plurals }}{{ if $i }}, {{ end }}{{ $p | quote }}{{ end }}]
   verbs: ["get", "list", "watch", "patch", "update"]
-- apiGroups: ["sagemaker.awscc.dev"]
-  resources: ["sagemakeruserprofiles/status"]
+- apiGroups: [{{ $group | quote }}]
+  resources: [{{ range $i, $p := $plurals }}{{ if $i }}, {{ end }}{{ printf "%s/status" $p | quote }}{{ end }}]
   verbs: ["get", "patch", "update"]
+{{- end }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]

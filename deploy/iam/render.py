@@ -1,0 +1,148 @@
+"""Writes deploy/iam/policy.json, the operator role's IAM policy, from the managed kinds' registry schemas.
+
+    .venv/bin/python deploy/iam/render.py            rewrite deploy/iam/policy.json (`make crd` runs it)
+    .venv/bin/python deploy/iam/render.py --check    exit 1 when the committed file is stale
+
+Cloud Control runs a type's resource handlers with the caller's credentials, so the operator's role
+needs every permission the handlers of each managed kind list (`handlers.*.permissions` of the vendored
+schema), besides the Cloud Control actions themselves. The statements:
+
+- `CloudControl`: the Cloud Control API. Its IAM actions carry the `cloudformation:` prefix (the
+  service authorization reference lists no `cloudcontrol:` prefix); it has no resource-level
+  permissions, hence `Resource: *`.
+- per kind, `<Kind>Handlers`: the handler permissions on the kind's own resources (the `<Verb><Type>`
+  actions and the schema's tagging permissions), limited to the resource type's ARNs (from the pattern
+  of the kind's ARN property). This keeps `AddTags`/`DeleteTags` to the operator's own types.
+- per kind, `<Kind>HandlersAnyResource`: the rest of its handler permissions (lists, look-ups of
+  related resources, IAM Identity Center), on `*`: each acts on its own resource type only, so naming
+  every ARN of that type would grant nothing less.
+- `PassExecutionRolesToSageMakerOnly`: `iam:PassRole`, when a kind's handlers list it, only to the
+  kinds' services.
+- `OptionalAssumeNamespaceRoles`: `sts:AssumeRole` for the per-namespace roles (the namespace
+  annotation `sagemaker.awscc.dev/role-arn`).
+
+tests/unit/test_deploy_iam.py regenerates the policy and compares, and checks each kind's actions
+against its schema file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from userprofile_operator.kind import Kind
+from userprofile_operator.kinds import all_kinds
+
+POLICY = Path(__file__).resolve().parent / "policy.json"
+
+# Every Cloud Control operation (botocore's cloudcontrol model); the test checks the code calls no other.
+CLOUD_CONTROL_ACTIONS = (
+    "CreateResource",
+    "GetResource",
+    "UpdateResource",
+    "DeleteResource",
+    "ListResources",
+    "GetResourceRequestStatus",
+    "CancelResourceRequest",
+    "ListResourceRequests",
+)
+PASS_ROLE = "iam:PassRole"
+ASSUME_NAMESPACE_ROLES = {
+    "Sid": "OptionalAssumeNamespaceRoles",
+    "Effect": "Allow",
+    "Action": ["sts:AssumeRole"],
+    "Resource": "arn:aws:iam::*:role/sagemaker-userprofile-operator-*",
+}
+# `arn:aws[...]:<service>:<region>:<account>:<resource-type>/...` as the registry schemas write ARN patterns.
+_ARN_PATTERN = re.compile(r"^arn:aws(?:\[[^\]]*\][*+?]?)?:([a-z0-9-]+):.*?:([a-z][a-z0-9-]*)/")
+
+
+def handler_permissions(kind: Kind) -> set[str]:
+    """The union of the permissions of the kind's create, read, update, delete and list handlers."""
+    return {action for actions in kind.schema.handler_permissions().values() for action in actions}
+
+
+def own_resource_arn(kind: Kind) -> str:
+    """`arn:aws:<service>:*:*:<resource-type>/*`, from the pattern of the kind's ARN property."""
+    pattern = kind.schema.properties[kind.arn_property].get("pattern", "")
+    match = _ARN_PATTERN.match(pattern)
+    if match is None:
+        raise SystemExit(
+            f"{kind.type_name}: cannot read a resource type from {kind.arn_property}'s pattern {pattern!r}"
+        )
+    service, resource_type = match.groups()
+    return f"arn:aws:{service}:*:*:{resource_type}/*"
+
+
+def is_own_resource_action(kind: Kind, action: str) -> bool:
+    """`<service>:<Verb><Type>` (CreateUserProfile, not ListUserProfiles) or a tagging permission."""
+    type_ = kind.type_name.split("::")[-1]
+    tagging = kind.schema.tagging.get("permissions", ())
+    return action in tagging or re.fullmatch(rf"{kind.schema.service}:[A-Z][a-z]+{type_}", action) is not None
+
+
+def statement(sid: str, actions: Iterable[str], resource: str) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resource}
+
+
+def kind_statements(kind: Kind) -> list[dict[str, Any]]:
+    needed = handler_permissions(kind) - {PASS_ROLE}
+    own = {action for action in needed if is_own_resource_action(kind, action)}
+    out = [statement(f"{kind.kind}Handlers", own, own_resource_arn(kind))]
+    if needed - own:
+        out.append(statement(f"{kind.kind}HandlersAnyResource", needed - own, "*"))
+    return out
+
+
+def policy(kinds: Sequence[Kind]) -> dict[str, Any]:
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "CloudControl",
+            "Effect": "Allow",
+            "Action": [f"cloudformation:{action}" for action in CLOUD_CONTROL_ACTIONS],
+            "Resource": "*",
+        }
+    ]
+    for kind in kinds:
+        statements += kind_statements(kind)
+    passers = sorted({kind.schema.service for kind in kinds if PASS_ROLE in handler_permissions(kind)})
+    if passers:
+        services = [f"{service}.amazonaws.com" for service in passers]
+        statements.append(
+            {
+                "Sid": "PassExecutionRolesToSageMakerOnly",
+                "Effect": "Allow",
+                "Action": [PASS_ROLE],
+                "Resource": "arn:aws:iam::*:role/*",
+                "Condition": {"StringEquals": {"iam:PassedToService": services[0] if len(services) == 1 else services}},
+            }
+        )
+    statements.append(ASSUME_NAMESPACE_ROLES)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def render(kinds: Sequence[Kind] | None = None) -> str:
+    return json.dumps(policy(all_kinds() if kinds is None else kinds), indent=2) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when the committed policy is stale")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        if POLICY.read_text() != text:
+            print(f"{POLICY} is stale: run deploy/iam/render.py (or make crd)", file=sys.stderr)
+            return 1
+        return 0
+    POLICY.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
