@@ -18,10 +18,13 @@ from typing import Any
 
 from aiohttp import web
 
+import cfn_registry
+from cfn_registry.validation import model_validator
+
 from . import errors, protocol
-from .backend import SAGEMAKER_USERPROFILE, Backend, Settings
+from .backend import Backend, Settings
 from .faults import Faults
-from .schema import load_bundled
+from .rules import DOMAIN, USER_PROFILE
 
 _CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/[^/,\s]+/aws4_request")
 _ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
@@ -153,13 +156,11 @@ async def add_domain(request: web.Request, state: EmulatorState) -> Any:
 
 @admin
 async def list_domains(request: web.Request, state: EmulatorState) -> Any:
-    return {
-        "Domains": [
-            {"DomainId": domain, "Region": region}
-            for region, world in sorted(state.backend.worlds.items())
-            for domain in sorted(world.domains)
-        ]
-    }
+    domains: list[dict[str, str]] = []
+    for region, world in sorted(state.backend.worlds.items()):
+        world.settle()
+        domains.extend({"DomainId": domain, "Region": region} for domain in world.sorted_identifiers(DOMAIN))
+    return {"Domains": domains}
 
 
 @admin
@@ -183,8 +184,7 @@ async def reset(request: web.Request, state: EmulatorState) -> Any:
     if not isinstance(keep_domains, bool):
         raise AdminError("KeepDomains must be a boolean")
     state.backend.reset(keep_domains=keep_domains)
-    state.backend.settings = Settings(**vars(state.initial_settings))
-    state.backend.settings.defaults = dict(state.initial_settings.defaults)
+    state.backend.settings = state.initial_settings.copy()
     state.calls.clear()
     state.throttled.clear()
     state.errors.clear()
@@ -197,7 +197,7 @@ def _settings_dump(settings: Settings) -> dict[str, Any]:
     return {
         "Latency": settings.latency,
         "FillDefaults": settings.fill_defaults,
-        "Defaults": settings.defaults,
+        "Defaults": settings.defaults.get(USER_PROFILE, {}),
         "ListFullProperties": settings.list_full_properties,
         "CreateEventIdentifier": settings.create_event_identifier,
     }
@@ -239,7 +239,7 @@ async def set_config(request: web.Request, state: EmulatorState) -> Any:
         defaults = body["Defaults"]
         if not isinstance(defaults, dict) or not all(isinstance(k, str) and k.startswith("/") for k in defaults):
             raise AdminError('Defaults must map JSON pointers ("/UserSettings/X") to values')
-        settings.defaults = dict(defaults)
+        settings.defaults[USER_PROFILE] = dict(defaults)
     return _settings_dump(settings)
 
 
@@ -261,7 +261,7 @@ async def clear_faults(request: web.Request, state: EmulatorState) -> Any:
 
 
 def _type_name(body: dict[str, Any]) -> str:
-    value = body.get("TypeName", SAGEMAKER_USERPROFILE)
+    value = body.get("TypeName", USER_PROFILE)
     if not isinstance(value, str):
         raise AdminError("TypeName must be a string")
     return value
@@ -312,7 +312,7 @@ async def oob_delete(request: web.Request, state: EmulatorState) -> Any:
 @admin
 async def dump_resources(request: web.Request, state: EmulatorState) -> Any:
     region = request.query.get("Region")
-    type_name = request.query.get("TypeName", SAGEMAKER_USERPROFILE)
+    type_name = request.query.get("TypeName", USER_PROFILE)
     regions = [region] if region else sorted(state.backend.worlds)
     found = []
     for name in regions:
@@ -335,8 +335,21 @@ async def dump_requests(request: web.Request, state: EmulatorState) -> Any:
         for item in world.request_log:
             event = protocol.progress_event(item, True)
             event["Region"] = name
+            # What was asked for, writeOnly values included: the admin view of the request's input.
+            if item.desired is not None:
+                event["DesiredState"] = item.desired
+            if item.patch is not None:
+                event["PatchDocument"] = item.patch
             found.append(event)
     return {"Requests": found}
+
+
+def served_schemas() -> dict[str, cfn_registry.ResourceSchema]:
+    """Every type ``cfn_registry`` vendors a schema for, each checked (and its validator built) now."""
+    schemas = {name: cfn_registry.load(name) for name in cfn_registry.type_names()}
+    for schema in schemas.values():
+        model_validator(schema)
+    return schemas
 
 
 def build_app(
@@ -346,9 +359,8 @@ def build_app(
 ) -> web.Application:
     """The whole emulator as an aiohttp application (also usable in-process in tests)."""
     if backend is None:
-        backend = Backend(account_id, load_bundled(), Settings(latency=latency))
-    initial = Settings(**vars(backend.settings))
-    initial.defaults = dict(backend.settings.defaults)
+        backend = Backend(account_id, served_schemas(), Settings(latency=latency))
+    initial = backend.settings.copy()
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[STATE_KEY] = EmulatorState(backend=backend, faults=Faults(), initial_settings=initial)
     app[BACKEND_KEY] = backend

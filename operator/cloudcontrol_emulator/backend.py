@@ -2,6 +2,8 @@
 
 Plain objects and one :class:`Backend`; errors are raised as :mod:`.errors` types; nothing here knows
 HTTP or JSON wire shapes (see :mod:`.protocol`). Each (account, region) is its own :class:`World`.
+The code is the same for every resource type: what a type's model may hold comes from its registry
+schema (``cfn_registry``), what SageMaker adds or refuses comes from its entry in :mod:`.rules`.
 
 Asynchrony is lazy: a mutation becomes a :class:`ResourceRequest` with a due time. Nothing runs in
 the background; whenever a world is touched, :meth:`World.settle` completes every request whose due
@@ -24,21 +26,16 @@ from typing import Any, Literal
 import jsonpatch
 import jsonpointer
 
-from . import errors
-from .schema import MISSING, JsonObject, ResourceSchema, delete_path, get_path, set_path
+from cfn_registry import ResourceSchema
+from cfn_registry.schema import MISSING, JsonObject, PropertyPath, delete_path, get_path, path_to_pointer, set_path
+
+from . import errors, validation
+from .rules import DOMAIN, RULES, USER_PROFILE, render, rules_for, seeded_domain
+from .rules import check as check_rules
 
 Operation = Literal["CREATE", "UPDATE", "DELETE"]
 Status = Literal["PENDING", "IN_PROGRESS", "SUCCESS", "FAILED", "CANCEL_IN_PROGRESS", "CANCEL_COMPLETE"]
 NON_TERMINAL: frozenset[str] = frozenset({"PENDING", "IN_PROGRESS", "CANCEL_IN_PROGRESS"})
-
-SAGEMAKER_USERPROFILE = "AWS::SageMaker::UserProfile"
-
-#: AWS-side defaults SageMaker reports for settings a user did not give (JSON pointers into the
-#: model). They make GetResource return more than was asked for, as the real service does.
-DEFAULT_FILLED_IN: dict[str, Any] = {
-    "/UserSettings/StudioWebPortal": "ENABLED",
-    "/UserSettings/AutoMountHomeEFS": "DefaultAsDomain",
-}
 
 PATCH_OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
 
@@ -51,17 +48,27 @@ class Settings:
     """Seconds a Create/Update/Delete stays IN_PROGRESS before it completes."""
     fill_defaults: bool = True
     """Fill :attr:`defaults` into models where the user left them out."""
-    defaults: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_FILLED_IN))
+    defaults: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {name: dict(rules.defaults) for name, rules in RULES.items() if rules.defaults}
+    )
+    """Per type name: JSON pointers into the model (``/UserSettings/StudioWebPortal``) and their values."""
     list_full_properties: bool = False
     """ListResources returns every property (else only the primary identifier, like the real handler)."""
     create_event_identifier: bool = False
     """Whether IN_PROGRESS CREATE events carry the Identifier (AWS often leaves it out)."""
+
+    def copy(self) -> Settings:
+        return copy.deepcopy(self)
 
 
 @dataclass
 class Resource:
     identifier: str
     model: JsonObject
+    """What is stored, writeOnly properties included."""
+    write_only: tuple[PropertyPath, ...] = ()
+    readable: JsonObject = field(default_factory=dict)
+    """The model as every read shows it: without the writeOnly properties."""
     properties_json: str = ""
     wire_cache: bytes | None = None
     """The GetResource response body, built by the protocol layer on first read."""
@@ -71,7 +78,13 @@ class Resource:
 
     def refresh(self) -> None:
         """Re-serialize after a change: reads return this string as is."""
-        self.properties_json = json.dumps(self.model, separators=(",", ":"))
+        readable = self.model
+        if self.write_only:
+            readable = copy.deepcopy(readable)
+            for path in self.write_only:
+                delete_path(readable, path)
+        self.readable = readable
+        self.properties_json = json.dumps(readable, separators=(",", ":"))
         self.wire_cache = None
 
 
@@ -117,12 +130,13 @@ class World:
     def __init__(self, backend: Backend, region: str) -> None:
         self.backend = backend
         self.region = region
-        self.domains: set[str] = set()
-        self.resources: dict[tuple[str, str], Resource] = {}
+        self.resources: dict[ResourceKey, Resource] = {}
+        self.dependents: dict[ResourceKey, dict[ResourceKey, None]] = {}
+        """Per resource, the resources that refer to it (an ordered set): they block its deletion."""
         self.requests: dict[str, ResourceRequest] = {}
         self.request_log: list[ResourceRequest] = []
         self.client_tokens: dict[str, ResourceRequest] = {}
-        self.in_flight: dict[tuple[str, str], ResourceRequest] = {}
+        self.in_flight: dict[ResourceKey, ResourceRequest] = {}
         self._due: list[tuple[float, int, str]] = []
         self._sorted_ids: dict[str, list[str]] = {}
 
@@ -148,7 +162,7 @@ class World:
                 raise _Failed(request.forced_error_code, f"Injected fault: {request.forced_error_code}")
             if request.operation == "CREATE":
                 assert request.desired is not None
-                resource = self._do_create(schema, request.desired)
+                resource = self._do_create(schema, request.desired, request.identifier)
             elif request.operation == "UPDATE":
                 assert request.patch is not None
                 resource = self._do_update(schema, request.identifier, request.patch)
@@ -163,22 +177,58 @@ class World:
 
     # -- the handlers' effects (shared with out-of-band changes)
 
-    def _do_create(self, schema: ResourceSchema, desired: JsonObject) -> Resource:
-        identifier = schema.identifier_of(desired)
-        domain = desired.get("DomainId")
-        if schema.type_name == SAGEMAKER_USERPROFILE and domain not in self.domains:
-            raise _Failed("NotFound", f"Domain {domain} does not exist (region {self.region}).")
-        if (schema.type_name, identifier) in self.resources:
+    def _do_create(self, schema: ResourceSchema, desired: JsonObject, identifier: str) -> Resource:
+        model = copy.deepcopy(desired)
+        self.backend.complete_model(schema, model, self.region, identifier)
+        parents = self._parents(schema, model)
+        key = (schema.type_name, identifier)
+        if key in self.resources:
             raise _Failed(
                 "AlreadyExists",
                 f"Resource of type '{schema.type_name}' with identifier '{identifier}' already exists.",
             )
-        model = copy.deepcopy(desired)
-        self.backend.complete_model(schema, model, self.region)
-        resource = Resource(identifier, model)
-        self.resources[(schema.type_name, identifier)] = resource
-        self._sorted_ids.pop(schema.type_name, None)
+        return self._store(schema, key, model, parents)
+
+    def _store(
+        self, schema: ResourceSchema, key: ResourceKey, model: JsonObject, parents: Iterable[ResourceKey] = ()
+    ) -> Resource:
+        resource = Resource(key[1], model, schema.write_only)
+        self.resources[key] = resource
+        for parent in parents:
+            self.dependents.setdefault(parent, {})[key] = None
+        self._sorted_ids.pop(key[0], None)
         return resource
+
+    def exists(self, type_name: str, identifier: str) -> bool:
+        return (type_name, identifier) in self.resources
+
+    def _references(self, schema: ResourceSchema, model: JsonObject) -> list[tuple[ResourceKey, str]]:
+        """The resources ``model`` refers to, each with the message for when it is missing."""
+        found: list[tuple[ResourceKey, str]] = []
+        for reference in rules_for(schema.type_name).references:
+            values = {target: get_path(model, source) for target, source in reference.keys.items()}
+            if any(value is MISSING for value in values.values()):
+                continue
+            target_model: JsonObject = {}
+            for path, value in values.items():
+                set_path(target_model, path, value)
+            key = (reference.target, self.backend.schema(reference.target).identifier_of(target_model))
+            fields = {path[-1]: str(value) for path, value in values.items()}
+            found.append((key, render(reference.missing, fields, self.region, self.backend.account_id)))
+        return found
+
+    def _parents(self, schema: ResourceSchema, model: JsonObject) -> list[ResourceKey]:
+        """The resources ``model`` refers to; ``_Failed`` when one is missing or a requirement is not met."""
+        for requirement in rules_for(schema.type_name).requirements:
+            applies = get_path(model, requirement.path) == requirement.value
+            if applies and get_path(model, requirement.requires) is MISSING:
+                raise _Failed("InvalidRequest", requirement.message)
+        parents: list[ResourceKey] = []
+        for key, missing in self._references(schema, model):
+            if key not in self.resources:
+                raise _Failed("NotFound", missing)
+            parents.append(key)
+        return parents
 
     def _do_update(self, schema: ResourceSchema, identifier: str, patch: list[JsonObject]) -> Resource:
         resource = self.resources.get((schema.type_name, identifier))
@@ -189,15 +239,40 @@ class World:
         except errors.CloudControlError as failure:
             code = "NotUpdatable" if failure.name == "NotUpdatableException" else "InvalidRequest"
             raise _Failed(code, failure.message) from None
-        self.backend.complete_model(schema, model, self.region)
+        self.backend.complete_model(schema, model, self.region, identifier)
         resource.model = model
         resource.refresh()
         return resource
 
     def _do_delete(self, schema: ResourceSchema, identifier: str) -> None:
-        if self.resources.pop((schema.type_name, identifier), None) is None:
+        key = (schema.type_name, identifier)
+        resource = self.resources.get(key)
+        if resource is None:
             raise _Failed("NotFound", _not_found_message(schema.type_name, identifier))
+        children = [child for child in self.dependents.get(key, ()) if child in self.resources]
+        if children:
+            raise _Failed("ResourceConflict", self._in_use_message(schema, resource, children))
+        del self.resources[key]
+        self.dependents.pop(key, None)
+        for parent, _ in self._references(schema, resource.model):
+            self.dependents.get(parent, {}).pop(key, None)
         self._sorted_ids.pop(schema.type_name, None)
+
+    def _in_use_message(self, schema: ResourceSchema, resource: Resource, children: list[ResourceKey]) -> str:
+        """SageMaker's ResourceInUse text, naming what still refers to the resource."""
+        rules = rules_for(schema.type_name)
+        arn = get_path(resource.model, rules.arn) if rules.arn is not None else MISSING
+        by_label: dict[str, list[str]] = {}
+        for child_type, child_id in children:
+            child_rules = rules_for(child_type)
+            name = get_path(self.resources[(child_type, child_id)].model, child_rules.name)
+            by_label.setdefault(child_rules.label, []).append(child_id if name is MISSING else str(name))
+        kinds = ", ".join(f"{label}(s)" for label in by_label)
+        named = "; ".join(f"{label} [{', '.join(names)}]" for label, names in by_label.items())
+        return (
+            f"Unable to delete {rules.label} [{resource.identifier if arn is MISSING else arn}] "
+            f"because {kinds} are associated with it: {named}."
+        )
 
     def sorted_identifiers(self, type_name: str) -> list[str]:
         ids = self._sorted_ids.get(type_name)
@@ -270,6 +345,10 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+ResourceKey = tuple[str, str]
+"""(type name, identifier)."""
+
+
 class Backend:
     """Every world of one account, the known schemas and the settings."""
 
@@ -282,6 +361,7 @@ class Backend:
     ) -> None:
         self.account_id = account_id
         self.schemas = dict(schemas)
+        check_rules(self.schemas)
         self.settings = settings or Settings()
         self.clock = clock
         self.worlds: dict[str, World] = {}
@@ -299,32 +379,50 @@ class Backend:
         return schema
 
     def reset(self, keep_domains: bool = True) -> None:
-        domains = {region: set(world.domains) for region, world in self.worlds.items()}
+        """Forget everything; domains (seeded or created) stay unless ``keep_domains`` is false."""
+        kept = {
+            region: [(key, resource) for key, resource in world.resources.items() if key[0] == DOMAIN]
+            for region, world in self.worlds.items()
+        }
         self.worlds.clear()
         if keep_domains:
-            for region, ids in domains.items():
-                self.world(region).domains = ids
+            for region, domains in kept.items():
+                if domains:
+                    self.world(region).resources.update(domains)
 
     # -- model helpers
 
-    def arn(self, region: str, model: JsonObject) -> str:
-        return (
-            f"arn:aws:sagemaker:{region}:{self.account_id}:user-profile/"
-            f"{model.get('DomainId')}/{model.get('UserProfileName')}"
-        )
-
-    def complete_model(self, schema: ResourceSchema, model: JsonObject, region: str) -> None:
-        """Add what the service adds: readOnly properties and AWS-side defaults."""
-        if schema.type_name == SAGEMAKER_USERPROFILE:
-            model["UserProfileArn"] = self.arn(region, model)
+    def complete_model(self, schema: ResourceSchema, model: JsonObject, region: str, identifier: str) -> None:
+        """Add what the service adds: the identifier's generated parts, computed readOnly values, defaults."""
+        parts = schema.identifier_parts(identifier) or {}
+        for path, value in parts.items():
+            if get_path(model, path) is MISSING:
+                set_path(model, path, value)
+        rules = rules_for(schema.type_name)
+        seed = f"{self.account_id}/{region}/{schema.type_name}/{identifier}"
+        for path, template in rules.computed.items():
+            set_path(model, path, render(template, model, region, self.account_id, seed))
         if self.settings.fill_defaults:
-            for pointer, value in self.settings.defaults.items():
-                path = tuple(p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:])
+            for pointer, value in self.settings.defaults.get(schema.type_name, {}).items():
+                path = tuple(jsonpointer.JsonPointer(pointer).parts)
                 if path and get_path(model, path) is MISSING:
                     set_path(model, path, copy.deepcopy(value))
 
+    def new_identifier(self, world: World, schema: ResourceSchema, desired: JsonObject) -> str:
+        """The identifier of a model to be created; the service invents the parts ``generated`` names."""
+        generated = rules_for(schema.type_name).generated
+        if not generated:
+            return schema.identifier_of(desired)
+        while True:
+            model = copy.deepcopy(desired)
+            for path, template in generated.items():
+                set_path(model, path, render(template, model, world.region, self.account_id))
+            identifier = schema.identifier_of(model)
+            if not world.exists(schema.type_name, identifier):
+                return identifier
+
     def validate_desired(self, schema: ResourceSchema, desired: JsonObject) -> None:
-        message = schema.validate(desired)
+        message = validation.failure_message(schema, desired)
         if message is not None:
             raise errors.ValidationException(message)
 
@@ -337,11 +435,7 @@ class Backend:
         if not isinstance(patch, list):
             raise errors.ValidationException("Invalid patch document: expected a JSON array of operations")
         for index, op in enumerate(patch):
-            if (
-                not isinstance(op, dict)
-                or op.get("op") not in PATCH_OPS
-                or not isinstance(op.get("path"), str)
-            ):
+            if not isinstance(op, dict) or op.get("op") not in PATCH_OPS or not isinstance(op.get("path"), str):
                 raise errors.ValidationException(f"Invalid patch document: operation {index} is not valid")
             if op["op"] in ("add", "replace", "test") and "value" not in op:
                 raise errors.ValidationException(f"Invalid patch document: operation {index} needs a value")
@@ -349,13 +443,11 @@ class Backend:
                 raise errors.ValidationException(f"Invalid patch document: operation {index} needs from")
             for key in ("path", "from"):
                 if key in op and op[key] and not op[key].startswith("/"):
-                    raise errors.ValidationException(
-                        f"Invalid patch document: bad {key} in operation {index}"
-                    )
+                    raise errors.ValidationException(f"Invalid patch document: bad {key} in operation {index}")
         return patch
 
     @staticmethod
-    def _touched(op: JsonObject) -> list[tuple[str, ...]]:
+    def _touched(op: JsonObject) -> list[PropertyPath]:
         if op["op"] == "test":
             return []
         paths = [op["path"]] + ([op["from"]] if op["op"] == "move" else [])
@@ -371,16 +463,12 @@ class Backend:
             for op in patch:
                 for touched in self._touched(op):
                     for path in paths:
-                        if touched[: len(path)] == path and schema.pointer(path) not in hit:
-                            hit.append(schema.pointer(path))
+                        if touched[: len(path)] == path and path_to_pointer(path) not in hit:
+                            hit.append(path_to_pointer(path))
             if hit:
-                raise errors.NotUpdatableException(
-                    f"Invalid patch update: {kind} [{', '.join(hit)}] cannot be updated"
-                )
+                raise errors.NotUpdatableException(f"Invalid patch update: {kind} [{', '.join(hit)}] cannot be updated")
 
-    def patched_model(
-        self, schema: ResourceSchema, current: JsonObject, patch: list[JsonObject]
-    ) -> JsonObject:
+    def patched_model(self, schema: ResourceSchema, current: JsonObject, patch: list[JsonObject]) -> JsonObject:
         """Apply ``patch`` to ``current``; the result, without readOnly properties, must be valid."""
         try:
             model: JsonObject = jsonpatch.apply_patch(current, patch)
@@ -391,9 +479,7 @@ class Backend:
         if not isinstance(model, dict):
             raise errors.InvalidRequestException("Invalid patch update: the result is not an object")
         changed = [
-            schema.pointer(path)
-            for path in schema.create_only
-            if get_path(model, path) != get_path(current, path)
+            path_to_pointer(path) for path in schema.create_only if get_path(model, path) != get_path(current, path)
         ]
         if changed:
             raise errors.NotUpdatableException(
@@ -401,7 +487,7 @@ class Backend:
             )
         for path in schema.read_only:
             delete_path(model, path)
-        message = schema.validate(model)
+        message = validation.failure_message(schema, model)
         if message is not None:
             raise errors.ValidationException(message)
         return model
@@ -430,10 +516,8 @@ class Backend:
         if previous is not None:
             return previous
         self.validate_desired(schema, desired)
-        identifier = schema.identifier_of(desired)
-        request = world._new_request(
-            schema, "CREATE", identifier, fingerprint, client_token, forced_error_code
-        )
+        identifier = self.new_identifier(world, schema, desired)
+        request = world._new_request(schema, "CREATE", identifier, fingerprint, client_token, forced_error_code)
         request.desired = desired
         return request
 
@@ -462,9 +546,7 @@ class Backend:
             # A failed `test` or a missing path is not refused here: the request ends FAILED.
             with contextlib.suppress(errors.InvalidRequestException):
                 self.patched_model(schema, resource.model, patch)
-        request = world._new_request(
-            schema, "UPDATE", identifier, fingerprint, client_token, forced_error_code
-        )
+        request = world._new_request(schema, "UPDATE", identifier, fingerprint, client_token, forced_error_code)
         request.patch = patch
         return request
 
@@ -529,7 +611,7 @@ class Backend:
         while index < len(ids) and len(items) < page_size:
             resource = world.resources[(type_name, ids[index])]
             index += 1
-            if model_filter and any(resource.model.get(k) != v for k, v in model_filter.items()):
+            if model_filter and any(resource.readable.get(k) != v for k, v in model_filter.items()):
                 continue
             items.append(resource)
         return Page(items, ids[index - 1] if index < len(ids) else None)
@@ -560,22 +642,27 @@ class Backend:
     # -- out-of-band changes (as if made in the console)
 
     def add_domain(self, region: str, domain_id: str) -> None:
-        self.world(region).domains.add(domain_id)
+        """A domain as if made in the console: an ``AWS::SageMaker::Domain`` resource with this id."""
+        world = self.world(region)
+        world.settle()
+        if not world.exists(DOMAIN, domain_id):
+            schema = self.schema(DOMAIN)
+            model = seeded_domain(domain_id, self.account_id)
+            self.complete_model(schema, model, region, domain_id)
+            world._store(schema, (DOMAIN, domain_id), model)
 
-    def oob_create(
-        self, region: str, desired: JsonObject, type_name: str = SAGEMAKER_USERPROFILE
-    ) -> Resource:
+    def oob_create(self, region: str, desired: JsonObject, type_name: str = USER_PROFILE) -> Resource:
         schema = self.schema(type_name)
         world = self.world(region)
         world.settle()
         self.validate_desired(schema, desired)
         try:
-            return world._do_create(schema, desired)
+            return world._do_create(schema, desired, self.new_identifier(world, schema, desired))
         except _Failed as failure:
             raise errors.InvalidRequestException(failure.text) from None
 
     def oob_patch(
-        self, region: str, identifier: str, patch: list[JsonObject], type_name: str = SAGEMAKER_USERPROFILE
+        self, region: str, identifier: str, patch: list[JsonObject], type_name: str = USER_PROFILE
     ) -> Resource:
         schema = self.schema(type_name)
         world = self.world(region)
@@ -584,16 +671,18 @@ class Backend:
         if resource is None:
             raise errors.ResourceNotFoundException(_not_found_message(type_name, identifier))
         model = self.patched_model(schema, resource.model, patch)
-        self.complete_model(schema, model, region)
+        self.complete_model(schema, model, region, identifier)
         resource.model = model
         resource.refresh()
         return resource
 
-    def oob_delete(self, region: str, identifier: str, type_name: str = SAGEMAKER_USERPROFILE) -> None:
+    def oob_delete(self, region: str, identifier: str, type_name: str = USER_PROFILE) -> None:
         schema = self.schema(type_name)
         world = self.world(region)
         world.settle()
         try:
             world._do_delete(schema, identifier)
         except _Failed as failure:
-            raise errors.ResourceNotFoundException(failure.text) from None
+            if failure.code == "NotFound":
+                raise errors.ResourceNotFoundException(failure.text) from None
+            raise errors.ResourceConflictException(failure.text) from None

@@ -40,6 +40,7 @@ ClientTokenConflictException = _error("ClientTokenConflictException")
 RequestTokenNotFoundException = _error("RequestTokenNotFoundException")
 ThrottlingException = _error("ThrottlingException")
 InvalidRequestException = _error("InvalidRequestException")
+ResourceConflictException = _error("ResourceConflictException")
 UnsupportedActionException = _error("UnsupportedActionException")
 ServiceInternalErrorException = _error("ServiceInternalErrorException")
 # Protocol-level errors, named as AWS's JSON services name them.

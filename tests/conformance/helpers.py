@@ -7,6 +7,9 @@ import time
 from typing import Any
 
 TYPE_NAME = "AWS::SageMaker::UserProfile"
+SPACE_TYPE = "AWS::SageMaker::Space"
+DOMAIN_TYPE = "AWS::SageMaker::Domain"
+APP_TYPE = "AWS::SageMaker::App"
 REGION = "us-east-1"
 DOMAIN = "d-abc123def456"
 LATENCY = 0.2
@@ -29,28 +32,40 @@ def profile(name: str = "alice", domain: str = DOMAIN, **extra: Any) -> dict[str
     return {"DomainId": domain, "UserProfileName": name, **extra}
 
 
-def create(client: Any, model: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    event: dict[str, Any] = client.create_resource(TypeName=TYPE_NAME, DesiredState=json.dumps(model), **kwargs)[
+def space(name: str = "lab", domain: str = DOMAIN, **extra: Any) -> dict[str, Any]:
+    return {"DomainId": domain, "SpaceName": name, **extra}
+
+
+def create(client: Any, model: dict[str, Any], type_name: str = TYPE_NAME, **kwargs: Any) -> dict[str, Any]:
+    event: dict[str, Any] = client.create_resource(TypeName=type_name, DesiredState=json.dumps(model), **kwargs)[
         "ProgressEvent"
     ]
     return event
 
 
-def create_and_wait(client: Any, model: dict[str, Any]) -> dict[str, Any]:
-    event = wait_request(client, create(client, model)["RequestToken"])
+def create_and_wait(client: Any, model: dict[str, Any], type_name: str = TYPE_NAME) -> dict[str, Any]:
+    event = wait_request(client, create(client, model, type_name)["RequestToken"])
     assert event["OperationStatus"] == "SUCCESS", event
     return event
 
 
-def update(client: Any, identifier: str, patch: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+def update(
+    client: Any, identifier: str, patch: list[dict[str, Any]], type_name: str = TYPE_NAME, **kwargs: Any
+) -> dict[str, Any]:
     event: dict[str, Any] = client.update_resource(
-        TypeName=TYPE_NAME, Identifier=identifier, PatchDocument=json.dumps(patch), **kwargs
+        TypeName=type_name, Identifier=identifier, PatchDocument=json.dumps(patch), **kwargs
     )["ProgressEvent"]
     return event
 
 
-def get_properties(client: Any, identifier: str) -> dict[str, Any]:
-    description = client.get_resource(TypeName=TYPE_NAME, Identifier=identifier)["ResourceDescription"]
+def delete_and_wait(client: Any, identifier: str, type_name: str = TYPE_NAME) -> dict[str, Any]:
+    """Delete and poll: the terminal ProgressEvent, SUCCESS or FAILED."""
+    token = client.delete_resource(TypeName=type_name, Identifier=identifier)["ProgressEvent"]["RequestToken"]
+    return wait_request(client, token)
+
+
+def get_properties(client: Any, identifier: str, type_name: str = TYPE_NAME) -> dict[str, Any]:
+    description = client.get_resource(TypeName=type_name, Identifier=identifier)["ResourceDescription"]
     assert description["Identifier"] == identifier
     properties: dict[str, Any] = json.loads(description["Properties"])
     return properties

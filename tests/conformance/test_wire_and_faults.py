@@ -110,7 +110,7 @@ def test_request_limits_are_checked(raw_client: Any) -> None:
 
 def test_unknown_type_name(client: Any) -> None:
     with pytest.raises(client.exceptions.TypeNotFoundException):
-        client.get_resource(TypeName="AWS::SageMaker::Domain", Identifier="d-abc")
+        client.get_resource(TypeName="AWS::SageMaker::Endpoint", Identifier="my-endpoint")
     with pytest.raises(client.exceptions.TypeNotFoundException):
         client.create_resource(TypeName="AWS::S3::Bucket", DesiredState="{}")
 

@@ -1,0 +1,253 @@
+"""What SageMaker does beyond its registry schemas, one table entry per resource type.
+
+The schema (``cfn_registry``) says what a model may hold: types, createOnly, readOnly, writeOnly, the
+primary identifier. It does not say what the service adds or refuses at run time. That is here, as
+data, so the backend stays generic:
+
+* ``computed``: the readOnly values the service sets (ARNs, URLs), as templates over the model;
+* ``generated``: primary-identifier properties the service invents (a Domain's ``DomainId``);
+* ``references``: other resources a model names that must exist when it is created (SageMaker's
+  ``ResourceNotFound``, which Cloud Control reports as ErrorCode ``NotFound``), and which cannot be
+  deleted while it exists (``ResourceInUse``, reported as ``ResourceConflict``);
+* ``requirements``: a value that makes another property mandatory (SageMaker's
+  ``ValidationException``, reported as ``InvalidRequest``);
+* ``defaults``: settings SageMaker reports although nobody set them.
+
+A type with a schema but no entry here is served with :data:`GENERIC` rules: the schema alone.
+
+Templates are ``str.format`` strings. Their fields: every top-level property of the model
+(``{DomainId}``), ``{region}``, ``{account}``, ``{digest:N}`` (N hex digits derived from the type and
+identifier, so a computed value stays the same across updates, which recompute it) and
+``{random:N}`` (N lowercase alphanumerics: for ``generated`` values, made once). The conversion
+``!l`` lowercases (``{AppType!l}``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from cfn_registry import ResourceSchema
+from cfn_registry.schema import PropertyPath
+
+__all__ = [
+    "APP",
+    "DOMAIN",
+    "GENERIC",
+    "RULES",
+    "SPACE",
+    "USER_PROFILE",
+    "Reference",
+    "Requirement",
+    "TypeRules",
+    "check",
+    "render",
+    "rules_for",
+    "seeded_domain",
+]
+
+USER_PROFILE: Final = "AWS::SageMaker::UserProfile"
+SPACE: Final = "AWS::SageMaker::Space"
+DOMAIN: Final = "AWS::SageMaker::Domain"
+APP: Final = "AWS::SageMaker::App"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A model names a resource of type ``target`` that must exist.
+
+    ``keys`` maps each primary-identifier path of the target to the path in this model that holds its
+    value. The reference applies when the model has a value at every one of those paths (a space
+    without ``OwnershipSettings`` names no owner). ``missing`` is SageMaker's message when the target
+    does not exist, a template over the target's identifier properties and ``{region}``. While this
+    model exists the target cannot be deleted.
+    """
+
+    target: str
+    keys: Mapping[PropertyPath, PropertyPath]
+    missing: str
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """When the value at ``path`` equals ``value``, ``requires`` must be set; else ``message``."""
+
+    path: PropertyPath
+    value: Any
+    requires: PropertyPath
+    message: str
+
+
+@dataclass(frozen=True)
+class TypeRules:
+    label: str
+    """SageMaker's name of the type in its messages (``UserProfile``)."""
+    name: PropertyPath
+    """The property that names one resource in messages."""
+    arn: PropertyPath | None = None
+    """The readOnly property holding the ARN (one of ``computed``)."""
+    computed: Mapping[PropertyPath, str] = field(default_factory=dict)
+    generated: Mapping[PropertyPath, str] = field(default_factory=dict)
+    references: tuple[Reference, ...] = ()
+    requirements: tuple[Requirement, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    """JSON pointers (``/UserSettings/StudioWebPortal``) to the values SageMaker fills in."""
+
+
+_DOMAIN_REF = Reference(
+    target=DOMAIN,
+    keys={("DomainId",): ("DomainId",)},
+    missing="Domain {DomainId} does not exist (region {region}).",
+)
+
+
+def _profile_ref(name: PropertyPath) -> Reference:
+    """A reference to the user profile whose name is at ``name``, in the model's own domain."""
+    return Reference(
+        target=USER_PROFILE,
+        keys={("UserProfileName",): name, ("DomainId",): ("DomainId",)},
+        missing="UserProfile {UserProfileName} does not exist in Domain {DomainId} (region {region}).",
+    )
+
+
+RULES: Final[Mapping[str, TypeRules]] = {
+    USER_PROFILE: TypeRules(
+        label="UserProfile",
+        name=("UserProfileName",),
+        arn=("UserProfileArn",),
+        computed={
+            ("UserProfileArn",): "arn:aws:sagemaker:{region}:{account}:user-profile/{DomainId}/{UserProfileName}",
+        },
+        references=(_DOMAIN_REF,),
+        defaults={
+            "/UserSettings/StudioWebPortal": "ENABLED",
+            "/UserSettings/AutoMountHomeEFS": "DefaultAsDomain",
+        },
+    ),
+    SPACE: TypeRules(
+        label="Space",
+        name=("SpaceName",),
+        arn=("SpaceArn",),
+        computed={
+            ("SpaceArn",): "arn:aws:sagemaker:{region}:{account}:space/{DomainId}/{SpaceName}",
+            # Not AWS's documented shape (it documents none), but a URL of the domain's Studio.
+            ("Url",): "https://{DomainId}.studio.{region}.sagemaker.aws/spaces/{SpaceName}",
+        },
+        references=(_DOMAIN_REF, _profile_ref(("OwnershipSettings", "OwnerUserProfileName"))),
+        requirements=(
+            Requirement(
+                path=("SpaceSharingSettings", "SharingType"),
+                value="Private",
+                requires=("OwnershipSettings",),
+                message="OwnershipSettings is required for a space whose SharingType is Private.",
+            ),
+        ),
+    ),
+    DOMAIN: TypeRules(
+        label="Domain",
+        name=("DomainId",),
+        arn=("DomainArn",),
+        generated={("DomainId",): "d-{random:12}"},
+        computed={
+            ("DomainArn",): "arn:aws:sagemaker:{region}:{account}:domain/{DomainId}",
+            ("Url",): "https://{DomainId}.studio.{region}.sagemaker.aws",
+            ("HomeEfsFileSystemId",): "fs-{digest:17}",
+        },
+    ),
+    APP: TypeRules(
+        label="App",
+        name=("AppName",),
+        arn=("AppArn",),
+        computed={
+            ("AppArn",): "arn:aws:sagemaker:{region}:{account}:app/{DomainId}/{UserProfileName}/{AppType!l}/{AppName}",
+        },
+        references=(_DOMAIN_REF, _profile_ref(("UserProfileName",))),
+    ),
+}
+
+GENERIC: Final = TypeRules(label="Resource", name=())
+
+
+def rules_for(type_name: str) -> TypeRules:
+    return RULES.get(type_name, GENERIC)
+
+
+def _under(path: PropertyPath, prefixes: tuple[PropertyPath, ...]) -> bool:
+    return any(path[: len(prefix)] == prefix for prefix in prefixes)
+
+
+def check(schemas: Mapping[str, ResourceSchema]) -> None:
+    """Raise ValueError where a type's rules contradict its schema (run when the backend starts).
+
+    Computed and generated values must be readOnly, generated ones part of the primary identifier;
+    what a reference reads must be createOnly (so the index of who refers to whom never goes stale)
+    and its target must be served.
+    """
+    for type_name, schema in schemas.items():
+        rules = rules_for(type_name)
+        for path in (*rules.computed, *rules.generated):
+            if path not in schema.read_only:
+                raise ValueError(f"{type_name}: {'/'.join(path)} is set by the service but not readOnly")
+        for path in rules.generated:
+            if path not in schema.primary_identifier:
+                raise ValueError(f"{type_name}: generated {'/'.join(path)} is not in the primary identifier")
+        for reference in rules.references:
+            target = schemas.get(reference.target)
+            if target is None or set(reference.keys) != set(target.primary_identifier):
+                raise ValueError(f"{type_name}: a reference to {reference.target} must give its whole identifier")
+            for source in reference.keys.values():
+                schema.node_at(source)  # KeyError when the schema has no such property
+                if not _under(source, schema.create_only):
+                    raise ValueError(f"{type_name}: reference property {'/'.join(source)} is not createOnly")
+        for requirement in rules.requirements:
+            schema.node_at(requirement.path)
+            schema.node_at(requirement.requires)
+
+
+def seeded_domain(domain_id: str, account: str) -> dict[str, Any]:
+    """The model of a domain made through ``POST /_emulator/domains`` (as if in the console)."""
+    return {
+        "DomainId": domain_id,
+        "DomainName": domain_id,
+        "AuthMode": "IAM",
+        "DefaultUserSettings": {"ExecutionRole": f"arn:aws:iam::{account}:role/SageMakerExecutionRole"},
+    }
+
+
+# --------------------------------------------------------------------------------------- templates
+
+_ALPHANUMERIC = string.ascii_lowercase + string.digits
+
+
+class _Random:
+    def __format__(self, spec: str) -> str:
+        return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(int(spec)))
+
+
+class _Digest:
+    def __init__(self, seed: str) -> None:
+        self.seed = seed
+
+    def __format__(self, spec: str) -> str:
+        return hashlib.sha256(self.seed.encode()).hexdigest()[: int(spec)]
+
+
+class _Formatter(string.Formatter):
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if conversion == "l":
+            return str(value).lower()
+        return super().convert_field(value, conversion)
+
+
+_FORMATTER: Final = _Formatter()
+
+
+def render(template: str, model: Mapping[str, Any], region: str, account: str, seed: str = "") -> str:
+    """A template filled from the model's top-level values, the region, the account and ``seed``."""
+    fields: dict[str, Any] = {key: value for key, value in model.items() if isinstance(value, str)}
+    fields.update(region=region, account=account, digest=_Digest(seed), random=_Random())
+    return _FORMATTER.vformat(template, (), fields)
