@@ -72,11 +72,11 @@ chaos: venv tools ## Chaos tests, long: more rounds, more profiles
 ##@ Benchmarks
 .PHONY: bench
 bench: venv tools ## Full benchmark, 30 minutes at most: bench/results/latest.{md,json}
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 .PHONY: bench-quick
 bench-quick: venv tools ## The same scenarios, small (under 3 minutes; CI runs it so it never rots)
-	$(BIN)/python bench/run.py --quick
+	$(BIN)/python -m bench.run --quick
 
 ##@ Run
 .PHONY: demo

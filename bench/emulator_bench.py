@@ -8,7 +8,7 @@ header whose SigV4 credential scope names the region (the emulator does not chec
 
 Prints a Markdown table and writes ``bench/results/emulator.json``.
 
-    .venv/bin/python bench/emulator_bench.py [--seconds 5] [--concurrency 32] [--profiles 10000]
+    .venv/bin/python -m bench.emulator_bench [--seconds 5] [--concurrency 32] [--profiles 10000]
 """
 
 from __future__ import annotations
@@ -26,11 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.support.emulator import EmulatorProcess  # noqa: E402
+from tests.support.emulator import EmulatorProcess
+from tests.support.kube import REPO_ROOT
 
 TYPE_NAME = "AWS::SageMaker::UserProfile"
 REGION = "us-east-1"
@@ -90,7 +87,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--profiles", type=int, default=10000)
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "emulator.json"))
+    parser.add_argument("--output", default=str(REPO_ROOT / "bench" / "results" / "emulator.json"))
     args = parser.parse_args()
 
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []

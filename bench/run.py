@@ -1,7 +1,7 @@
 """Benchmarks of the operator against a real API server and the Cloud Control emulator.
 
-    .venv/bin/python bench/run.py            # full run (about 20-30 minutes on 2 cores)
-    .venv/bin/python bench/run.py --quick    # the same scenarios, small (under 3 minutes; CI runs it)
+    .venv/bin/python -m bench.run            # from the repository's root: full run (about 20-30 minutes on 2 cores)
+    .venv/bin/python -m bench.run --quick    # the same scenarios, small (under 3 minutes; CI runs it)
 
 Scenarios (see bench/README.md): convergence of N profiles applied at once under a 25 calls/s AWS
 limit, Cloud Control calls per created/updated/deleted profile, Kubernetes writes per created
@@ -28,16 +28,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.support.emulator import EmulatorProcess
+from tests.support.kube import REPO_ROOT, Kube
+from tests.support.localcluster import LocalControlPlane, find_assets
+from tests.support.manifests import profile
+from tests.support.operator import OperatorProcess
 
-from bench.kubeapi import KubeApi, is_ready  # noqa: E402
-from tests.support.emulator import EmulatorProcess  # noqa: E402
-from tests.support.kube import Kube  # noqa: E402
-from tests.support.operator import OperatorProcess  # noqa: E402
-
-from userprofile_operator.localcluster import LocalControlPlane, find_assets  # noqa: E402
-from userprofile_operator.settings import OWNER_TAG_KEY  # noqa: E402
+from bench.kubeapi import KubeApi, is_ready
+from userprofile_operator.settings import OWNER_TAG_KEY
 
 DOMAIN = "d-bench0000001"
 CONV_REGION = "us-east-1"
@@ -185,18 +183,6 @@ def proc_usage(pid: int) -> tuple[float, float, float]:
     return rss, hwm, cpu
 
 
-def profile_object(namespace: str, name: str, tags: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"domainId": DOMAIN, "userProfileName": name}
-    if tags:
-        spec["tags"] = tags
-    return {
-        "apiVersion": "sagemaker.awscc.dev/v1alpha1",
-        "kind": "SageMakerUserProfile",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }
-
-
 def all_ready(names: set[str], generation: int) -> Any:
     def check(objects: dict[str, dict[str, Any]]) -> bool:
         return all(n in objects and is_ready(objects[n], generation) for n in names)
@@ -221,7 +207,7 @@ class Bench:
     def __init__(self, quick: bool) -> None:
         self.quick = quick
         self.report = Report(mode="quick" if quick else "full")
-        self.plane = LocalControlPlane(find_assets(ROOT), audit_policy=AUDIT_POLICY)
+        self.plane = LocalControlPlane(find_assets(REPO_ROOT), audit_policy=AUDIT_POLICY)
         self.emulator = EmulatorProcess(latency=LATENCY)
         self.audit = Audit(self.plane.audit_log)
         self.operators: list[OperatorProcess] = []
@@ -276,7 +262,7 @@ class Bench:
         before = self.emulator.stats()
         self.audit.mark()
         t0 = time.monotonic()
-        await api.create_many(ns, [profile_object(ns, name) for name in names])
+        await api.create_many(ns, [profile(name, ns, domain_id=DOMAIN) for name in names])
         applied = time.monotonic() - t0
         t1 = await api.wait(ns, all_ready(set(names), 1), within=60 + n * 0.5, progress=ready_progress)
         seconds = t1 - t0
@@ -389,12 +375,12 @@ class Bench:
             await api.wait_lease(lease_ns, "bench", "bench-replica-0", within=60)
             follower.start()
             names = [f"fo-{i:04d}" for i in range(n)]
-            await api.create_many(ns, [profile_object(ns, name) for name in names])
+            await api.create_many(ns, [profile(name, ns, domain_id=DOMAIN) for name in names])
             await api.wait(ns, all_ready(set(names), 1), within=120 + n)
             await asyncio.sleep(3)  # the follower is up and standing by
             leader.kill()
             t0 = time.monotonic()
-            await api.create_many(ns, [profile_object(ns, "fo-after")])
+            await api.create_many(ns, [profile("fo-after", ns, domain_id=DOMAIN)])
             t_lease = await api.wait_lease(lease_ns, "bench", "bench-replica-1", within=60)
             t_ready = await api.wait(ns, lambda objects: is_ready(objects.get("fo-after", {}), 1), within=120)
             follower.stop()  # SIGTERM: releases the Lease
@@ -452,7 +438,7 @@ class Bench:
         async with self.api(concurrency=16) as api:
             await api.create_namespace(ns)
             t0 = time.monotonic()
-            await api.create_many(ns, [profile_object(ns, name) for name in names])
+            await api.create_many(ns, [profile(name, ns, domain_id=DOMAIN) for name in names])
             print(f"  {n:,} objects created in {time.monotonic() - t0:.1f} s; starting the operator", flush=True)
             before = self.emulator.stats()
             self.audit.mark()
@@ -715,12 +701,14 @@ def markdown(report: Report, info: Mapping[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes and a 20 s idle window (CI)")
-    parser.add_argument("--output-dir", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--output-dir", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args(argv)
 
     def head() -> str:
         git = ["git", "rev-parse", "--short", "HEAD"]
-        return subprocess.run(git, cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip() or "unknown"
+        return (
+            subprocess.run(git, cwd=REPO_ROOT, capture_output=True, text=True, check=False).stdout.strip() or "unknown"
+        )
 
     # The operator is started several times; if the tree moves meanwhile, the table says so.
     commit = head()

@@ -116,6 +116,33 @@ def _inventory(args: argparse.Namespace) -> int:
         return 1
 
 
+def _demo(args: argparse.Namespace) -> int:
+    """The demo is test machinery (`tests/support/demo.py`, with the local control plane that
+    `hack/control-plane.sh` builds), so it runs from a source checkout: the first folder at or above the
+    working directory that holds both. The installed package carries none of it."""
+    import importlib
+
+    here = Path.cwd().resolve()
+    checkout = next(
+        (
+            folder
+            for folder in (here, *here.parents)
+            if (folder / "hack" / "control-plane.sh").is_file() and (folder / "tests" / "support").is_dir()
+        ),
+        None,
+    )
+    if checkout is None:
+        sys.stderr.write(
+            f"error: the demo runs from a source checkout (hack/control-plane.sh and tests/support), and {here} "
+            "is not in one: clone the repository and run `make demo` there\n"
+        )
+        return 2
+    sys.path.insert(0, str(checkout))
+    demo = importlib.import_module("tests.support.demo")
+    code: int = demo.run_demo(wait=not args.no_wait, latency=args.latency)
+    return code
+
+
 def _settings(args: argparse.Namespace) -> Any:
     from userprofile_operator.settings import Settings
 
@@ -214,9 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("list", "get", "import"):
         return _inventory(args)
     if args.command == "demo":
-        from userprofile_operator.demo import run_demo
-
-        return run_demo(wait=not args.no_wait, latency=args.latency)
+        return _demo(args)
     parser.error(f"unknown command {args.command}")
     return 2  # pragma: no cover
 

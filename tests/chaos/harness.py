@@ -20,6 +20,7 @@ from typing import Any
 from tests.e2e.conftest import DOMAIN, REGION
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import Kube, wait_for
+from tests.support.manifests import profile
 from userprofile_operator.settings import OWNER_TAG_KEY
 
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "1"))
@@ -88,19 +89,10 @@ class Scene:
 
     def apply(self, names: list[str], version: str) -> None:
         """One kubectl apply of all the objects (a List), each with the tag `version`."""
-        items = [
-            {
-                "apiVersion": "sagemaker.awscc.dev/v1alpha1",
-                "kind": "SageMakerUserProfile",
-                "metadata": {"name": name, "namespace": self.namespace},
-                "spec": {"domainId": DOMAIN, "userProfileName": name, "tags": [{"key": "version", "value": version}]},
-            }
-            for name in names
-        ]
+        items = [profile(name, self.namespace, version) for name in names]
         self.created.update(names)
-        text = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
         # Idempotent, so it is retried while the API server is away (the API server chaos test).
-        wait_for("kubectl apply", lambda: self.kube.kubectl("apply", "-f", "-", input=text).returncode == 0)
+        wait_for("kubectl apply", lambda: self.kube.apply_list(items).returncode == 0)
 
     def delete_all(self) -> None:
         wait_for(

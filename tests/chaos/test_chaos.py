@@ -18,8 +18,8 @@ from tests.chaos.harness import OPERATOR_ENV, PROFILES, ROUNDS, Scene
 from tests.e2e.test_resilience import ALL_OPERATIONS
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import Kube, wait_for
+from tests.support.localcluster import LocalControlPlane
 from tests.support.operator import OperatorProcess
-from userprofile_operator.localcluster import LocalControlPlane
 
 # pytest-timeout's 600 s default is too short for `make chaos`: allow 4 minutes a round, plus start-up.
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(120 + 240 * ROUNDS)]

@@ -22,8 +22,9 @@ import pytest
 from tests.chaos.harness import OPERATOR_ENV, PROFILES, ROUNDS, Scene
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import Kube, wait_for
+from tests.support.localcluster import LocalControlPlane
 from tests.support.operator import OperatorProcess, health
-from userprofile_operator.localcluster import LocalControlPlane, free_port
+from tests.support.processes import free_port
 
 pytestmark = [
     pytest.mark.chaos,

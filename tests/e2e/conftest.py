@@ -16,8 +16,9 @@ import pytest
 
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import REPO_ROOT, Kube
+from tests.support.localcluster import LocalControlPlane, find_assets
+from tests.support.manifests import DOMAIN, REGION
 from tests.support.operator import OperatorProcess
-from userprofile_operator.localcluster import LocalControlPlane, find_assets
 
 pytestmark = pytest.mark.e2e
 
@@ -75,8 +76,6 @@ def namespace(kube: Kube) -> str:
     return name
 
 
-DOMAIN = "d-abcdef123456"
-REGION = "us-east-1"
 OTHER_REGION = "us-west-2"
 
 

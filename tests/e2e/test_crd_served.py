@@ -12,8 +12,9 @@ import pytest
 from tests.e2e.test_reconciler import apply, manifest, wait_ready
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import REPO_ROOT, Kube, wait_for
+from tests.support.localcluster import LocalControlPlane, find_assets
 from tests.support.operator import OperatorProcess, health
-from userprofile_operator.localcluster import LocalControlPlane, find_assets, free_port
+from tests.support.processes import free_port
 
 CRD = "sagemakeruserprofiles.sagemaker.awscc.dev"
 

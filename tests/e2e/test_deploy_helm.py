@@ -7,42 +7,17 @@ a token of the chart's ServiceAccount, and `kubectl auth can-i` impersonating it
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.kube import REPO_ROOT, Kube
+from tests.support.helm import CHART, CRD_NAME, Helm
+from tests.support.kube import Kube
 
-CHART = REPO_ROOT / "deploy" / "helm" / "sagemaker-userprofile-operator"
-CRD_NAME = "sagemakeruserprofiles.sagemaker.awscc.dev"
 SMUP = "sagemakeruserprofiles.sagemaker.awscc.dev"  # the resource, as kubectl names it
 LEASES = "leases.coordination.k8s.io"
-
-
-class Helm:
-    """helm with the cluster's kubeconfig and its own config/cache folders (nothing from ~)."""
-
-    def __init__(self, kube: Kube, home: Path) -> None:
-        folder = subprocess.run(
-            [str(REPO_ROOT / "hack" / "control-plane.sh"), "dir"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        self.binary = str(Path(folder) / "helm")
-        self.env = {
-            **kube.env(),
-            "HELM_CONFIG_HOME": str(home / "config"),
-            "HELM_CACHE_HOME": str(home / "cache"),
-            "HELM_DATA_HOME": str(home / "data"),
-        }
-
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([self.binary, *args], capture_output=True, text=True, env=self.env, timeout=120)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
-        return proc
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ import yaml
 
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import Kube
+from tests.support.manifests import profile as profile_object
 from tests.support.operator import OPERATOR, OperatorProcess
 from userprofile_operator.naming import cfn_to_spec
 from userprofile_operator.plan import owner_tag_value
@@ -46,15 +47,6 @@ def _state(name: str, domain: str = D1, owner: str | None = None, **extra: Any) 
     if owner is not None:
         state["Tags"] = [*state.get("Tags", []), {"Key": OWNER_TAG_KEY, "Value": owner}]
     return state
-
-
-def _object(namespace: str, name: str, profile: str, domain: str, region: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "sagemaker.awscc.dev/v1alpha1",
-        "kind": "SageMakerUserProfile",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"domainId": domain, "userProfileName": profile, "region": region},
-    }
 
 
 def _apply(kube: Kube, *documents: dict[str, Any]) -> None:
@@ -148,7 +140,7 @@ class World:
         for i in range(3):
             name = f"owned-{i}"
             states.append(_state(name, owner=owner_tag_value(CLUSTER, self.managed_ns, name)))
-            objects.append(_object(self.managed_ns, name, name, D1, LIST_REGION))
+            objects.append(profile_object(name, self.managed_ns, domain_id=D1, region=LIST_REGION))
             self.expected[f"{name}|{D1}"] = f"{self.managed_ns}/{name}"
         states.append(_state("foreign", D2, owner="elsewhere/team/foreign"))
         self.expected[f"foreign|{D2}"] = "other-cluster:elsewhere"
@@ -312,7 +304,10 @@ def test_import_writes_manifests_that_the_operator_adopts_without_creating(
             _state("theirs", owner="elsewhere/ns/theirs"),
         ],
     )
-    _apply(kube, _object(world.managed_ns, managed_name, "kept", D1, IMPORT_REGION))
+    _apply(
+        kube,
+        profile_object(managed_name, world.managed_ns, domain_id=D1, user_profile_name="kept", region=IMPORT_REGION),
+    )
 
     args = ["import", "--region", IMPORT_REGION, "--cluster-name", CLUSTER, "--namespace", namespace]
     done = cli(emu, kube.kubeconfig, *args)

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DOMAIN
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import Kube, wait_for
+from tests.support.manifests import profile
 from tests.support.operator import OperatorProcess, health
-from userprofile_operator.localcluster import free_port
+from tests.support.processes import free_port
 
 MUTATING = ("CreateResource", "UpdateResource", "DeleteResource", "CancelResourceRequest")
 LEASE = "smup-test-leader"
@@ -91,19 +91,6 @@ def calls(emulator: EmulatorProcess, replica: Replica, operations: tuple[str, ..
     return sum(n for op, n in by_op.items() if operations is None or op in operations)
 
 
-def profile(name: str, namespace: str, version: str = "1") -> dict[str, Any]:
-    return {
-        "apiVersion": "sagemaker.awscc.dev/v1alpha1",
-        "kind": "SageMakerUserProfile",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"domainId": DOMAIN, "userProfileName": name, "tags": [{"key": "version", "value": version}]},
-    }
-
-
-def apply(kube: Kube, objects: list[dict[str, Any]]) -> None:
-    kube.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
-
-
 def wait_ready(kube: Kube, namespace: str, names: list[str], generation: int, timeout: float = 90) -> None:
     def done() -> bool:
         items = kube.get_json("smup", "-n", namespace)["items"]
@@ -146,7 +133,7 @@ def test_one_lease_holder_works_the_follower_stands_by_and_a_killed_leader_fails
     assert second.get("/healthz") == (200, {"ok": True, "phase": "Follower", "reason": ""})
 
     names = [f"le-{i}-{uuid.uuid4().hex[:4]}" for i in range(5)]
-    apply(kube, [profile(n, work_ns) for n in names])
+    kube.apply_list([profile(n, work_ns, "1") for n in names])
     wait_ready(kube, work_ns, names, 1)
     assert calls(emulator, first, MUTATING) >= len(names)
     assert calls(emulator, second) == 0, "the follower called AWS"
@@ -157,7 +144,7 @@ def test_one_lease_holder_works_the_follower_stands_by_and_a_killed_leader_fails
     wait_for("the follower holds the Lease", lambda: holder(kube, lease_ns) == second.name, timeout=30)
     took_over = time.monotonic() - killed
     more = [f"le-after-{i}-{uuid.uuid4().hex[:4]}" for i in range(3)]
-    apply(kube, [profile(n, work_ns) for n in more])
+    kube.apply_list([profile(n, work_ns, "1") for n in more])
     wait_ready(kube, work_ns, more, 1)
     ready = time.monotonic() - killed
     print(
@@ -188,7 +175,7 @@ def test_a_frozen_leader_that_wakes_after_losing_the_lease_makes_no_mutating_cal
     lease_ns, work_ns, (first, second) = election
     start_pair(kube, lease_ns, first, second)
     names = [f"fz-{i}-{uuid.uuid4().hex[:4]}" for i in range(6)]
-    apply(kube, [profile(n, work_ns) for n in names])
+    kube.apply_list([profile(n, work_ns, "1") for n in names])
     wait_ready(kube, work_ns, names, 1)
 
     assert first.proc.proc is not None
@@ -196,7 +183,7 @@ def test_a_frozen_leader_that_wakes_after_losing_the_lease_makes_no_mutating_cal
     time.sleep(1.0)  # let anything already on the wire arrive before counting
     frozen_mutations = calls(emulator, first, MUTATING)
     # Changes made while it is frozen: its watch connection buffers them, to be handled on waking.
-    apply(kube, [profile(n, work_ns, "2") for n in names])
+    kube.apply_list([profile(n, work_ns, "2") for n in names])
     wait_for("the follower holds the Lease", lambda: holder(kube, lease_ns) == second.name, timeout=30)
     wait_ready(kube, work_ns, names, 2)
     os.killpg(first.proc.proc.pid, signal.SIGCONT)

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from tests.support.kube import REPO_ROOT, Kube
-from userprofile_operator.localcluster import LocalControlPlane, find_assets
+from tests.support.localcluster import LocalControlPlane, find_assets
 
 WIDGET_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",

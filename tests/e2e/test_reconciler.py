@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from tests.e2e.conftest import DOMAIN, OTHER_REGION, REGION
+from tests.support import manifests
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import Kube, wait_for
 from userprofile_operator.settings import OWNER_TAG_KEY
@@ -24,15 +25,8 @@ def unique(prefix: str = "p") -> str:
 
 
 def manifest(name: str, profile: str | None = None, annotations: dict[str, str] | None = None, **spec: Any) -> str:
-    body: dict[str, Any] = {
-        "apiVersion": "sagemaker.awscc.dev/v1alpha1",
-        "kind": "SageMakerUserProfile",
-        "metadata": {"name": name},
-        "spec": {"domainId": DOMAIN, "userProfileName": profile or name, **spec},
-    }
-    if annotations:
-        body["metadata"]["annotations"] = annotations
-    return json.dumps(body)
+    """The object as JSON text, without a namespace (`apply` gives it)."""
+    return json.dumps(manifests.profile(name, user_profile_name=profile, annotations=annotations, **spec))
 
 
 def apply(kube: Kube, namespace: str, text: str) -> None:

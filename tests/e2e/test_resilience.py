@@ -18,7 +18,7 @@ from tests.e2e.test_reconciler import apply, manifest, profile, requests_for, ta
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import Kube, wait_for
 from tests.support.operator import OperatorProcess
-from userprofile_operator.localcluster import free_port
+from tests.support.processes import free_port
 from userprofile_operator.settings import OWNER_TAG_KEY
 
 ALL_OPERATIONS = (

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DOMAIN
 from tests.support.kube import Kube
+from tests.support.manifests import profile
 from userprofile_operator import kube as kube_module
 from userprofile_operator.kube import ObjectClient
 from userprofile_operator.resync import Resync
@@ -23,13 +23,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _create(kube: Kube, namespace: str, name: str, status: dict[str, Any] | None = None) -> None:
-    body = {
-        "apiVersion": "sagemaker.awscc.dev/v1alpha1",
-        "kind": "SageMakerUserProfile",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"domainId": DOMAIN, "userProfileName": name},
-    }
-    kube.kubectl("apply", "-f", "-", input=json.dumps(body))
+    kube.kubectl("apply", "-f", "-", input=json.dumps(profile(name, namespace)))
     if status is not None:
         kube.kubectl(
             "patch", "smup", name, "-n", namespace, "--subresource=status", "--type=merge",

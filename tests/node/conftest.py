@@ -19,6 +19,7 @@ from typing import NoReturn
 import pytest
 
 from tests.support.kube import REPO_ROOT, Kube, wait_for
+from tests.support.localcluster import find_assets
 from tests.support.node import (
     LocalNode,
     NodeControlPlane,
@@ -27,7 +28,6 @@ from tests.support.node import (
     find_operator_image,
     operator_image_archive,
 )
-from userprofile_operator.localcluster import find_assets
 
 
 def unavailable(reason: str) -> NoReturn:

@@ -24,11 +24,9 @@ from typing import Any
 import pytest
 
 from tests.support.chart import (
-    CRD_NAME,
     LEASE,
     NAMESPACE,
     RELEASE,
-    Helm,
     aws_profiles,
     aws_tag,
     calls_by,
@@ -38,16 +36,16 @@ from tests.support.chart import (
     kustomize_overlay,
     lease_holder,
     pods,
-    profile,
     restart_count,
     start_emulator,
     successful_creates,
     wait_pods_ready,
     wait_profiles_ready,
 )
-from tests.support.chart import apply as apply_objects
 from tests.support.emulator import EmulatorProcess
+from tests.support.helm import CRD_NAME, Helm
 from tests.support.kube import Kube, wait_for
+from tests.support.manifests import profile
 from tests.support.node import LocalNode, find_operator_image, rebuilt_image_archive
 
 pytestmark = pytest.mark.node
@@ -204,7 +202,7 @@ def test_helm_install_two_ready_pods_one_leader_and_a_profile_becomes_ready(
 
     start = time.monotonic()
     names = unique("first", 1)
-    apply_objects(kube, [profile(names[0], work_ns)])
+    kube.apply_list([profile(names[0], work_ns, "1")])
     wait_profiles_ready(kube, work_ns, names, timeout=60)
     TIMINGS["first profile Ready"] = time.monotonic() - start
     assert names[0] in aws_profiles(emulator)
@@ -219,14 +217,14 @@ def test_helm_upgrade_while_objects_change_loses_nothing_and_creates_once(
 ) -> None:
     kube = node_kube
     names = unique("up", 6)
-    apply_objects(kube, [profile(n, work_ns, "1") for n in names])
+    kube.apply_list([profile(n, work_ns, "1") for n in names])
     wait_profiles_ready(kube, work_ns, names)
     before = {s["imageID"] for p in pods(kube) for s in p["status"]["containerStatuses"]}
 
     # Changes right before the upgrade, which then rolls the pods (surge 1: a new pod stands by before an
     # old one stops, and a stopping leader hands the Lease over), then more changes and new profiles once
     # a pod of the new image is up, while old ones still run.
-    apply_objects(kube, [profile(n, work_ns, "2") for n in names])
+    kube.apply_list([profile(n, work_ns, "2") for n in names])
     start = time.monotonic()
     release.helm.upgrade(release.values(next_image))
     wait_for(
@@ -240,7 +238,7 @@ def test_helm_upgrade_while_objects_change_loses_nothing_and_creates_once(
     )
     mid_rollout = {p["spec"]["containers"][0]["image"] for p in pods(kube)}
     more = unique("up-new", 3)
-    apply_objects(kube, [profile(n, work_ns, "3") for n in names] + [profile(n, work_ns, "3") for n in more])
+    kube.apply_list([profile(n, work_ns, "3") for n in names] + [profile(n, work_ns, "3") for n in more])
     upgraded = wait_pods_ready(kube, 2, next_image, timeout=180)
     TIMINGS["helm upgrade rolled out"] = time.monotonic() - start
     wait_profiles_ready(kube, work_ns, names + more, timeout=120)
@@ -287,7 +285,7 @@ def test_deleting_the_leader_pod_fails_over_to_the_other(
     NOTES.append(f"the deleted leader's Lease went to the {'follower' if holder == follower else 'new pod'}")
 
     names = unique("after-delete", 2)
-    apply_objects(kube, [profile(n, work_ns) for n in names])
+    kube.apply_list([profile(n, work_ns, "1") for n in names])
     wait_profiles_ready(kube, work_ns, names, timeout=60)
     TIMINGS["leader pod deleted: new profiles Ready"] = time.monotonic() - start
     assert_one_create_each(emulator, names)
@@ -314,7 +312,7 @@ def test_a_frozen_leader_is_restarted_by_its_liveness_probe_and_the_other_takes_
     wait_for("the other pod holds the Lease", lambda: lease_holder(kube) == follower, timeout=45, interval=0.5)
     TIMINGS["frozen leader: Lease taken over"] = time.monotonic() - start
     names = unique("after-freeze", 3)
-    apply_objects(kube, [profile(n, work_ns) for n in names])
+    kube.apply_list([profile(n, work_ns, "1") for n in names])
     wait_profiles_ready(kube, work_ns, names, timeout=90)
     TIMINGS["frozen leader: new profiles Ready"] = time.monotonic() - start
 
@@ -341,7 +339,7 @@ def test_deleting_a_namespace_full_of_profiles_runs_their_finalizers(
     namespace = f"doomed-{uuid.uuid4().hex[:6]}"
     kube.create_namespace(namespace)
     names = unique("doomed", 10)
-    apply_objects(kube, [profile(n, namespace) for n in names])
+    kube.apply_list([profile(n, namespace, "1") for n in names])
     wait_profiles_ready(kube, namespace, names, timeout=90)
     assert set(names) <= set(aws_profiles(emulator))
 
@@ -418,7 +416,7 @@ def test_the_kustomize_base_installs_the_same_operator(
     assert all(p["spec"]["containers"][0]["imagePullPolicy"] == "Never" for p in running)
     _, follower = one_leader(kube)
     names = unique("kustomize", 1)
-    apply_objects(kube, [profile(names[0], work_ns)])
+    kube.apply_list([profile(names[0], work_ns, "1")])
     wait_profiles_ready(kube, work_ns, names, timeout=60)
     assert_one_create_each(emulator, names)
     assert calls_by(emulator, follower) == {}

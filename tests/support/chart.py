@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,21 +20,14 @@ from typing import Any
 import yaml
 
 from tests.support.emulator import EmulatorProcess
+from tests.support.helm import NAMESPACE, RELEASE
 from tests.support.kube import REPO_ROOT, Kube, wait_for
+from tests.support.manifests import DOMAIN, REGION
 from tests.support.node import BRIDGE_IP
 
-CHART = REPO_ROOT / "deploy" / "helm" / "sagemaker-userprofile-operator"
 KUSTOMIZE_BASE = REPO_ROOT / "deploy" / "kustomize"
-# As the README installs it: release and namespace both named after the chart, so the release's full name
-# (the Deployment, the ServiceAccount, the Lease) is that name too, as in the kustomize base.
-RELEASE = "sagemaker-userprofile-operator"
-NAMESPACE = "sagemaker-userprofile-operator"
 LEASE = RELEASE
 SELECTOR = f"app.kubernetes.io/name=sagemaker-userprofile-operator,app.kubernetes.io/instance={RELEASE}"
-CRD_NAME = "sagemakeruserprofiles.sagemaker.awscc.dev"
-DOMAIN = "d-abcdef123456"
-REGION = "us-east-1"
-API_VERSION = "sagemaker.awscc.dev/v1alpha1"
 
 
 def start_emulator(latency: float = 0.2) -> EmulatorProcess:
@@ -70,56 +62,6 @@ def chart_values(image: str, emulator: EmulatorProcess, region: str = REGION) ->
         "config": {"defaultRegion": region},
         "extraEnv": operator_env(emulator, region),
     }
-
-
-def helm_binary() -> str:
-    """helm from the folder `hack/control-plane.sh dir` prints (pinned, built by `make tools`)."""
-    folder = subprocess.run(
-        [str(REPO_ROOT / "hack" / "control-plane.sh"), "dir"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return str(Path(folder) / "helm")
-
-
-class Helm:
-    """helm with the cluster's kubeconfig and its own config/cache/data folders (nothing from ~)."""
-
-    def __init__(self, kube: Kube, home: Path) -> None:
-        self.binary = helm_binary()
-        self.home = home
-        self.env = {
-            **kube.env(),
-            "HELM_CONFIG_HOME": str(home / "config"),
-            "HELM_CACHE_HOME": str(home / "cache"),
-            "HELM_DATA_HOME": str(home / "data"),
-        }
-
-    def __call__(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([self.binary, *args], capture_output=True, text=True, env=self.env, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
-        return proc
-
-    def values_file(self, values: dict[str, Any], name: str = "values.yaml") -> Path:
-        path = self.home / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(values))
-        return path
-
-    def install(self, values: dict[str, Any], release: str = RELEASE, namespace: str = NAMESPACE) -> str:
-        path = self.values_file(values, "install-values.yaml")
-        args = ["install", release, str(CHART), "--namespace", namespace, "--create-namespace", "-f", str(path)]
-        return self(*args).stdout
-
-    def upgrade(self, values: dict[str, Any], release: str = RELEASE, namespace: str = NAMESPACE) -> str:
-        path = self.values_file(values, "upgrade-values.yaml")
-        return self("upgrade", release, str(CHART), "--namespace", namespace, "-f", str(path)).stdout
-
-    def uninstall(self, release: str = RELEASE, namespace: str = NAMESPACE) -> None:
-        self("uninstall", release, "--namespace", namespace)
-
-    def installed(self, release: str = RELEASE, namespace: str = NAMESPACE) -> bool:
-        out = self("list", "--namespace", namespace, "--short", check=False).stdout.split()
-        return release in out
 
 
 def kustomize_overlay(folder: Path, image: str, emulator: EmulatorProcess, region: str = REGION) -> Path:
@@ -241,20 +183,6 @@ def lease_holder(kube: Kube, namespace: str = NAMESPACE, lease: str = LEASE) -> 
 
 
 # ---- profiles ----------------------------------------------------------------------------------------
-
-
-def profile(name: str, namespace: str, version: str = "1", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "SageMakerUserProfile",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"domainId": DOMAIN, "userProfileName": name, "tags": [{"key": "version", "value": version}], **spec},
-    }
-
-
-def apply(kube: Kube, objects: Iterable[dict[str, Any]]) -> None:
-    items = list(objects)
-    kube.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
 
 
 def ready_at_latest_generation(kube: Kube, obj: dict[str, Any]) -> bool:

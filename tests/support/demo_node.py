@@ -28,7 +28,6 @@ from types import FrameType
 from tests.support.chart import (
     NAMESPACE,
     REGION,
-    Helm,
     chart_values,
     lease_holder,
     start_emulator,
@@ -36,7 +35,9 @@ from tests.support.chart import (
     wait_profiles_ready,
 )
 from tests.support.emulator import EmulatorProcess
+from tests.support.helm import Helm
 from tests.support.kube import KUBECTL, REPO_ROOT, Kube, wait_for
+from tests.support.localcluster import find_assets
 from tests.support.node import (
     LocalNode,
     NodeControlPlane,
@@ -46,7 +47,6 @@ from tests.support.node import (
     find_operator_image,
     operator_image_archive,
 )
-from userprofile_operator.localcluster import find_assets
 
 DEMO_NAMESPACE = "demo"
 EXAMPLES = [REPO_ROOT / "examples" / "minimal.yaml", REPO_ROOT / "examples" / "full.yaml"]

@@ -1,6 +1,6 @@
 """Run the Cloud Control emulator as a subprocess and drive its admin API.
 
-Shared by the conformance tests, the operator's e2e tests and the benchmarks; keep it stable.
+Shared by the conformance tests, the operator's e2e tests, the benchmarks and the demo; keep it stable.
 Standard library only (``urllib``) for the admin calls; ``boto3`` is imported lazily by
 :meth:`EmulatorProcess.boto3_client`.
 
@@ -26,6 +26,7 @@ Public API (stable):
   ``oob_create(region, desired_state | [desired_states])``, ``oob_patch(region, identifier, patch)``,
   ``oob_delete(region, identifier)``, ``resources(region=None)``, ``requests(region=None)``.
 * ``boto3_client(region, **config)`` — a ``cloudcontrol`` client with dummy credentials.
+* ``poll()`` — the exit status once it has exited by itself, else None.
 * ``stop()`` — SIGTERM, wait, SIGKILL if needed; idempotent; then ``.returncode`` holds the exit status.
 """
 
@@ -43,6 +44,8 @@ import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
+
+from tests.support.processes import stop_process
 
 LISTENING_PREFIX = "listening on "
 _UNSET: Any = object()
@@ -117,6 +120,7 @@ class EmulatorProcess:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            start_new_session=True,  # a terminal's Ctrl-C reaches the caller only, who then stops us
         )
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         line = self._read_first_line()
@@ -161,17 +165,15 @@ class EmulatorProcess:
         """The last lines the emulator wrote to stderr."""
         return "".join(self._stderr_lines)
 
+    def poll(self) -> int | None:
+        """The exit status if the emulator has exited by itself, else None (also before start)."""
+        return self._process.poll() if self._process is not None else None
+
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None
         if process is None:
             return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout)
+        stop_process(process, timeout)
         self.returncode = process.returncode
         for stream in (process.stdout, process.stderr):
             if stream is not None:

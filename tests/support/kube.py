@@ -11,10 +11,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from tests.support.manifests import object_list
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
@@ -56,6 +58,10 @@ class Kube:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         return proc
 
+    def apply_list(self, objects: Iterable[Mapping[str, Any]], check: bool = True) -> subprocess.CompletedProcess[str]:
+        """One `kubectl apply` of `objects`, as a v1 List."""
+        return self.kubectl("apply", "-f", "-", input=json.dumps(object_list(objects)), check=check)
+
     def get_json(self, *args: str) -> Any:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
@@ -78,7 +84,7 @@ class Kube:
         self.kubectl("apply", "-f", "-", input=json.dumps(manifest))
 
     def condition(self, obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
-        for cond in obj.get("status", {}).get("conditions", []) or []:
+        for cond in (obj.get("status") or {}).get("conditions") or []:
             if cond.get("type") == type_:
                 return dict(cond)
         return None

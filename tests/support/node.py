@@ -68,7 +68,8 @@ from pathlib import Path
 import yaml
 
 from tests.support.kube import REPO_ROOT, Kube
-from userprofile_operator.localcluster import LocalControlPlane
+from tests.support.localcluster import LocalControlPlane
+from tests.support.processes import log_tail
 
 NODE_NAME = "smup-node"
 API_IP = "10.0.0.1"  # the first address of the Service range 10.0.0.0/24: the `kubernetes` Service
@@ -752,10 +753,7 @@ temp = "{w}/tmp"
     # ---- logs -------------------------------------------------------------------------------------
 
     def log_tail(self, name: str, lines: int = 40) -> str:
-        try:
-            return "\n".join((self.logs / f"{name}.log").read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(self.logs / f"{name}.log", lines)
 
     def keep_logs_on_stderr(self) -> None:
         for name in DAEMONS:

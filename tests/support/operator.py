@@ -1,5 +1,7 @@
 """Run the operator as a real subprocess (`userprofile-operator run ...`), as users and pods do.
 
+Shared by the e2e and chaos tests, the benchmarks and the demo.
+
 The log goes to a file, so a failing test can show it (`log()`), and the process can be stopped
 gently (`stop()`, SIGTERM) or killed mid-operation (`kill()`, SIGKILL) for crash-safety tests.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from userprofile_operator.localcluster import stop_process
+from tests.support.processes import log_tail, stop_process
 
 OPERATOR = str(Path(sys.executable).parent / "userprofile-operator")
 
@@ -48,7 +50,12 @@ def health(port: int, path: str = "/healthz") -> tuple[int, dict[str, Any]]:
 
 
 class OperatorProcess:
-    """One operator subprocess. All instances are listed in `instances`, to show their logs on failure."""
+    """One operator subprocess. All instances are listed in `instances`, to show their logs on failure.
+
+    Its environment: `base_env` (default: this process's), then `settings` (default: the quick
+    TEST_SETTINGS; the demo passes none, to run with the product's defaults), `aws_env`, KUBECONFIG and
+    `env`. The log goes to `log_path`, by default a new temporary file.
+    """
 
     instances: list[OperatorProcess] = []
 
@@ -61,6 +68,10 @@ class OperatorProcess:
         region: str = "us-east-1",
         namespaces: Sequence[str] = (),
         wrapper: Sequence[str] = (),
+        *,
+        settings: Mapping[str, str] = TEST_SETTINGS,
+        base_env: Mapping[str, str] | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.wrapper = list(wrapper)  # a command the operator runs under, e.g. unshare
@@ -68,10 +79,13 @@ class OperatorProcess:
         self.args = ["run", *scope, "--region", region, *args]
         if not any(a.startswith("--metrics-port") for a in args):
             self.args += ["--metrics-port", "0"]
-        self.env = {**os.environ, **TEST_SETTINGS, **aws_env, "KUBECONFIG": str(kubeconfig), **(env or {})}
-        fd, name = tempfile.mkstemp(prefix="smup-operator-", suffix=".log")
-        os.close(fd)
-        self.log_path = Path(name)
+        base = os.environ if base_env is None else base_env
+        self.env = {**base, **settings, **aws_env, "KUBECONFIG": str(kubeconfig), **(env or {})}
+        if log_path is None:
+            fd, name = tempfile.mkstemp(prefix="smup-operator-", suffix=".log")
+            os.close(fd)
+            log_path = Path(name)
+        self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         OperatorProcess.instances.append(self)
 
@@ -91,8 +105,12 @@ class OperatorProcess:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
     def log(self, lines: int = 200) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no goodbye — what a crash or an OOM kill looks like."""

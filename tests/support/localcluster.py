@@ -2,7 +2,8 @@
 
 This is what the end-to-end tests, the benchmarks and `userprofile-operator demo` run against, in
 the manner of controller-runtime's envtest: no kubelet, no scheduler, no controller-manager, but a
-real API server with RBAC, admission, CRD validation and CEL, backed by a real etcd.
+real API server with RBAC, admission, CRD validation and CEL, backed by a real etcd. Test machinery,
+kept out of the shipped package, as envtest is kept out of controller-runtime's manager.
 
 What it owns: finding the binaries (``KUBEBUILDER_ASSETS`` first, else the folder that
 ``hack/control-plane.sh`` builds into), choosing free ports, the service-account signing key, an
@@ -12,12 +13,9 @@ that leaves no process behind. What it does not do: build binaries (``hack/contr
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -29,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 
 import yaml
+
+from tests.support.processes import free_port, log_tail, stop_process
 
 ADMIN_USER = "local-admin"
 
@@ -55,31 +55,6 @@ def find_assets(repo_root: Path) -> Path:
         f"no etcd and kube-apiserver in {candidates[0]}: run `hack/control-plane.sh ensure` "
         "(builds them from pinned Go modules) or set KUBEBUILDER_ASSETS to a folder holding both"
     )
-
-
-def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:
-    """SIGTERM to the child's process group (started with start_new_session), SIGKILL after `timeout`.
-
-    Idempotent; returns once the process is reaped.
-    """
-    if proc is None:
-        return
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -197,7 +172,7 @@ class LocalControlPlane:
             for proc, log in zip(self._procs, self._logs, strict=True):
                 if proc.poll() is not None:
                     self.stop()
-                    raise ControlPlaneError(f"{log.stem} exited with {proc.returncode}:\n{self.log_tail(log)}")
+                    raise ControlPlaneError(f"{log.stem} exited with {proc.returncode}:\n{log_tail(log)}")
             try:
                 with urllib.request.urlopen(request, context=context, timeout=2) as response:
                     if response.status == 200:
@@ -238,13 +213,6 @@ class LocalControlPlane:
             time.sleep(down_for)
         self._spawn("kube-apiserver", self._apiserver_args)
         self._wait_ready(timeout)
-
-    @staticmethod
-    def log_tail(log: Path, lines: int = 40) -> str:
-        try:
-            return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stops the API server, then etcd; kills what does not stop; removes the folder."""
