@@ -32,7 +32,7 @@ tools: ## Build etcd, kube-apiserver and helm from pinned Go modules (cached und
 ##@ Development
 .PHONY: crd
 crd: venv tools ## Regenerate crds/ from the vendored CloudFormation schemas, then the chart's copies, deploy/kustomize/ and deploy/iam/policy.json
-	$(BIN)/userprofile-operator crd > crds/sagemaker.awscc.dev_sagemakeruserprofiles.yaml
+	$(BIN)/userprofile-operator crd --output-dir crds
 	deploy/render-kustomize.sh
 	$(BIN)/python deploy/iam/render.py
 

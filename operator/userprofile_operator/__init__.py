@@ -6,12 +6,3 @@ try:
     __version__ = version("sagemaker-userprofile-operator")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
-
-TYPE_NAME = "AWS::SageMaker::UserProfile"
-GROUP = "sagemaker.awscc.dev"
-VERSION = "v1alpha1"
-KIND = "SageMakerUserProfile"
-PLURAL = "sagemakeruserprofiles"
-SHORT_NAME = "smup"
-FINALIZER = f"{GROUP}/finalizer"
-DEFAULT_REGION_ANNOTATION = f"{GROUP}/default-region"

@@ -54,7 +54,11 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.add_argument("--log-format", choices=["json", "text"])
 
-    sub.add_parser("crd", help="print the CustomResourceDefinition generated from the CloudFormation schema")
+    crd = sub.add_parser(
+        "crd", help="print a kind's CustomResourceDefinition, generated from its CloudFormation schema"
+    )
+    crd.add_argument("--kind", help="the kind: smup (the default), smspace, or any of its names")
+    crd.add_argument("--output-dir", type=Path, help="write the CRDs here, one file each: every kind's, or --kind's")
     demo = sub.add_parser(
         "demo", help="local control plane + Cloud Control emulator + operator + the examples, until Ctrl-C"
     )
@@ -65,9 +69,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _add_inventory_parsers(sub: Any) -> None:
-    """`list`, `get` and `import`: read the profiles of a region (see inventory.py)."""
+    """`list`, `get` and `import`: read a kind's resources in a region (see inventory.py)."""
 
     def aws_flags(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument(
+            "--kind", default="smup", help="the kind: smup (user profiles, the default), smspace, or any of its names"
+        )
         cmd.add_argument("--region", help="AWS region (default: AWS_REGION)")
         cmd.add_argument("--cluster-name", help="this cluster's name in ownership tags (default: SMUP_CLUSTER_NAME)")
 
@@ -76,19 +83,24 @@ def _add_inventory_parsers(sub: Any) -> None:
         cmd.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
         cmd.add_argument("--context", help="kubeconfig context (default: the current one)")
 
-    listing = sub.add_parser("list", help="list the region's user profiles and which object manages each")
+    listing = sub.add_parser("list", help="list the region's user profiles (or --kind) and which object manages each")
     aws_flags(listing)
     cluster_flags(listing)
     listing.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
 
-    get = sub.add_parser("get", help="print every property of one user profile (camelCase, with its ARN)")
-    get.add_argument("identifier", metavar="NAME|DOMAIN", help="the profile, as UserProfileName|DomainId")
+    get = sub.add_parser("get", help="print every property of one user profile (or --kind; camelCase, with its ARN)")
+    get.add_argument(
+        "identifier",
+        metavar="IDENTIFIER",
+        help="the resource's Cloud Control identifier (a profile: UserProfileName|DomainId; a space: "
+        "DomainId|SpaceName), or its name alone with --domain-id",
+    )
     aws_flags(get)
-    get.add_argument("--domain-id", help="the domain, when NAME is given alone")
+    get.add_argument("--domain-id", help="the domain, when the name is given alone")
     get.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml")
 
     imp = sub.add_parser(
-        "import", help="write SageMakerUserProfile manifests (adoptionPolicy: Adopt) for unmanaged profiles"
+        "import", help="write manifests (adoptionPolicy: Adopt) for unmanaged user profiles (or --kind)"
     )
     aws_flags(imp)
     cluster_flags(imp)
@@ -106,7 +118,7 @@ def _inventory(args: argparse.Namespace) -> int:
         if args.command == "list":
             return inventory.run_list(opts, args.output, sys.stdout)
         if args.command == "get":
-            identifier = inventory.parse_identifier(args.identifier, args.domain_id)
+            identifier = inventory.parse_identifier(opts.kind, args.identifier, args.domain_id)
             return inventory.run_get(opts, identifier, args.output, sys.stdout)
         return inventory.run_import(
             opts, args.namespace, args.output_dir, DeletionPolicy(args.deletion_policy), sys.stdout
@@ -225,6 +237,28 @@ def _run(args: argparse.Namespace) -> int:
     return runner.run(settings, options)
 
 
+def _crd(args: argparse.Namespace) -> int:
+    from userprofile_operator.crd import crd_file_name, render_crd_yaml
+    from userprofile_operator.kinds import all_kinds, by_name
+
+    try:
+        chosen = [by_name(args.kind)] if args.kind else None
+    except KeyError as err:
+        print(f"error: {err.args[0]}", file=sys.stderr)
+        return 2
+    if args.output_dir is None:
+        sys.stdout.write(render_crd_yaml(chosen[0] if chosen else by_name("smup")))
+        return 0
+    try:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        for kind in chosen or all_kinds():
+            (args.output_dir / crd_file_name(kind)).write_text(render_crd_yaml(kind), encoding="utf-8")
+    except OSError as err:
+        print(f"error: cannot write to {args.output_dir}: {err.strerror or err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -234,10 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return _run(args)
     if args.command == "crd":
-        from userprofile_operator.crd import render_crd_yaml
-
-        sys.stdout.write(render_crd_yaml())
-        return 0
+        return _crd(args)
     if args.command in ("list", "get", "import"):
         return _inventory(args)
     if args.command == "demo":

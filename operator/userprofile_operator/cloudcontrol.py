@@ -1,4 +1,4 @@
-"""The one place that talks to AWS: Cloud Control calls for AWS::SageMaker::UserProfile.
+"""The one place that talks to AWS: Cloud Control calls, for any managed kind's type.
 
 What it owns: boto3 clients per region and IAM role (roles assumed through STS with refreshable
 credentials), the limits on AWS calls (a semaphore for calls in flight, a token bucket per
@@ -25,9 +25,10 @@ from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.session import get_session
 
-from userprofile_operator import TYPE_NAME, metrics
+from userprofile_operator import metrics
 from userprofile_operator.election import Fence, NotLeader
-from userprofile_operator.plan import NOT_FOUND_CODES, AwsError, ProgressEvent
+from userprofile_operator.kind import Kind
+from userprofile_operator.wire import NOT_FOUND_CODES, AwsError, ProgressEvent
 
 T = TypeVar("T")
 
@@ -107,12 +108,17 @@ class Target:
 
 
 class CloudControl:
-    """Cloud Control for one target; built and cached by `CloudControlPool`."""
+    """Cloud Control for one target and one kind's type; built and cached by `CloudControlPool`.
 
-    def __init__(self, client: Any, bucket: TokenBucket, pool: CloudControlPool) -> None:
+    The kinds of one target share its boto3 client and its token bucket.
+    """
+
+    def __init__(self, client: Any, bucket: TokenBucket, pool: CloudControlPool, kind: Kind) -> None:
         self._client = client
         self._bucket = bucket
         self._pool = pool
+        self.kind = kind
+        self.type_name = kind.type_name
 
     async def _call(self, operation: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
         fence = self._pool.fence if operation in MUTATING else None
@@ -133,16 +139,16 @@ class CloudControl:
                 raise
             except Exception as err:
                 aws = _aws_error(err)
-                metrics.AWS_CALLS.labels(operation=operation, outcome=aws.code).inc()
+                metrics.AWS_CALLS.labels(kind=self.kind.kind, operation=operation, outcome=aws.code).inc()
                 raise aws from err
-            metrics.AWS_CALLS.labels(operation=operation, outcome="ok").inc()
+            metrics.AWS_CALLS.labels(kind=self.kind.kind, operation=operation, outcome="ok").inc()
             return result
 
     async def create(self, desired: dict[str, Any], token: str) -> ProgressEvent:
         raw = await self._call(
             "CreateResource",
             self._client.create_resource,
-            TypeName=TYPE_NAME,
+            TypeName=self.type_name,
             DesiredState=json.dumps(desired, separators=(",", ":")),
             ClientToken=token,
         )
@@ -152,7 +158,7 @@ class CloudControl:
         raw = await self._call(
             "UpdateResource",
             self._client.update_resource,
-            TypeName=TYPE_NAME,
+            TypeName=self.type_name,
             Identifier=identifier,
             PatchDocument=json.dumps(patch, separators=(",", ":")),
             ClientToken=token,
@@ -163,16 +169,18 @@ class CloudControl:
         raw = await self._call(
             "DeleteResource",
             self._client.delete_resource,
-            TypeName=TYPE_NAME,
+            TypeName=self.type_name,
             Identifier=identifier,
             ClientToken=token,
         )
         return _progress(raw["ProgressEvent"])
 
     async def get(self, identifier: str) -> dict[str, Any] | None:
-        """The profile's properties, or None when it does not exist."""
+        """The resource's properties, or None when it does not exist."""
         try:
-            raw = await self._call("GetResource", self._client.get_resource, TypeName=TYPE_NAME, Identifier=identifier)
+            raw = await self._call(
+                "GetResource", self._client.get_resource, TypeName=self.type_name, Identifier=identifier
+            )
         except AwsError as err:
             if err.code.removesuffix("Exception") in NOT_FOUND_CODES:
                 return None
@@ -193,9 +201,9 @@ class CloudControl:
         return _progress(raw["ProgressEvent"])
 
     async def list_all(self, resource_model: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Every profile (all pages): [{"Identifier": ..., "Properties": {...}}]."""
+        """Every resource of the type (all pages): [{"Identifier": ..., "Properties": {...}}]."""
         found: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TypeName": TYPE_NAME}
+        kwargs: dict[str, Any] = {"TypeName": self.type_name}
         if resource_model:
             kwargs["ResourceModel"] = json.dumps(resource_model)
         while True:
@@ -217,8 +225,8 @@ class CloudControlPool:
         self._max_concurrent = max_concurrent
         self._rate = rate
         self._burst = burst
-        self._clients: dict[Target, CloudControl] = {}
-        self._buckets: dict[Target, TokenBucket] = {}
+        self._raw: dict[Target, tuple[Any, TokenBucket]] = {}
+        self._clients: dict[tuple[Target, Kind], CloudControl] = {}
 
     def _config(self, region: str) -> Config:
         # botocore's standard retry mode backs off and retries throttling a few times itself.
@@ -255,12 +263,14 @@ class CloudControlPool:
         botocore_session.set_config_variable("region", target.region)
         return boto3.Session(botocore_session=botocore_session)
 
-    def for_target(self, target: Target) -> CloudControl:
-        client = self._clients.get(target)
+    def for_target(self, target: Target, kind: Kind) -> CloudControl:
+        client = self._clients.get((target, kind))
         if client is None:
-            bucket = self._buckets.setdefault(target, TokenBucket(self._rate, self._burst))
-            raw = self._session(target).client("cloudcontrol", config=self._config(target.region))
-            client = self._clients[target] = CloudControl(raw, bucket, self)
+            if target not in self._raw:
+                raw = self._session(target).client("cloudcontrol", config=self._config(target.region))
+                self._raw[target] = (raw, TokenBucket(self._rate, self._burst))
+            raw, bucket = self._raw[target]
+            client = self._clients[(target, kind)] = CloudControl(raw, bucket, self, kind)
         return client
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""When to re-read each profile from AWS: one scheduler for all objects, not a timer per object.
+"""When to re-read each managed object from AWS: one scheduler for all objects, not a timer per object.
 
 kopf timers cost an asyncio task, daemon state and a live copy of the body per object, and wake up
 on every tick whether or not anything is due: at 10,000 objects that is most of the operator's memory
@@ -17,11 +17,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from userprofile_operator.kind import Kind
+
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Ref:
+    kind: Kind
     namespace: str
     name: str
     uid: str

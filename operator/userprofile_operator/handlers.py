@@ -2,7 +2,7 @@
 and turns its `Outcome` into a status patch, Events and a retry. Nothing is decided here.
 
 Handlers are registered on a registry built at start-up from `Settings` (`build_registry`), so no
-configuration is read at import time.
+configuration is read at import time: the same handlers for every managed kind, each bound to its Kind.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import aiohttp
 import kopf
 from kopf._cogs.structs.references import NamespaceName, match_namespace  # kopf's own pattern rules
 
-from userprofile_operator import FINALIZER, GROUP, PLURAL, VERSION
 from userprofile_operator.cloudcontrol import CloudControl, CloudControlPool, Target
+from userprofile_operator.conditions import condition_status
 from userprofile_operator.drift import DriftScheduler, Ref
 from userprofile_operator.election import Fence
+from userprofile_operator.kind import FINALIZER, GROUP, Kind
 from userprofile_operator.kube import ObjectClient
 from userprofile_operator.plan import (
-    condition_status,
     drift_delay,
     owner_tag_value,
     parse_duration,
@@ -41,7 +41,6 @@ from userprofile_operator.settings import (
 from userprofile_operator.watchguard import WatchState
 
 DEFAULT_REGION_ANNOTATION = f"{GROUP}/default-region"
-RESOURCE = (GROUP, VERSION, PLURAL)
 
 
 class Runtime:
@@ -50,6 +49,7 @@ class Runtime:
     def __init__(
         self,
         settings: Settings,
+        kinds: Sequence[Kind],
         namespaces: Sequence[str] = (),
         fence: Fence | None = None,
         watch: WatchState | None = None,
@@ -60,7 +60,8 @@ class Runtime:
         self.watch = watch or WatchState(settings.watch_probe_interval, settings.watch_probe_timeout)
         self.patterns = list(namespaces)  # kopf's namespace patterns; none: cluster-wide
         self.busy: set[str] = set()  # uids a handler is working on right now
-        self.reconciler = Reconciler(settings)
+        self.kinds = tuple(kinds)
+        self.reconcilers = {kind: Reconciler(settings, kind) for kind in self.kinds}
         self.pool: CloudControlPool | None = None
         self.namespaces: dict[str, dict[str, str | None]] = {}
         self.scheduler: DriftScheduler | None = None
@@ -99,24 +100,24 @@ class Runtime:
         override = parse_duration(annotations.get(DRIFT_INTERVAL_ANNOTATION))
         return override if override is not None else self.settings.drift_interval
 
-    def schedule_drift(self, body: Mapping[str, Any], spread: float | None = None) -> None:
+    def schedule_drift(self, kind: Kind, body: Mapping[str, Any], spread: float | None = None) -> None:
         """Plan the next drift check: an interval from now (jittered), or at random within `spread`."""
         interval = self.drift_interval(body)
         if self.scheduler is None or interval <= 0:
             return
         meta = body.get("metadata", {})
         delay = random.uniform(0, spread) if spread else drift_delay(interval, self.settings.drift_jitter)
-        self.scheduler.schedule(Ref(meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", "")), delay)
+        self.scheduler.schedule(Ref(kind, meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", "")), delay)
 
     def view(
-        self, body: Mapping[str, Any], retry: int, previous_spec: dict[str, Any] | None = None
+        self, kind: Kind, body: Mapping[str, Any], retry: int, previous_spec: dict[str, Any] | None = None
     ) -> tuple[ObjectView, CloudControl | None]:
         meta = body.get("metadata", {})
         namespace, name = meta.get("namespace") or "", meta.get("name") or ""
         spec = dict(body.get("spec") or {})
         status = dict(body.get("status") or {})
         ns = self.namespaces.get(namespace, {})
-        # Once created, a profile lives where status says: a namespace annotation changed later must not
+        # Once created, a resource lives where status says: a namespace annotation changed later must not
         # make the operator look for (or create) it in another region.
         region = status.get("region") or resolve_region(
             spec.get("region"), ns.get("region"), self.settings.default_region
@@ -133,24 +134,24 @@ class Runtime:
             retry=retry,
             previous_spec=previous_spec,
         )
-        cc = self.aws().for_target(Target(region, ns.get("role_arn"))) if region else None
+        cc = self.aws().for_target(Target(region, ns.get("role_arn")), kind) if region else None
         return view, cc
 
     async def drift_check(self, ref: Ref) -> None:
         """Runs outside kopf: reads the object, reconciles it, writes status and Events itself."""
         assert self.objects is not None
-        body = await self.objects.get(ref.namespace, ref.name)
+        body = await self.objects.get(ref.kind, ref.namespace, ref.name)
         if body is None or body["metadata"].get("uid") != ref.uid or body["metadata"].get("deletionTimestamp"):
             return
         status = body.get("status") or {}
         if not (reconciled(body) and status.get("identifier")):
             return  # a handler is at work on it, or it waits for a new spec; it schedules the next check
-        view, cc = self.view(body, 0)
-        outcome = await self.reconciler.reconcile(view, cc, "drift")
-        self.schedule_drift(body)
+        view, cc = self.view(ref.kind, body, 0)
+        outcome = await self.reconcilers[ref.kind].reconcile(view, cc, "drift")
+        self.schedule_drift(ref.kind, body)
         changed = _changed(outcome, status)
         if changed:
-            await self.objects.patch_status(ref.namespace, ref.name, changed)
+            await self.objects.patch_status(ref.kind, ref.namespace, ref.name, changed)
         for type_, reason, message in outcome.events:
             await self.objects.post_event(body, type_, reason, message)
 
@@ -198,7 +199,9 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         runtime.scheduler = DriftScheduler(runtime.drift_check, runtime.settings.max_concurrent_aws_calls)
         runtime.tasks.append(asyncio.create_task(runtime.scheduler.run(), name="drift-scheduler"))
         if runtime.settings.resync_interval > 0:
-            resync = Resync(runtime.objects, runtime.scope, runtime.settings.resync_interval, runtime.busy)
+            resync = Resync(
+                runtime.objects, runtime.kinds, runtime.scope, runtime.settings.resync_interval, runtime.busy
+            )
             runtime.tasks.append(asyncio.create_task(resync.run(), name="resync"))
         for task in runtime.background:
             runtime.tasks.append(asyncio.create_task(task(), name=getattr(task, "__qualname__", "background")))
@@ -242,43 +245,51 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         runtime.namespaces[name] = entry
         return {name: entry}
 
-    @kopf.on.event(*RESOURCE, registry=registry, id="watch_self_check")
+    for kind in runtime.kinds:
+        _register_kind(registry, runtime, kind)
+
+    return registry
+
+
+def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, kind: Kind) -> None:
+    """The handlers of one kind: the same for every kind, bound to it and to its reconciler."""
+    reconciler = runtime.reconcilers[kind]
+
+    @kopf.on.event(*kind.resource, registry=registry, id="watch_self_check")
     def event_seen(**_: Any) -> None:
-        # Every watch event of our resource, the initial listing included: the watch self-check's input.
+        # Every watch event of our resources, the initial listing included: the watch self-check's input.
         runtime.watch.event_seen()
 
     async def reconcile(trigger: Trigger, body: kopf.Body, patch: kopf.Patch, retry: int, old: Any = None) -> None:
         previous = dict(old) if isinstance(old, dict) else None
-        view, cc = runtime.view(body, retry, previous)
+        view, cc = runtime.view(kind, body, retry, previous)
         with runtime.working_on(view.uid):
-            outcome = await runtime.reconciler.reconcile(view, cc, trigger)
-        runtime.schedule_drift(body)
+            outcome = await reconciler.reconcile(view, cc, trigger)
+        runtime.schedule_drift(kind, body)
         _apply(outcome, body, patch)
 
-    @kopf.on.create(*RESOURCE, registry=registry, id="reconcile")
+    @kopf.on.create(*kind.resource, registry=registry, id="reconcile")
     async def on_create(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
         await reconcile("create", body, patch, retry)
 
-    @kopf.on.update(*RESOURCE, registry=registry, id="reconcile", field="spec")
+    @kopf.on.update(*kind.resource, registry=registry, id="reconcile", field="spec")
     async def on_update(body: kopf.Body, patch: kopf.Patch, retry: int, old: Any, **kwargs: Any) -> None:
         await reconcile("update", body, patch, retry, old)
 
-    @kopf.on.resume(*RESOURCE, registry=registry, id="resume")
+    @kopf.on.resume(*kind.resource, registry=registry, id="resume")
     async def on_resume(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
         ready = condition_status(body.status.get("conditions") or [], "Ready") == "True"
         if ready and reconciled(body):
             # Nothing in flight and nothing to do: re-read it within one drift interval, spread out.
-            runtime.schedule_drift(body, spread=runtime.drift_interval(body))
+            runtime.schedule_drift(kind, body, spread=runtime.drift_interval(body))
             return
         await reconcile("resume", body, patch, retry)
 
-    @kopf.on.delete(*RESOURCE, registry=registry, id="finalize")
+    @kopf.on.delete(*kind.resource, registry=registry, id="finalize")
     async def on_delete(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
-        view, cc = runtime.view(body, retry)
+        view, cc = runtime.view(kind, body, retry)
         with runtime.working_on(view.uid):
-            outcome = await runtime.reconciler.finalize(view, cc)
+            outcome = await reconciler.finalize(view, cc)
         if runtime.scheduler is not None:
             runtime.scheduler.forget(view.uid)
         _apply(outcome, body, patch)
-
-    return registry

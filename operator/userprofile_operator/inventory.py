@@ -1,11 +1,12 @@
-"""`userprofile-operator list`, `get` and `import`: the profiles of a region, whose they are, manifests.
+"""`userprofile-operator list`, `get` and `import`: a kind's resources in a region, whose they are, manifests.
 
 The first half is pure (classify ownership, render table/JSON/YAML, build manifests) and unit-tested
 without servers; the second half runs the commands: it reads AWS through `cloudcontrol.py` (the same
 credentials, region and endpoint rules, limits and error codes as the operator) and the cluster
 through `kube.py`, and turns every failure into one line (`CliError`).
 
-Ownership comes from the profile's `sagemaker.awscc.dev/owner` tag, `cluster/namespace/name`:
+Every function takes the `Kind` (`--kind`, default user profiles). Ownership comes from the
+resource's `sagemaker.awscc.dev/owner` tag, `cluster/namespace/name`:
 
 - tagged for this cluster, and that object exists          -> `namespace/name`
 - tagged for this cluster, but no such object (Retained)    -> `orphan:namespace/name`
@@ -33,16 +34,16 @@ from typing import Any, Final, Literal, TextIO
 import pydantic
 import yaml
 
-from userprofile_operator import GROUP, KIND, VERSION
+from cfn_registry.schema import MISSING, get_path
+from userprofile_operator.kind import Kind
 from userprofile_operator.models import (
     REGION_MAX_LENGTH,
     REGION_PATTERN,
     AdoptionPolicy,
     DeletionPolicy,
     ManagementPolicy,
-    SageMakerUserProfileSpec,
+    spec_model,
 )
-from userprofile_operator.naming import cfn_to_spec
 from userprofile_operator.plan import owner_tag_value
 from userprofile_operator.settings import OWNER_TAG_KEY
 
@@ -73,7 +74,7 @@ class Owner(StrEnum):
 
 @dataclass(frozen=True)
 class ClusterObject:
-    """What `list` and `import` need to know about one SageMakerUserProfile in the cluster."""
+    """What `list` and `import` need to know about one managed object in the cluster."""
 
     namespace: str
     name: str
@@ -86,13 +87,11 @@ class ClusterObject:
         return f"{self.namespace}/{self.name}"
 
     @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> ClusterObject:
+    def from_body(cls, kind: Kind, body: Mapping[str, Any]) -> ClusterObject:
         meta = body.get("metadata") or {}
         spec = body.get("spec") or {}
         status = body.get("status") or {}
-        identifier = status.get("identifier")
-        if not identifier and spec.get("userProfileName") and spec.get("domainId"):
-            identifier = f"{spec['userProfileName']}|{spec['domainId']}"
+        identifier = status.get("identifier") or kind.identifier_of_spec(spec)
         return cls(
             namespace=str(meta.get("namespace") or ""),
             name=str(meta.get("name") or ""),
@@ -119,25 +118,32 @@ class Ownership:
         return self.owner is Owner.UNMANAGED and self.ref is None
 
 
-def owner_tag(properties: Mapping[str, Any]) -> str | None:
-    for tag in properties.get("Tags") or []:
+def _tags(kind: Kind) -> str:
+    path = kind.schema.tag_property
+    assert path is not None and len(path) == 1, f"{kind.type_name}: no top-level tag property"
+    return path[0]
+
+
+def owner_tag(kind: Kind, properties: Mapping[str, Any]) -> str | None:
+    for tag in properties.get(_tags(kind)) or []:
         if isinstance(tag, Mapping) and tag.get("Key") == OWNER_TAG_KEY:
             return str(tag.get("Value", ""))
     return None
 
 
-def identifier_of(properties: Mapping[str, Any]) -> str:
-    return f"{properties.get('UserProfileName', '')}|{properties.get('DomainId', '')}"
+def identifier_of(kind: Kind, properties: Mapping[str, Any]) -> str:
+    return "|".join(str(properties.get(path[0], "")) for path in kind.schema.primary_identifier)
 
 
 def classify(
+    kind: Kind,
     properties: Mapping[str, Any],
     region: str,
     cluster_name: str,
     objects: Sequence[ClusterObject] | None,
 ) -> Ownership:
-    """Whose profile this is; `objects` are the cluster's SageMakerUserProfiles, None without access."""
-    tag = owner_tag(properties)
+    """Whose resource this is; `objects` are the cluster's objects of the kind, None without access."""
+    tag = owner_tag(kind, properties)
     if tag is not None:
         cluster, _, rest = tag.partition("/")
         if cluster != cluster_name:
@@ -148,7 +154,7 @@ def classify(
             if owner_tag_value(cluster_name, obj.namespace, obj.name) == tag:
                 return Ownership(Owner.CLUSTER, obj.ref, owner_tag=tag, ref=obj.ref, cluster=cluster)
         return Ownership(Owner.ORPHAN, f"orphan:{rest}", owner_tag=tag, cluster=cluster)
-    identifier = identifier_of(properties)
+    identifier = identifier_of(kind, properties)
     for obj in objects or ():
         if obj.observe_only and obj.identifier == identifier and obj.region in (None, region):
             return Ownership(Owner.UNMANAGED, f"unmanaged (observed by {obj.ref})", ref=obj.ref)
@@ -160,29 +166,36 @@ def classify(
 
 
 @dataclass(frozen=True)
-class ProfileRow:
+class Row:
+    kind: Kind
     region: str
     properties: Mapping[str, Any]
     ownership: Ownership
 
     @property
     def identifier(self) -> str:
-        return identifier_of(self.properties)
+        return identifier_of(self.kind, self.properties)
+
+    @property
+    def name(self) -> str:
+        return str(self.properties.get(self.kind.name_property, ""))
 
     @property
     def execution_role(self) -> str | None:
-        settings = self.properties.get("UserSettings") or {}
-        role = settings.get("ExecutionRole") if isinstance(settings, Mapping) else None
-        return str(role) if role else None
+        if self.kind.execution_role is None:
+            return None
+        role = get_path(self.properties, self.kind.execution_role)
+        return str(role) if role is not MISSING and role else None
 
     def to_dict(self) -> dict[str, Any]:
+        spec_name = self.kind.naming.spec_name
+        described: dict[str, Any] = {spec_name(path[0]): self.properties.get(path[0]) for path in _by_name(self.kind)}
+        described.update({"identifier": self.identifier, "region": self.region})
+        described[spec_name(self.kind.arn_property)] = self.properties.get(self.kind.arn_property)
+        if self.kind.execution_role is not None:
+            described["executionRole"] = self.execution_role
         return {
-            "userProfileName": self.properties.get("UserProfileName"),
-            "domainId": self.properties.get("DomainId"),
-            "identifier": self.identifier,
-            "region": self.region,
-            "userProfileArn": self.properties.get("UserProfileArn"),
-            "executionRole": self.execution_role,
+            **described,
             "managedBy": self.ownership.managed_by,
             "ownership": self.ownership.owner.value,
             "object": self.ownership.ref,
@@ -190,17 +203,23 @@ class ProfileRow:
         }
 
 
-def sort_rows(rows: Iterable[ProfileRow]) -> list[ProfileRow]:
-    return sorted(rows, key=lambda r: (str(r.properties.get("DomainId")), str(r.properties.get("UserProfileName"))))
+def _by_name(kind: Kind) -> list[tuple[str, ...]]:
+    """The identifier's paths, the name first (UserProfileName, then DomainId)."""
+    return sorted(kind.schema.primary_identifier, key=lambda path: path != (kind.name_property,))
 
 
-def render_table(rows: Sequence[ProfileRow]) -> str:
-    header = ("PROFILE", "DOMAIN", "EXECUTION-ROLE", "MANAGED-BY")
+def sort_rows(rows: Iterable[Row]) -> list[Row]:
+    return sorted(rows, key=lambda r: (str(r.properties.get("DomainId")), r.name))
+
+
+def render_table(kind: Kind, rows: Sequence[Row]) -> str:
+    with_role = kind.execution_role is not None
+    header = (kind.short_noun.upper(), "DOMAIN", *(("EXECUTION-ROLE",) if with_role else ()), "MANAGED-BY")
     lines = [
         (
-            str(row.properties.get("UserProfileName", "")),
+            row.name,
             str(row.properties.get("DomainId", "")),
-            row.execution_role or "-",
+            *((row.execution_role or "-",) if with_role else ()),
             row.ownership.managed_by,
         )
         for row in rows
@@ -221,15 +240,15 @@ def render_document(document: Any, fmt: str) -> str:
     raise ValueError(f"unknown output format {fmt!r}")
 
 
-def render_list(rows: Sequence[ProfileRow], fmt: str) -> str:
+def render_list(kind: Kind, rows: Sequence[Row], fmt: str) -> str:
     if fmt == "table":
-        return render_table(rows)
+        return render_table(kind, rows)
     return render_document([row.to_dict() for row in rows], fmt)
 
 
-def describe(properties: Mapping[str, Any]) -> dict[str, Any]:
-    """Every property of a profile in the CRD's camelCase, the ARN (`userProfileArn`) included."""
-    document: dict[str, Any] = cfn_to_spec(dict(properties))
+def describe(kind: Kind, properties: Mapping[str, Any]) -> dict[str, Any]:
+    """Every property of a resource in the CRD's camelCase, the ARN (`userProfileArn`, ...) included."""
+    document: dict[str, Any] = kind.naming.cfn_to_spec(dict(properties))
     return document
 
 
@@ -237,10 +256,10 @@ def describe(properties: Mapping[str, Any]) -> dict[str, Any]:
 # Manifests
 
 
-def dns_name(user_profile_name: str) -> str:
-    """A DNS-1123 label from a profile name: lower case, other characters as `-`, at most 63."""
-    base = re.sub(r"[^a-z0-9-]+", "-", user_profile_name.lower()).strip("-")
-    return base[:NAME_MAX_LENGTH].rstrip("-") or "profile"
+def dns_name(resource_name: str, fallback: str = "profile") -> str:
+    """A DNS-1123 label from a resource's name: lower case, other characters as `-`, at most 63."""
+    base = re.sub(r"[^a-z0-9-]+", "-", resource_name.lower()).strip("-")
+    return base[:NAME_MAX_LENGTH].rstrip("-") or fallback
 
 
 def _hashed(base: str, identifier: str) -> str:
@@ -248,15 +267,17 @@ def _hashed(base: str, identifier: str) -> str:
     return f"{base[: NAME_MAX_LENGTH - _HASH_LENGTH - 1].rstrip('-')}-{digest}"
 
 
-def manifest_names(profiles: Mapping[str, str], taken: Collection[str] = ()) -> dict[str, str]:
-    """metadata.name per identifier, from `{identifier: UserProfileName}`.
+def manifest_names(
+    profiles: Mapping[str, str], taken: Collection[str] = (), fallback: str = "profile"
+) -> dict[str, str]:
+    """metadata.name per identifier, from `{identifier: name}` (UserProfileName, SpaceName, ...).
 
     The lower-cased profile name when it is unique among these profiles and not `taken` (names of
     objects already in the target namespace); else that name plus a short hash of the identifier,
     so two profiles with one name (in two domains, or `Alice` and `alice`) never share a manifest.
     Deterministic: the same profiles always give the same names.
     """
-    bases = {identifier: dns_name(name) for identifier, name in profiles.items()}
+    bases = {identifier: dns_name(name, fallback) for identifier, name in profiles.items()}
     counts = Counter(bases.values())
     names: dict[str, str] = {}
     for identifier, base in bases.items():
@@ -265,29 +286,31 @@ def manifest_names(profiles: Mapping[str, str], taken: Collection[str] = ()) -> 
     return names
 
 
-def writable_state(properties: Mapping[str, Any]) -> dict[str, Any]:
-    """The profile as a desired state to adopt: without our ownership tag and AWS's own `aws:` tags."""
+def writable_state(kind: Kind, properties: Mapping[str, Any]) -> dict[str, Any]:
+    """The resource as a desired state to adopt: without our ownership tag and AWS's own `aws:` tags."""
     state = dict(properties)
+    key = _tags(kind)
     tags = [
         dict(t)
-        for t in state.pop("Tags", None) or []
+        for t in state.pop(key, None) or []
         if t.get("Key") != OWNER_TAG_KEY and not str(t.get("Key", "")).startswith("aws:")
     ]
     if tags:
-        state["Tags"] = tags
+        state[key] = tags
     return state
 
 
 def build_manifest(
+    kind: Kind,
     properties: Mapping[str, Any],
     region: str,
     name: str,
     namespace: str | None = None,
     deletion_policy: DeletionPolicy = DeletionPolicy.DELETE,
 ) -> dict[str, Any]:
-    """A SageMakerUserProfile that adopts this profile as it is. Raises pydantic.ValidationError."""
-    spec = SageMakerUserProfileSpec.from_desired_state(
-        writable_state(properties),
+    """An object of the kind that adopts this resource as it is. Raises pydantic.ValidationError."""
+    spec = spec_model(kind).from_desired_state(
+        writable_state(kind, properties),
         region=region,
         deletion_policy=deletion_policy,
         adoption_policy=AdoptionPolicy.ADOPT,
@@ -295,7 +318,7 @@ def build_manifest(
     metadata: dict[str, Any] = {"name": name}
     if namespace:
         metadata["namespace"] = namespace
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": metadata, "spec": spec.to_spec()}
+    return {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": metadata, "spec": spec.to_spec()}
 
 
 def render_manifests(manifests: Sequence[Mapping[str, Any]]) -> str:
@@ -342,10 +365,10 @@ _BAD_CREDENTIALS: Final = frozenset(
 
 
 def aws_error_message(err: Exception, region: str) -> str:
-    """One line for a failed AWS call (`plan.AwsError`, with the botocore error as its cause)."""
+    """One line for a failed AWS call (`wire.AwsError`, with the botocore error as its cause)."""
     import botocore.exceptions
 
-    from userprofile_operator.plan import AwsError
+    from userprofile_operator.wire import AwsError
 
     cause = err.__cause__
     if isinstance(cause, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
@@ -367,6 +390,7 @@ def aws_error_message(err: Exception, region: str) -> str:
 
 @dataclass
 class Options:
+    kind: Kind
     region: str
     cluster_name: str
     max_concurrent: int = 16
@@ -379,7 +403,8 @@ class Options:
 
 
 def options(args: Any) -> Options:
-    """Options from parsed arguments: the region (--region, else AWS_REGION) and the settings."""
+    """Options from parsed arguments: the kind (--kind), the region (--region, else AWS_REGION), the settings."""
+    from userprofile_operator.kinds import by_name, default_kind
     from userprofile_operator.settings import Settings
 
     region = getattr(args, "region", None) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -390,7 +415,12 @@ def options(args: Any) -> Options:
         first = err.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
         raise CliError(f"invalid setting {where}: {first['msg']}") from None
+    try:
+        kind = by_name(args.kind) if getattr(args, "kind", None) else default_kind()
+    except KeyError as err:
+        raise CliError(str(err.args[0])) from None
     return Options(
+        kind=kind,
         region=check_region(region),
         cluster_name=settings.cluster_name,
         max_concurrent=settings.max_concurrent_aws_calls,
@@ -402,14 +432,14 @@ def options(args: Any) -> Options:
     )
 
 
-async def _read_profiles(opts: Options) -> list[dict[str, Any]]:
-    """Every profile of the region (or of one domain): ListResources, then GetResource for each."""
+async def _read_resources(opts: Options) -> list[dict[str, Any]]:
+    """Every resource of the kind in the region (or in one domain): ListResources, then GetResource for each."""
     from userprofile_operator.cloudcontrol import CloudControlPool, Target
-    from userprofile_operator.plan import AwsError
+    from userprofile_operator.wire import AwsError
 
     pool = CloudControlPool(opts.max_concurrent, opts.rate, opts.burst)
     try:
-        cc = pool.for_target(Target(opts.region))
+        cc = pool.for_target(Target(opts.region), opts.kind)
         listed = await cc.list_all()
         identifiers = [
             str(item["Identifier"])
@@ -425,56 +455,66 @@ async def _read_profiles(opts: Options) -> list[dict[str, Any]]:
 
 
 def _read_cluster(opts: Options) -> list[ClusterObject] | None:
-    from userprofile_operator.kube import ClusterAccessError, list_profiles
+    from userprofile_operator.kube import ClusterAccessError, list_objects
 
     try:
-        bodies = list_profiles(opts.kubeconfig, opts.context)
+        bodies = list_objects(opts.kind, opts.kubeconfig, opts.context)
     except ClusterAccessError as err:
         opts.stderr.write(
-            f"warning: no cluster access ({err}); profiles tagged for cluster {opts.cluster_name!r} "
+            f"warning: no cluster access ({err}); {opts.kind.short_noun}s tagged for cluster {opts.cluster_name!r} "
             f"show as {NO_CLUSTER_ACCESS!r}\n"
         )
         return None
-    return [ClusterObject.from_body(body) for body in bodies]
+    return [ClusterObject.from_body(opts.kind, body) for body in bodies]
 
 
-async def _inventory(opts: Options) -> tuple[list[ProfileRow], list[ClusterObject] | None]:
+async def _inventory(opts: Options) -> tuple[list[Row], list[ClusterObject] | None]:
     cluster = asyncio.create_task(asyncio.to_thread(_read_cluster, opts))
     try:
-        profiles = await _read_profiles(opts)
+        profiles = await _read_resources(opts)
     except BaseException:
         await asyncio.gather(cluster, return_exceptions=True)
         raise
     objects = await cluster
     rows = [
-        ProfileRow(opts.region, props, classify(props, opts.region, opts.cluster_name, objects)) for props in profiles
+        Row(opts.kind, opts.region, props, classify(opts.kind, props, opts.region, opts.cluster_name, objects))
+        for props in profiles
     ]
     return sort_rows(rows), objects
 
 
 def run_list(opts: Options, fmt: str, out: TextIO) -> int:
     rows, _ = asyncio.run(_inventory(opts))
-    out.write(render_list(rows, fmt))
+    out.write(render_list(opts.kind, rows, fmt))
     return 0
 
 
-def parse_identifier(text: str, domain_id: str | None) -> str:
-    name, sep, domain = text.partition("|")
-    if sep and domain_id and domain != domain_id:
-        raise CliError(f"{text!r} names domain {domain}, --domain-id says {domain_id}")
-    domain = domain or domain_id or ""
-    if not name or not domain:
-        raise CliError(f"name the profile as NAME|DOMAIN_ID (or NAME --domain-id DOMAIN_ID), not {text!r}")
-    return f"{name}|{domain}"
+def parse_identifier(kind: Kind, text: str, domain_id: str | None) -> str:
+    """The Cloud Control identifier: as given (`UserProfileName|DomainId`, `DomainId|SpaceName`), or a
+    name alone with --domain-id."""
+    paths = kind.schema.primary_identifier
+    if "|" in text:
+        values = dict(zip(paths, text.split("|"), strict=False))
+        if len(text.split("|")) != len(paths) or not all(values.values()):
+            raise CliError(f"name the {kind.noun} as {kind.identifier_help}, not {text!r}")
+    else:
+        values = {(kind.name_property,): text, ("DomainId",): domain_id or ""}
+        if not text or not domain_id or set(values) != set(paths):
+            raise CliError(
+                f"name the {kind.noun} as {kind.identifier_help} (or its name with --domain-id), not {text!r}"
+            )
+    if domain_id and values.get(("DomainId",)) != domain_id:
+        raise CliError(f"{text!r} names domain {values.get(('DomainId',))}, --domain-id says {domain_id}")
+    return "|".join(values[path] for path in paths)
 
 
 async def _get(opts: Options, identifier: str) -> dict[str, Any] | None:
     from userprofile_operator.cloudcontrol import CloudControlPool, Target
-    from userprofile_operator.plan import AwsError
+    from userprofile_operator.wire import AwsError
 
     pool = CloudControlPool(1, opts.rate, opts.burst)
     try:
-        return await pool.for_target(Target(opts.region)).get(identifier)
+        return await pool.for_target(Target(opts.region), opts.kind).get(identifier)
     except AwsError as err:
         raise CliError(aws_error_message(err, opts.region)) from None
     finally:
@@ -484,12 +524,12 @@ async def _get(opts: Options, identifier: str) -> dict[str, Any] | None:
 def run_get(opts: Options, identifier: str, fmt: str, out: TextIO) -> int:
     properties = asyncio.run(_get(opts, identifier))
     if properties is None:
-        raise CliError(f"user profile {identifier} not found in {opts.region}")
-    out.write(render_document(describe(properties), fmt))
+        raise CliError(f"{opts.kind.noun} {identifier} not found in {opts.region}")
+    out.write(render_document(describe(opts.kind, properties), fmt))
     return 0
 
 
-def _skip_reason(row: ProfileRow) -> str:
+def _skip_reason(row: Row) -> str:
     ownership = row.ownership
     if ownership.owner is Owner.CLUSTER:
         return f"managed by {ownership.ref}"
@@ -520,13 +560,15 @@ def run_import(
         if not row.ownership.importable:
             opts.stderr.write(f"skipped {row.identifier}: {_skip_reason(row)}\n")
     taken = {obj.name for obj in objects or () if obj.namespace == namespace} if namespace else set()
-    names = manifest_names({row.identifier: str(row.properties.get("UserProfileName", "")) for row in chosen}, taken)
+    names = manifest_names({row.identifier: row.name for row in chosen}, taken, opts.kind.short_noun)
     manifests: list[dict[str, Any]] = []
     failed = 0
     for row in chosen:
         try:
             manifests.append(
-                build_manifest(row.properties, opts.region, names[row.identifier], namespace, deletion_policy)
+                build_manifest(
+                    opts.kind, row.properties, opts.region, names[row.identifier], namespace, deletion_policy
+                )
             )
         except pydantic.ValidationError as err:
             failed += 1
@@ -545,7 +587,7 @@ def run_import(
     where = f" to {output_dir}" if output_dir is not None else ""
     summary = ", ".join(f"{count} {owner}" for owner, count in sorted(skipped.items()))
     opts.stderr.write(
-        f"imported {len(manifests)} of {len(rows)} profiles in {opts.region}{where}"
+        f"imported {len(manifests)} of {len(rows)} {opts.kind.short_noun}s in {opts.region}{where}"
         + (f"; skipped {summary}" if summary else "")
         + (f"; {failed} failed" if failed else "")
         + "\n"

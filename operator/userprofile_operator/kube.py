@@ -1,4 +1,4 @@
-"""Reading SageMakerUserProfiles from the current cluster with the official `kubernetes` client.
+"""Reading and writing managed objects (any kind) in the current cluster with the official `kubernetes` client.
 
 Used by the command line (`list`, `import`) and by the operator's drift scheduler and resync, which
 run outside kopf's handlers (the handlers themselves write through kopf). The connection follows
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from userprofile_operator import GROUP, PLURAL, VERSION
+from userprofile_operator.kind import GROUP, VERSION, Kind
 
 REQUEST_TIMEOUT: Final = 15.0
 PAGE_SIZE: Final = 500
@@ -52,8 +52,8 @@ def _reason(err: Exception) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
-def list_profiles(kubeconfig: str | None = None, context: str | None = None) -> list[dict[str, Any]]:
-    """Every SageMakerUserProfile in the cluster (all namespaces, all pages), as plain dicts.
+def list_objects(kind: Kind, kubeconfig: str | None = None, context: str | None = None) -> list[dict[str, Any]]:
+    """Every object of `kind` in the cluster (all namespaces, all pages), as plain dicts.
 
     None installed (no CRD) is an empty list; anything else that fails is a `ClusterAccessError`.
     """
@@ -65,7 +65,7 @@ def list_profiles(kubeconfig: str | None = None, context: str | None = None) -> 
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            page, token = _list_page(api, None, token)
+            page, token = _list_page(api, kind, None, token)
             items.extend(page)
             if not token:
                 return items
@@ -77,20 +77,22 @@ def list_profiles(kubeconfig: str | None = None, context: str | None = None) -> 
         connection.close()
 
 
-def _list_page(api: Any, namespace: str | None, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """One page (up to 500) of SageMakerUserProfiles, in a namespace or cluster-wide; and the next token."""
+def _list_page(
+    api: Any, kind: Kind, namespace: str | None, token: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page (up to 500) of a kind's objects, in a namespace or cluster-wide; and the next token."""
     kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_request_timeout": REQUEST_TIMEOUT}
     if token:
         kwargs["_continue"] = token
     if namespace is None:
-        page: Any = api.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kwargs)
+        page: Any = api.list_cluster_custom_object(GROUP, VERSION, kind.plural, **kwargs)
     else:
-        page = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **kwargs)
+        page = api.list_namespaced_custom_object(GROUP, VERSION, namespace, kind.plural, **kwargs)
     return list(page.get("items") or []), (page.get("metadata") or {}).get("continue") or None
 
 
 class ObjectClient:
-    """Reads and writes single SageMakerUserProfiles outside kopf handlers (the drift scheduler).
+    """Reads and writes single objects of any kind outside kopf handlers (the drift scheduler).
 
     Blocking client calls run in a thread. Built once at start-up; the connection follows the same
     rules as above (kubeconfig, else in-cluster).
@@ -103,11 +105,11 @@ class ObjectClient:
         self._objects = client.CustomObjectsApi(self._api_client)
         self._core = client.CoreV1Api(self._api_client)
 
-    async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         def call() -> dict[str, Any] | None:
             try:
                 body: Any = self._objects.get_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT
+                    GROUP, VERSION, namespace, kind.plural, name, _request_timeout=REQUEST_TIMEOUT
                 )
                 return dict(body)
             except Exception as err:
@@ -117,51 +119,52 @@ class ObjectClient:
 
         return await asyncio.to_thread(call)
 
-    async def first(self, namespace: str | None) -> dict[str, Any] | None:
+    async def first(self, kind: Kind, namespace: str | None) -> dict[str, Any] | None:
         """One object of `namespace` (None: cluster-wide), or None when there is none."""
 
         def call() -> dict[str, Any] | None:
             if namespace is None:
                 page: Any = self._objects.list_cluster_custom_object(
-                    GROUP, VERSION, PLURAL, limit=1, _request_timeout=REQUEST_TIMEOUT
+                    GROUP, VERSION, kind.plural, limit=1, _request_timeout=REQUEST_TIMEOUT
                 )
             else:
                 page = self._objects.list_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, limit=1, _request_timeout=REQUEST_TIMEOUT
+                    GROUP, VERSION, namespace, kind.plural, limit=1, _request_timeout=REQUEST_TIMEOUT
                 )
             items = page.get("items") or []
             return dict(items[0]) if items else None
 
         return await asyncio.to_thread(call)
 
-    async def served(self) -> bool:
-        """Whether the API server's discovery lists our resource (the CRD is installed and served)."""
+    async def served(self, kinds: Iterable[Kind]) -> bool:
+        """Whether the API server's discovery lists every kind's resource (the CRDs are installed and served)."""
+        plurals = {kind.plural for kind in kinds}
 
         def call() -> bool:
             try:
                 found: Any = self._objects.get_api_resources(GROUP, VERSION, _request_timeout=REQUEST_TIMEOUT)
             except Exception:  # 404 (no such group yet), refused, 503 while starting: not served
                 return False
-            return any(r.name == PLURAL for r in found.resources or [])
+            return plurals <= {r.name for r in found.resources or []}
 
         return await asyncio.to_thread(call)
 
-    async def pages(self, namespace: str | None) -> AsyncIterator[list[dict[str, Any]]]:
+    async def pages(self, kind: Kind, namespace: str | None) -> AsyncIterator[list[dict[str, Any]]]:
         """Every object in `namespace` (None: cluster-wide), a page at a time, so memory stays flat."""
         token: str | None = None
         while True:
-            page, token = await asyncio.to_thread(_list_page, self._objects, namespace, token)
+            page, token = await asyncio.to_thread(_list_page, self._objects, kind, namespace, token)
             yield page
             if not token:
                 return
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    async def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None:
         await asyncio.to_thread(
             self._objects.patch_namespaced_custom_object_status,
             GROUP,
             VERSION,
             namespace,
-            PLURAL,
+            kind.plural,
             name,
             {"status": status},
             _request_timeout=REQUEST_TIMEOUT,

@@ -1,9 +1,9 @@
-"""Typed views of a SageMakerUserProfile's spec and status, consistent with the generated CRD.
+"""Typed views of a managed object's spec and status, consistent with the generated CRDs.
 
-The spec model types the operator's own fields and the top-level CloudFormation properties; the
-nested CloudFormation part (`userSettings`) stays a plain dict that is validated against the vendored
-schema (the same source the CRD is generated from), so the two can never drift apart. Conversions
-to CloudFormation names go through `naming.py`.
+The spec model (`ManagedSpec`, one subclass per kind from `spec_model(kind)`) types the operator's own
+fields; the kind's CloudFormation properties stay plain camelCase data that is validated against the
+kind's registry schema (the same source its CRD is generated from), so the two can never drift apart.
+Conversions to CloudFormation names go through the kind's `Naming`.
 
 These are data and conversions only: no decisions (what to create, update or report) and no I/O.
 """
@@ -13,22 +13,22 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal, Self
+from functools import cache
+from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
-    Field,
     PlainSerializer,
     StringConstraints,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from userprofile_operator.naming import NamingError, cfn_to_spec, spec_to_cfn
-from userprofile_operator.schema import identifier as schema_identifier
-from userprofile_operator.schema import read_only_paths, validate_desired_state
+from cfn_registry.validation import desired_state_errors
+from userprofile_operator.kind import Kind
+from userprofile_operator.naming import NamingError
 
 __all__ = [
     "OPERATOR_SPEC_FIELDS",
@@ -39,12 +39,12 @@ __all__ = [
     "ConditionStatus",
     "DeletionPolicy",
     "KubeTime",
+    "ManagedSpec",
     "ManagementPolicy",
     "OperationInFlight",
     "OperationType",
-    "SageMakerUserProfileSpec",
-    "SageMakerUserProfileStatus",
-    "Tag",
+    "ResourceStatus",
+    "spec_model",
 ]
 
 
@@ -105,27 +105,17 @@ def _without_none(value: Any) -> Any:
     return value
 
 
-class Tag(_CamelModel):
-    key: str
-    value: str
+class ManagedSpec(BaseModel):
+    """`.spec` of a managed object. Use `spec_model(kind)` for a kind's own class, and build it with
+    `from_spec()`; it validates on construction.
 
-
-class SageMakerUserProfileSpec(_CamelModel):
-    """`.spec` of a SageMakerUserProfile. Build it with `from_spec()`; it validates on construction.
-
-    Field names are snake_case in Python and camelCase in the document (aliases).
+    The operator's fields are typed (snake_case in Python, camelCase in the document); the kind's
+    CloudFormation properties are the model's extra fields, as written (camelCase).
     """
 
-    # the CloudFormation properties (top level)
-    domain_id: str
-    user_profile_name: str
-    single_sign_on_user_identifier: str | None = None
-    single_sign_on_user_value: str | None = None
-    user_settings: dict[str, Any] | None = Field(
-        default=None, description="CloudFormation UserSettings, camelCase, validated against the schema."
-    )
-    tags: list[Tag] | None = None
-    # the operator's own fields
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    kind: ClassVar[Kind]
+
     region: Region | None = None
     deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
     management_policy: ManagementPolicy = ManagementPolicy.MANAGE
@@ -142,45 +132,46 @@ class SageMakerUserProfileSpec(_CamelModel):
 
         `operator_fields` are the operator's own fields, by Python or camelCase name.
         """
-        writable = {k: v for k, v in state.items() if (k,) not in read_only_paths()}
-        return cls.model_validate({**cfn_to_spec(_without_none(writable)), **operator_fields})
+        read_only = cls.kind.schema.read_only
+        writable = {k: v for k, v in state.items() if (k,) not in read_only}
+        return cls.model_validate({**cls.kind.naming.cfn_to_spec(_without_none(writable)), **operator_fields})
 
     @model_validator(mode="after")
     def _valid_for_cloudformation(self) -> Self:
         try:
-            errors = validate_desired_state(self.to_desired_state())
+            errors = desired_state_errors(self.kind.schema, self.to_desired_state())
         except NamingError as err:
             raise ValueError(f"unknown field: {err}") from None
         if errors:
-            raise ValueError("invalid for AWS::SageMaker::UserProfile: " + "; ".join(errors))
+            raise ValueError(f"invalid for {self.kind.type_name}: " + "; ".join(errors))
         return self
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        """The CloudFormation properties as the document has them (camelCase), without unset ones."""
+        extra: dict[str, Any] = _without_none(dict(self.model_extra or {}))
+        return extra
 
     def to_spec(self) -> dict[str, Any]:
         """The `.spec` document (camelCase), without unset optional fields."""
-        document: dict[str, Any] = _without_none(
-            self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        )
+        document: dict[str, Any] = _without_none(self.model_dump(mode="json", by_alias=True, exclude_none=True))
         return document
 
     def to_desired_state(self) -> dict[str, Any]:
         """The CloudFormation desired state: PascalCase, only what is set, no operator fields."""
-        document = self.model_dump(
-            mode="json", by_alias=True, exclude_none=True, exclude=set(_OPERATOR_ATTRS)
-        )
-        desired: dict[str, Any] = spec_to_cfn(_without_none(document))
+        desired: dict[str, Any] = self.kind.naming.spec_to_cfn(self.properties)
         return desired
 
     @property
     def identifier(self) -> str:
-        """The Cloud Control Identifier, `userProfileName|domainId` (the schema's primaryIdentifier)."""
-        return schema_identifier(self.to_desired_state())
+        """The Cloud Control Identifier (the schema's primaryIdentifier values joined by `|`)."""
+        return self.kind.schema.identifier_of(self.to_desired_state())
 
 
-_OPERATOR_ATTRS: Final = frozenset(
-    name
-    for name, info in SageMakerUserProfileSpec.model_fields.items()
-    if (info.alias or name) in OPERATOR_SPEC_FIELDS
-)
+@cache
+def spec_model(kind: Kind) -> type[ManagedSpec]:
+    """The spec model of one kind: `ManagedSpec` bound to the kind's schema."""
+    return type(f"{kind.kind}Spec", (ManagedSpec,), {"kind": kind, "__module__": __name__})
 
 
 class _StatusModel(BaseModel):
@@ -209,8 +200,8 @@ class OperationInFlight(_StatusModel):
     started_at: KubeTime | None = None
 
 
-class SageMakerUserProfileStatus(_StatusModel):
-    """`.status` of a SageMakerUserProfile, as the operator writes it."""
+class ResourceStatus(_StatusModel):
+    """`.status` of a managed object, as the operator writes it."""
 
     observed_generation: int | None = None
     arn: str | None = None

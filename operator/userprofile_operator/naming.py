@@ -11,7 +11,7 @@ next word and stays upper case. So
     RStudioServerProAppSettings -> rStudioServerProAppSettings
 
 The reverse is ambiguous in general (`efs...` could have come from `Efs...` or `EFS...`), so it is
-not computed: it is the inverse of the forward map over every property name of the schema, and
+not computed: it is the inverse of the forward map over every property name of a kind's schema, and
 building it asserts that the map is a bijection. Names are mapped one by one; every path therefore
 round-trips because every name on it does.
 
@@ -21,23 +21,10 @@ This module owns names only. It never drops, adds or checks values.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from functools import cache
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from userprofile_operator.schema import PropertyPath, load_schema
-
-__all__ = [
-    "NamingError",
-    "camel_case",
-    "cfn_name",
-    "cfn_path",
-    "cfn_to_spec",
-    "name_map",
-    "spec_name",
-    "spec_path",
-    "spec_to_cfn",
-]
+__all__ = ["Naming", "NamingError", "camel_case"]
 
 _LEADING_RUN: Final = re.compile(r"^[A-Z0-9]+")
 
@@ -58,60 +45,56 @@ def camel_case(pascal: str) -> str:
     return run.lower() + rest
 
 
-@cache
-def name_map() -> Mapping[str, str]:
-    """PascalCase -> camelCase for every property name of the schema; checked to be a bijection."""
-    forward = {name: camel_case(name) for name in sorted(load_schema().property_names())}
-    inverse: dict[str, str] = {}
-    for pascal, camel in forward.items():
-        if camel in inverse:
-            raise AssertionError(f"naming rule is not injective: {inverse[camel]} and {pascal} -> {camel}")
-        inverse[camel] = pascal
-    return forward
+class Naming:
+    """The names of one schema's properties both ways; building it checks the map is a bijection."""
 
+    def __init__(self, property_names: Iterable[str]) -> None:
+        forward = {name: camel_case(name) for name in sorted(property_names)}
+        inverse: dict[str, str] = {}
+        for pascal, camel in forward.items():
+            if camel in inverse:
+                raise AssertionError(f"naming rule is not injective: {inverse[camel]} and {pascal} -> {camel}")
+            inverse[camel] = pascal
+        self._forward: Mapping[str, str] = forward
+        self._inverse: Mapping[str, str] = inverse
 
-@cache
-def _inverse_map() -> Mapping[str, str]:
-    return {camel: pascal for pascal, camel in name_map().items()}
+    @property
+    def name_map(self) -> Mapping[str, str]:
+        """PascalCase -> camelCase for every property name of the schema."""
+        return self._forward
 
+    def spec_name(self, pascal: str) -> str:
+        """The camelCase name of a CloudFormation property name.
 
-def spec_name(pascal: str) -> str:
-    """The camelCase name of a CloudFormation property name.
+        Names the vendored schema does not know (a property AWS added later) still get the rule.
+        """
+        return self._forward.get(pascal) or camel_case(pascal)
 
-    Names the vendored schema does not know (a property AWS added later) still get the rule.
-    """
-    return name_map().get(pascal) or camel_case(pascal)
+    def cfn_name(self, camel: str) -> str:
+        """The CloudFormation name of a camelCase name; only names of schema properties have one."""
+        try:
+            return self._inverse[camel]
+        except KeyError:
+            raise NamingError(f"no CloudFormation property is named like {camel!r}") from None
 
+    def spec_path(self, path: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(self.spec_name(name) for name in path)
 
-def cfn_name(camel: str) -> str:
-    """The CloudFormation name of a camelCase name; only names of schema properties have one."""
-    try:
-        return _inverse_map()[camel]
-    except KeyError:
-        raise NamingError(f"no CloudFormation property is named like {camel!r}") from None
+    def cfn_path(self, path: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(self.cfn_name(name) for name in path)
 
+    def spec_to_cfn(self, obj: Any) -> Any:
+        """A copy of a camelCase document (dicts, lists, scalars) with CloudFormation names as keys."""
+        if isinstance(obj, Mapping):
+            return {self.cfn_name(str(key)): self.spec_to_cfn(value) for key, value in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.spec_to_cfn(item) for item in obj]
+        return obj
 
-def spec_path(path: PropertyPath) -> tuple[str, ...]:
-    return tuple(spec_name(name) for name in path)
-
-
-def cfn_path(path: tuple[str, ...]) -> PropertyPath:
-    return tuple(cfn_name(name) for name in path)
-
-
-def spec_to_cfn(obj: Any) -> Any:
-    """A copy of a camelCase document (dicts, lists, scalars) with CloudFormation names as keys."""
-    if isinstance(obj, Mapping):
-        return {cfn_name(str(key)): spec_to_cfn(value) for key, value in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [spec_to_cfn(item) for item in obj]
-    return obj
-
-
-def cfn_to_spec(obj: Any) -> Any:
-    """A copy of a CloudFormation document (dicts, lists, scalars) with camelCase names as keys."""
-    if isinstance(obj, Mapping):
-        return {spec_name(str(key)): cfn_to_spec(value) for key, value in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [cfn_to_spec(item) for item in obj]
-    return obj
+    def cfn_to_spec(self, obj: Any) -> Any:
+        """A copy of a CloudFormation document (dicts, lists, scalars) with camelCase names as keys."""
+        if isinstance(obj, Mapping):
+            return {self.spec_name(str(key)): self.cfn_to_spec(value) for key, value in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.cfn_to_spec(item) for item in obj]
+        return obj

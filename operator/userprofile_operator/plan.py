@@ -10,74 +10,11 @@ import hashlib
 import json
 import random
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 import jsonpatch
-
-# Cloud Control error codes (the ProgressEvent ErrorCode, or the exception name without "Exception").
-TRANSIENT_CODES = frozenset(
-    {
-        "Throttling",
-        "ServiceInternalError",
-        "NetworkFailure",
-        "InternalFailure",
-        "ConcurrentOperation",
-        "ServiceTimeout",
-        "NotStabilized",
-        "GeneralServiceException",
-        "GeneralService",
-        "HandlerInternalFailure",
-        "ServiceLimitExceeded",
-        "ResourceConflict",
-        "ConcurrentModification",
-        "RequestTimeout",
-        "ServiceUnavailable",
-        "InternalServerError",
-        "Throttled",
-        "TooManyRequests",
-        "RequestLimitExceeded",
-    }
-)
-NOT_FOUND_CODES = frozenset({"NotFound", "ResourceNotFound"})
-
-
-class AwsError(Exception):
-    """An AWS call or request that failed, with Cloud Control's error code and AWS's own message."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-    @property
-    def transient(self) -> bool:
-        return is_transient(self.code)
-
-
-def is_transient(code: str | None) -> bool:
-    """Whether an error code (ErrorCode or exception name) is worth retrying as it is."""
-    return code is not None and code.removesuffix("Exception") in TRANSIENT_CODES
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """The parts of a Cloud Control ProgressEvent the operator uses."""
-
-    operation: str
-    status: str
-    request_token: str
-    identifier: str | None = None
-    error_code: str | None = None
-    message: str = ""
-    retry_after: float | None = None
-    resource_model: dict[str, Any] | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.status in {"SUCCESS", "FAILED", "CANCEL_COMPLETE"}
-
 
 # ---------------------------------------------------------------------------------------------
 # Tokens and ownership
@@ -105,19 +42,49 @@ def owner_tag_value(cluster: str, namespace: str, name: str) -> str:
 Ownership = Literal["ours", "unowned", "other"]
 
 
-def ownership(observed: dict[str, Any], owner_key: str, owner_value: str) -> tuple[Ownership, str | None]:
-    """Whose profile is this, by its ownership tag: ours, nobody's, or someone else's (and whose)."""
-    for tag in observed.get("Tags") or []:
+def ownership(observed: dict[str, Any], owner_key: str, owner_value: str, *, tags: str) -> tuple[Ownership, str | None]:
+    """Whose resource is this, by its ownership tag (in the `tags` property): ours, nobody's, or
+    someone else's (and whose)."""
+    for tag in observed.get(tags) or []:
         if tag.get("Key") == owner_key:
             value = str(tag.get("Value"))
             return ("ours" if value == owner_value else "other"), value
     return "unowned", None
 
 
-def with_owner_tag(desired: dict[str, Any], owner_key: str, owner_value: str) -> dict[str, Any]:
+def with_owner_tag(desired: dict[str, Any], owner_key: str, owner_value: str, *, tags: str) -> dict[str, Any]:
     """The desired state with our ownership tag added (the user's own tags kept as they are)."""
-    tags = [t for t in desired.get("Tags", []) if t.get("Key") != owner_key]
-    return {**desired, "Tags": [*tags, {"Key": owner_key, "Value": owner_value}]}
+    kept = [t for t in desired.get(tags, []) if t.get("Key") != owner_key]
+    return {**desired, tags: [*kept, {"Key": owner_key, "Value": owner_value}]}
+
+
+class Step(StrEnum):
+    """What one reconcile does, once AWS has been observed: exactly one of these."""
+
+    OBSERVE = "observe"  # ObserveOnly: report what AWS has, write nothing
+    CREATE = "create"  # nothing is known to exist: create it (AlreadyExists is an observation too)
+    RECREATE = "recreate"  # ours existed and is gone: deleted outside Kubernetes
+    CONFLICT = "conflict"  # another object or cluster owns it
+    ALREADY_EXISTS = "already-exists"  # it exists, nobody owns it, and the spec does not adopt
+    ADOPT = "adopt"  # it exists, nobody owns it, and the spec adopts it: take it over, then sync
+    SYNC = "sync"  # ours: patch AWS to the spec (or report it matches)
+
+
+def decide(exists: bool, *, owned: bool, observe_only: bool, adopt: bool, whose: Ownership) -> Step:
+    """The one branch a reconcile takes, from what it observed.
+
+    `exists`: AWS has a resource with this identifier (as far as the pass knows); `owned`: status says
+    this object created or took it over; `whose`: what its ownership tag says.
+    """
+    if observe_only:
+        return Step.OBSERVE
+    if not exists:
+        return Step.RECREATE if owned else Step.CREATE
+    if whose == "other":
+        return Step.CONFLICT
+    if owned or whose == "ours":
+        return Step.SYNC
+    return Step.ADOPT if adopt else Step.ALREADY_EXISTS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,24 +107,30 @@ def plan_patch(
     observed: dict[str, Any],
     create_only: Iterable[str] = (),
     previous: dict[str, Any] | None = None,
+    *,
+    tags: str,
+    write_only: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
     """RFC 6902 operations that bring `observed` (AWS) to `desired` (the spec) over the fields the user set.
 
     - A field the user never set and AWS filled in is left alone (no fighting over defaults).
     - A field the user set before (`previous`) and removed now is removed in AWS.
-    - Tags are compared as a set and replaced whole, so order never causes an update.
+    - Tags (the `tags` property, e.g. `Tags`) are compared as a set and replaced whole, so order never causes an update.
     - createOnly paths (`/DomainId`, ...) are never patched: the API server makes them immutable.
+    - writeOnly paths (top-level `/SpaceSettings`, ...) are never in `observed`: AWS does not show them,
+      so they are never compared with it. They are sent when the spec changed them since `previous`.
     """
     skip = {p if p.startswith("/") else "/" + p for p in create_only}
-    desired = dict(desired)
-    observed_tags = observed.get("Tags") or []
-    desired_tags = desired.pop("Tags", None)
-    projected = _project({k: v for k, v in observed.items() if k != "Tags"}, desired)
+    hidden = {p.strip("/") for p in write_only}
+    desired = {k: v for k, v in desired.items() if k not in hidden}
+    observed_tags = observed.get(tags) or []
+    desired_tags = desired.pop(tags, None)
+    projected = _project({k: v for k, v in observed.items() if k != tags and k not in hidden}, desired)
     target = json.loads(json.dumps(desired))
     ops: list[dict[str, Any]] = []
     if previous:
-        previous = {k: v for k, v in previous.items() if k != "Tags"}
-        for path in _removed_paths(previous, desired):
+        before = {k: v for k, v in previous.items() if k != tags and k not in hidden}
+        for path in _removed_paths(before, desired):
             if path not in skip and _exists(observed, path):
                 ops.append({"op": "remove", "path": path})
     for op in jsonpatch.make_patch(projected, target).patch:
@@ -166,8 +139,31 @@ def plan_patch(
     if desired_tags is not None and _tags_key(desired_tags) != _tags_key(observed_tags):
         keep_aws = [t for t in observed_tags if str(t.get("Key")).startswith("aws:")]
         ops.append(
-            {"op": "add" if "Tags" not in observed else "replace", "path": "/Tags", "value": [*keep_aws, *desired_tags]}
+            {
+                "op": "add" if tags not in observed else "replace",
+                "path": f"/{tags}",
+                "value": [*keep_aws, *desired_tags],
+            }
         )
+    return ops
+
+
+def write_only_patch(
+    desired: dict[str, Any], previous: dict[str, Any] | None, write_only: Iterable[str]
+) -> list[dict[str, Any]]:
+    """Operations for the writeOnly properties the spec changed since `previous` (AWS cannot be asked).
+
+    With no `previous` (a create, a drift check, a resume without news) there is nothing to compare
+    with, and nothing is sent: a drift check never updates a resource for what AWS does not show.
+    A writeOnly property removed from the spec is left as AWS has it (a patch cannot remove what
+    Cloud Control does not report).
+    """
+    if previous is None:
+        return []
+    ops: list[dict[str, Any]] = []
+    for name in (p.strip("/") for p in write_only):
+        if name in desired and desired[name] != previous.get(name):
+            ops.append({"op": "add", "path": f"/{name}", "value": desired[name]})
     return ops
 
 
@@ -231,54 +227,11 @@ def parse_duration(text: str | None) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Region and conditions
+# Region and progress
 
 
 def resolve_region(spec_region: str | None, namespace_default: str | None, operator_default: str | None) -> str | None:
     return spec_region or namespace_default or operator_default
-
-
-def set_condition(
-    conditions: list[dict[str, Any]],
-    type_: str,
-    status: bool,
-    reason: str,
-    message: str,
-    generation: int,
-    now: datetime,
-) -> list[dict[str, Any]]:
-    """Conditions with `type_` set; lastTransitionTime moves only when the status flips."""
-    value = "True" if status else "False"
-    old = next((c for c in conditions if c.get("type") == type_), None)
-    transition = (
-        old["lastTransitionTime"]
-        if old and old.get("status") == value and old.get("lastTransitionTime")
-        else now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    )
-    new = {
-        "type": type_,
-        "status": value,
-        "reason": reason,
-        "message": message[:2048],
-        "lastTransitionTime": transition,
-        "observedGeneration": generation,
-    }
-    return [*(c for c in conditions if c.get("type") != type_), new]
-
-
-def condition_status(conditions: list[dict[str, Any]], type_: str) -> str | None:
-    for c in conditions:
-        if c.get("type") == type_:
-            return str(c.get("status"))
-    return None
-
-
-def condition_true_at(conditions: list[dict[str, Any]], type_: str, generation: int) -> bool:
-    """Whether condition `type_` is True and was set for this very `generation`."""
-    return any(
-        c.get("type") == type_ and c.get("status") == "True" and c.get("observedGeneration") == generation
-        for c in conditions
-    )
 
 
 def reconciled(obj: Mapping[str, Any]) -> bool:

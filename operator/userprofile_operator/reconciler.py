@@ -1,10 +1,12 @@
-"""Drives one SageMakerUserProfile toward its spec: the sequence of Cloud Control calls and waits.
+"""Drives one managed object toward its spec: the sequence of Cloud Control calls and waits.
 
 One function serves create, update, resume and the periodic drift check (`reconcile`), one serves
 deletion (`finalize`). Both take a plain description of the object and a `CloudControlApi`, and return
 an `Outcome`: the status fields to write, the Events to post, whether to try again later, and (on
 deletion) whether to release the finalizer. They import no kopf: `handlers.py` turns an Outcome into
-kopf's terms. Choices (what patch, which token, whose profile) come from `plan.py`.
+kopf's terms. Choices (what patch, which token, whose resource) come from `plan.py`. A Reconciler serves
+one kind: the type name, the schema's createOnly / writeOnly paths, the tag and ARN properties and
+the nouns of its messages all come from the kind.
 
 Crash safety comes from deterministic ClientTokens: after a restart, the same object at the same
 generation re-sends the same request, and Cloud Control answers with the request it already has.
@@ -23,30 +25,29 @@ import pydantic
 
 from userprofile_operator import metrics
 from userprofile_operator.cloudcontrol import CloudControlApi
+from userprofile_operator.conditions import Reason, condition_status, condition_true_at, set_condition
+from userprofile_operator.kind import Kind
 from userprofile_operator.models import (
     AdoptionPolicy,
     DeletionPolicy,
+    ManagedSpec,
     ManagementPolicy,
-    SageMakerUserProfileSpec,
+    spec_model,
 )
 from userprofile_operator.plan import (
-    NOT_FOUND_CODES,
-    AwsError,
-    ProgressEvent,
+    Step,
     backoff,
     client_token,
-    condition_status,
-    condition_true_at,
-    is_transient,
+    decide,
     ownership,
     patch_digest,
     plan_patch,
     poll_delay,
-    set_condition,
     with_owner_tag,
+    write_only_patch,
 )
-from userprofile_operator.schema import create_only_paths
 from userprofile_operator.settings import OWNER_TAG_KEY, Settings
+from userprofile_operator.wire import NOT_FOUND_CODES, AwsError, ProgressEvent, is_transient
 
 Trigger = Literal["create", "update", "resume", "drift"]
 _OPERATION_VERB = {"CREATE": "create", "UPDATE": "update", "DELETE": "delete"}
@@ -90,13 +91,29 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _create_only() -> list[str]:
-    return ["/" + "/".join(path) for path in create_only_paths()]
+def _pointers(paths: tuple[tuple[str, ...], ...]) -> list[str]:
+    return ["/" + "/".join(path) for path in paths]
+
+
+# What SageMaker answers when a resource cannot be deleted while others depend on it (a profile with
+# spaces, a domain with profiles): Cloud Control reports it as ResourceConflict.
+_BLOCKED_CODES = frozenset({"ResourceConflict", "ResourceInUse"})
 
 
 class Reconciler:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, kind: Kind) -> None:
         self.settings = settings
+        self.kind = kind
+        self.spec_model: type[ManagedSpec] = spec_model(kind)
+        schema = kind.schema
+        self.create_only = _pointers(schema.create_only)
+        self.write_only = _pointers(schema.write_only)
+        tag_property = schema.tag_property
+        if tag_property is None or len(tag_property) != 1:
+            raise ValueError(f"{kind.type_name} has no top-level tag property; ownership needs one")
+        self.tags = tag_property[0]
+        self.noun = kind.noun
+        self.Noun = kind.noun[:1].upper() + kind.noun[1:]
 
     # -- waiting -------------------------------------------------------------------------------
 
@@ -125,7 +142,7 @@ class Reconciler:
 
     def _pending(self, out: Outcome, view: ObjectView, event: ProgressEvent, kind: str, token: str) -> Outcome:
         """The request outlived the in-line wait: remember it in status and come back for it."""
-        reason = {"CREATE": "Creating", "UPDATE": "Updating", "DELETE": "Deleting"}[kind]
+        reason = {"CREATE": Reason.CREATING, "UPDATE": Reason.UPDATING, "DELETE": Reason.DELETING}[kind]
         conditions = set_condition(
             self._conditions(view),
             "Ready",
@@ -204,7 +221,7 @@ class Reconciler:
             out,
             view,
             ready=ready,
-            ready_reason="Available" if ready else "Retrying",
+            ready_reason=Reason.AVAILABLE if ready else Reason.RETRYING,
             message=message,
             synced=False,
             synced_reason=code,
@@ -225,10 +242,11 @@ class Reconciler:
         observed: dict[str, Any],
         identifier: str,
         region: str,
-        message: str = "The user profile exists and matches the spec",
+        message: str = "",
     ) -> Outcome:
+        message = message or f"The {self.noun} exists and matches the spec"
         extra = {
-            "arn": observed.get("UserProfileArn") or view.status.get("arn"),
+            "arn": observed.get(self.kind.arn_property) or view.status.get("arn"),
             "identifier": identifier,
             "region": region,
             "lastSyncTime": _stamp(_now()),
@@ -245,10 +263,10 @@ class Reconciler:
             out,
             view,
             ready=True,
-            ready_reason="Available",
+            ready_reason=Reason.AVAILABLE,
             message=message,
             synced=True,
-            synced_reason="ReconcileSuccess",
+            synced_reason=Reason.RECONCILE_SUCCESS,
             extra=extra,
         )
 
@@ -257,14 +275,14 @@ class Reconciler:
     async def reconcile(self, view: ObjectView, cc: CloudControlApi | None, trigger: Trigger) -> Outcome:
         out = Outcome()
         try:
-            spec = SageMakerUserProfileSpec.from_spec(view.spec)
+            spec = self.spec_model.from_spec(view.spec)
         except pydantic.ValidationError as err:
-            return self._terminal(out, view, "InvalidSpec", str(err).replace("\n", " ")[:1000])
+            return self._terminal(out, view, Reason.INVALID_SPEC, str(err).replace("\n", " ")[:1000])
         if cc is None or view.region is None:
             return self._terminal(
                 out,
                 view,
-                "NoRegion",
+                Reason.NO_REGION,
                 "No region: set spec.region, the namespace annotation "
                 "sagemaker.awscc.dev/default-region, or the operator's --region",
             )
@@ -273,26 +291,29 @@ class Reconciler:
             result = await self._reconcile(out, view, spec, identifier, cc, trigger)
         except AwsError as err:
             result = self._failed(out, view, err)
-        metrics.RECONCILES.labels(trigger=trigger, result="retry" if result.retry_in else "done").inc()
+        metrics.RECONCILES.labels(
+            kind=self.kind.kind, trigger=trigger, result="retry" if result.retry_in else "done"
+        ).inc()
         return result
 
     async def _reconcile(
         self,
         out: Outcome,
         view: ObjectView,
-        spec: SageMakerUserProfileSpec,
+        spec: ManagedSpec,
         identifier: str,
         cc: CloudControlApi,
         trigger: Trigger,
     ) -> Outcome:
+        """One pass, top to bottom: finish what is in flight, observe once, decide, take one branch."""
         assert view.region is not None
         status = view.status
-        observed: dict[str, Any] | None = None
-        budget = self.settings.inline_wait
 
+        # 1. A request of ours that has not been seen to finish: wait for it first; its end is news.
+        observed: dict[str, Any] | None = None
         operation = status.get("operation") or {}
         if operation.get("requestToken"):
-            event = await self._wait(cc, await cc.request_status(operation["requestToken"]), budget)
+            event = await self._wait(cc, await cc.request_status(operation["requestToken"]), self.settings.inline_wait)
             if not event.done:
                 return self._pending(
                     out, view, event, operation.get("type", "UPDATE"), operation.get("clientToken", "")
@@ -305,91 +326,134 @@ class Reconciler:
         if trigger in ("resume", "drift") and status.get("failedGeneration") == view.generation:
             return out  # a terminal error at this generation: wait for the spec to change
 
+        observe_only = spec.management_policy is ManagementPolicy.OBSERVE_ONLY
+        adopt = spec.adoption_policy is AdoptionPolicy.ADOPT
         desired = spec.to_desired_state()
-        if spec.management_policy is ManagementPolicy.OBSERVE_ONLY:
-            return await self._observe(out, view, desired, identifier, cc, trigger)
+        if not observe_only:
+            desired = with_owner_tag(desired, OWNER_TAG_KEY, view.owner_value, tags=self.tags)
+        # Ours once a managed pass recorded it (or our own request just returned it); an ObserveOnly pass
+        # records the identifier too, but switching to Manage must not take over a resource nobody
+        # handed us (that needs Adopt).
+        observed_only = any(
+            c.get("type") == "Synced" and c.get("reason") == Reason.OBSERVED for c in self._conditions(view)
+        )
+        owned = observed is not None or (status.get("identifier") == identifier and not observed_only)
 
-        desired = with_owner_tag(desired, OWNER_TAG_KEY, view.owner_value)
-        # Ours once a managed pass recorded it; an ObserveOnly pass records the identifier too, but
-        # switching to Manage must not take over a profile nobody handed us (that needs Adopt).
-        observed_only = any(c.get("type") == "Synced" and c.get("reason") == "Observed" for c in self._conditions(view))
-        owned = status.get("identifier") == identifier and not observed_only
-
-        if observed is None and not owned:
-            # Adopt: look first, so that taking over an existing profile never sends a CreateResource.
-            if spec.adoption_policy is AdoptionPolicy.ADOPT:
-                observed = await cc.get(identifier)
-            if observed is None:
-                created = await self._create(out, view, desired, identifier, cc)
-                if created is not None:
-                    return created
-                observed = await cc.get(identifier)
-            if observed is None:  # gone again between the two calls: try later
-                return self._transient(out, view, "NotFound", "The profile vanished during creation")
-            whose, owner = ownership(observed, OWNER_TAG_KEY, view.owner_value)
-            if whose == "other":
-                return self._terminal(
-                    out,
-                    view,
-                    "Conflict",
-                    f"User profile {identifier} is managed by {owner}; two objects must not declare the same profile",
-                )
-            if whose == "unowned" and spec.adoption_policy is not AdoptionPolicy.ADOPT:
-                return self._terminal(
-                    out,
-                    view,
-                    "AlreadyExists",
-                    f"User profile {identifier} already exists in {view.region} and is not "
-                    "managed by this operator. Set spec.adoptionPolicy: Adopt to take it over.",
-                )
-            if whose == "unowned":
-                out.event("Normal", "Adopting", f"Taking over the existing user profile {identifier}")
-
-        if observed is None:
+        # 2. Observe once: what AWS has, wherever it may hold something to see. A new object that adopts
+        #    nothing is created straight away; AWS's AlreadyExists is then the observation.
+        if observed is None and (owned or adopt or observe_only):
             observed = await cc.get(identifier)
-        if observed is None:
-            message = f"User profile {identifier} was deleted outside Kubernetes; re-creating it"
-            out.event("Warning", "DeletedOutOfBand", message)
-            metrics.DRIFT.labels(action="recreate").inc()
+
+        # 3. Decide, and take that one branch.
+        return await self._act(
+            out, view, desired, identifier, cc, trigger, observed, owned=owned, adopt=adopt, observe_only=observe_only
+        )
+
+    async def _act(
+        self,
+        out: Outcome,
+        view: ObjectView,
+        desired: dict[str, Any],
+        identifier: str,
+        cc: CloudControlApi,
+        trigger: Trigger,
+        observed: dict[str, Any] | None,
+        *,
+        owned: bool,
+        adopt: bool,
+        observe_only: bool = False,
+    ) -> Outcome:
+        assert view.region is not None
+        whose, owner = (
+            ownership(observed, OWNER_TAG_KEY, view.owner_value, tags=self.tags) if observed else ("unowned", None)
+        )
+        step = decide(observed is not None, owned=owned, observe_only=observe_only, adopt=adopt, whose=whose)
+        if step is Step.OBSERVE:
+            return self._observe(out, view, desired, identifier, observed, trigger)
+        if step is Step.CREATE:
             created = await self._create(out, view, desired, identifier, cc)
             if created is not None:
                 return created
-            return self._transient(out, view, "AlreadyExists", "The profile re-appeared during re-creation")
+            # AlreadyExists: something has this identifier. Whose is it? Decide again on what it is.
+            observed = await cc.get(identifier)
+            if observed is None:  # gone again between the two calls: try later
+                return self._transient(out, view, Reason.NOT_FOUND, f"The {self.noun} vanished during creation")
+            return await self._act(out, view, desired, identifier, cc, trigger, observed, owned=False, adopt=adopt)
+        if step is Step.RECREATE:
+            message = f"{self.Noun} {identifier} was deleted outside Kubernetes; re-creating it"
+            out.event("Warning", "DeletedOutOfBand", message)
+            metrics.DRIFT.labels(kind=self.kind.kind, action="recreate").inc()
+            created = await self._create(out, view, desired, identifier, cc)
+            if created is not None:
+                return created
+            return self._transient(out, view, Reason.ALREADY_EXISTS, f"The {self.noun} re-appeared during re-creation")
+        if step is Step.CONFLICT:
+            if owned:
+                return self._terminal(out, view, Reason.CONFLICT, f"{self.Noun} {identifier} is now managed by {owner}")
+            return self._terminal(
+                out,
+                view,
+                Reason.CONFLICT,
+                f"{self.Noun} {identifier} is managed by {owner}; two objects must not declare the same {self.noun}",
+            )
+        if step is Step.ALREADY_EXISTS:
+            return self._terminal(
+                out,
+                view,
+                Reason.ALREADY_EXISTS,
+                f"{self.Noun} {identifier} already exists in {view.region} and is not "
+                "managed by this operator. Set spec.adoptionPolicy: Adopt to take it over.",
+            )
+        if step is Step.ADOPT:
+            out.event("Normal", "Adopting", f"Taking over the existing {self.noun} {identifier}")
+        assert observed is not None
+        return await self._sync(out, view, desired, identifier, cc, trigger, observed)
 
-        whose, owner = ownership(observed, OWNER_TAG_KEY, view.owner_value)
-        if whose == "other":
-            return self._terminal(out, view, "Conflict", f"User profile {identifier} is now managed by {owner}")
+    async def _sync(
+        self,
+        out: Outcome,
+        view: ObjectView,
+        desired: dict[str, Any],
+        identifier: str,
+        cc: CloudControlApi,
+        trigger: Trigger,
+        observed: dict[str, Any],
+    ) -> Outcome:
+        """Ours, and AWS has it: patch AWS to the spec over the fields the user set, or report it matches."""
+        assert view.region is not None
         previous = None
         if view.previous_spec:
             try:
-                previous = SageMakerUserProfileSpec.from_spec(view.previous_spec).to_desired_state()
+                previous = self.spec_model.from_spec(view.previous_spec).to_desired_state()
             except pydantic.ValidationError:
                 previous = None
-        patch = plan_patch(desired, observed, _create_only(), previous)
+        patch = plan_patch(desired, observed, self.create_only, previous, tags=self.tags, write_only=self.write_only)
+        # What AWS cannot show (writeOnly) is sent only when the spec changed it: never for drift.
+        patch += write_only_patch(desired, previous, self.write_only)
         if not patch:
             return self._available(out, view, observed, identifier, view.region)
         if trigger == "drift":
-            metrics.DRIFT.labels(action="correct").inc()
+            metrics.DRIFT.labels(kind=self.kind.kind, action="correct").inc()
             out.event(
                 "Warning",
                 "DriftDetected",
                 f"AWS differs from the spec at {', '.join(op['path'] for op in patch)}; correcting it",
             )
         token = client_token(
-            "UPDATE", view.uid, view.generation, view.retry, patch_digest(patch), status.get("lastSyncTime")
+            "UPDATE", view.uid, view.generation, view.retry, patch_digest(patch), view.status.get("lastSyncTime")
         )
-        event = await self._wait(cc, await cc.update(identifier, patch, token), budget)
+        event = await self._wait(cc, await cc.update(identifier, patch, token), self.settings.inline_wait)
         if not event.done:
             return self._pending(out, view, event, "UPDATE", token)
         if event.status != "SUCCESS":
             return self._failed(out, view, AwsError(event.error_code or "GeneralServiceException", event.message))
-        out.event("Normal", "Updated", f"Updated user profile {identifier}: {', '.join(op['path'] for op in patch)}")
+        out.event("Normal", "Updated", f"Updated {self.noun} {identifier}: {', '.join(op['path'] for op in patch)}")
         return self._available(out, view, event.resource_model or observed, identifier, view.region)
 
     async def _create(
         self, out: Outcome, view: ObjectView, desired: dict[str, Any], identifier: str, cc: CloudControlApi
     ) -> Outcome | None:
-        """Creates the profile. Returns the outcome, or None when it already exists (the caller decides)."""
+        """Creates the resource. Returns the outcome, or None when it already exists (the caller decides)."""
         assert view.region is not None
         token = client_token("CREATE", view.uid, view.generation, view.retry, view.status.get("lastSyncTime"))
         event = await self._wait(cc, await cc.create(desired, token), self.settings.inline_wait)
@@ -400,37 +464,36 @@ class Reconciler:
         if event.status != "SUCCESS":
             return self._failed(out, view, AwsError(event.error_code or "GeneralServiceException", event.message))
         observed = event.resource_model or await cc.get(identifier) or {}
-        out.event("Normal", "Created", f"Created user profile {identifier} in {view.region}")
+        out.event("Normal", "Created", f"Created {self.noun} {identifier} in {view.region}")
         return self._available(out, view, observed, identifier, view.region)
 
-    async def _observe(
+    def _observe(
         self,
         out: Outcome,
         view: ObjectView,
         desired: dict[str, Any],
         identifier: str,
-        cc: CloudControlApi,
+        observed: dict[str, Any] | None,
         trigger: Trigger,
     ) -> Outcome:
-        """ObserveOnly: read and report, never write to AWS."""
+        """ObserveOnly: report what AWS has, never write to it."""
         assert view.region is not None
-        observed = await cc.get(identifier)
         if observed is None:
             if condition_status(self._conditions(view), "Ready") != "False" or trigger != "drift":
-                out.event("Warning", "NotFound", f"User profile {identifier} does not exist in {view.region}")
+                out.event("Warning", Reason.NOT_FOUND, f"{self.Noun} {identifier} does not exist in {view.region}")
             return self._report(
                 out,
                 view,
                 ready=False,
-                ready_reason="NotFound",
-                message=f"User profile {identifier} does not exist in {view.region} (ObserveOnly)",
+                ready_reason=Reason.NOT_FOUND,
+                message=f"{self.Noun} {identifier} does not exist in {view.region} (ObserveOnly)",
                 synced=True,
-                synced_reason="Observed",
+                synced_reason=Reason.OBSERVED,
                 extra={"identifier": identifier, "region": view.region},
             )
-        patch = plan_patch(desired, observed, _create_only())
+        patch = plan_patch(desired, observed, self.create_only, tags=self.tags, write_only=self.write_only)
         extra = {
-            "arn": observed.get("UserProfileArn"),
+            "arn": observed.get(self.kind.arn_property),
             "identifier": identifier,
             "region": view.region,
             "lastSyncTime": _stamp(_now()),
@@ -439,7 +502,7 @@ class Reconciler:
         if patch:
             paths = ", ".join(op["path"] for op in patch)
             if not view.status.get("driftDetected"):
-                metrics.DRIFT.labels(action="report").inc()
+                metrics.DRIFT.labels(kind=self.kind.kind, action="report").inc()
                 out.event(
                     "Warning", "DriftDetected", f"AWS differs from the spec at {paths} (ObserveOnly: not corrected)"
                 )
@@ -447,20 +510,20 @@ class Reconciler:
                 out,
                 view,
                 ready=False,
-                ready_reason="Drifted",
+                ready_reason=Reason.DRIFTED,
                 message=f"AWS differs from the spec at {paths}",
                 synced=True,
-                synced_reason="Observed",
+                synced_reason=Reason.OBSERVED,
                 extra=extra,
             )
         return self._report(
             out,
             view,
             ready=True,
-            ready_reason="Available",
-            message="The user profile exists and matches the spec (ObserveOnly)",
+            ready_reason=Reason.AVAILABLE,
+            message=f"The {self.noun} exists and matches the spec (ObserveOnly)",
             synced=True,
-            synced_reason="Observed",
+            synced_reason=Reason.OBSERVED,
             extra=extra,
         )
 
@@ -469,7 +532,7 @@ class Reconciler:
     async def finalize(self, view: ObjectView, cc: CloudControlApi | None) -> Outcome:
         out = Outcome()
         try:
-            spec = SageMakerUserProfileSpec.from_spec(view.spec)
+            spec = self.spec_model.from_spec(view.spec)
         except pydantic.ValidationError:
             out.release = True
             return out
@@ -478,7 +541,7 @@ class Reconciler:
             out.event(
                 "Normal",
                 "Retained",
-                f"Left user profile {identifier} in AWS "
+                f"Left {self.noun} {identifier} in AWS "
                 f"({'deletionPolicy: Retain' if spec.deletion_policy is DeletionPolicy.RETAIN else 'ObserveOnly'})",
             )
             out.release = True
@@ -492,7 +555,7 @@ class Reconciler:
             if err.code.removesuffix("Exception") in NOT_FOUND_CODES:
                 out.release = True
                 return out
-            out.event("Warning", err.code, f"Deleting user profile {identifier} failed: {err.message} (will retry)")
+            out.event("Warning", err.code, f"Deleting {self.noun} {identifier} failed: {err.message} (will retry)")
             out.retry_in = backoff(view.retry, self.settings.retry_min, self.settings.retry_max)
             out.retry_reason = f"{err.code}: {err.message}"
             return out
@@ -513,10 +576,10 @@ class Reconciler:
                 if observed is None:
                     out.release = True
                     return out
-                whose, _ = ownership(observed, OWNER_TAG_KEY, view.owner_value)
+                whose, _ = ownership(observed, OWNER_TAG_KEY, view.owner_value, tags=self.tags)
                 if whose != "ours":
                     out.event(
-                        "Normal", "NotDeleted", f"User profile {identifier} is not managed by this object; left in AWS"
+                        "Normal", "NotDeleted", f"{self.Noun} {identifier} is not managed by this object; left in AWS"
                     )
                     out.release = True
                     return out
@@ -525,24 +588,36 @@ class Reconciler:
             if not event.done:
                 return self._pending(out, view, event, "DELETE", token)
         if event.status == "SUCCESS" or event.error_code in NOT_FOUND_CODES:
-            out.event("Normal", "Deleted", f"Deleted user profile {identifier}")
+            out.event("Normal", "Deleted", f"Deleted {self.noun} {identifier}")
             out.release = True
             return out
         code = event.error_code or "GeneralServiceException"
-        if is_transient(code):
-            out.event("Warning", code, f"Deleting user profile {identifier}: {event.message} (will retry)")
+        reason = Reason.DELETE_FAILED
+        if code in _BLOCKED_CODES:
+            # Others depend on it in AWS (a profile's spaces): wait for them, with back-off, saying so once.
+            reason = Reason.DELETE_BLOCKED
+            ready = next((c for c in self._conditions(view) if c.get("type") == "Ready"), {})
+            if ready.get("reason") != reason:
+                out.event(
+                    "Warning",
+                    reason,
+                    f"AWS does not delete {self.noun} {identifier} yet: {event.message}. "
+                    "Waiting for what depends on it to be deleted.",
+                )
+        elif is_transient(code):
+            out.event("Warning", code, f"Deleting {self.noun} {identifier}: {event.message} (will retry)")
         else:
             out.event(
                 "Warning",
                 "DeleteFailed",
-                f"Deleting user profile {identifier} failed: {code}: {event.message}. "
+                f"Deleting {self.noun} {identifier} failed: {code}: {event.message}. "
                 "Fix the cause, or set spec.deletionPolicy: Retain to release the object.",
             )
         self._report(
             out,
             view,
             ready=False,
-            ready_reason="DeleteFailed",
+            ready_reason=reason,
             message=f"{code}: {event.message}",
             synced=False,
             synced_reason=code,

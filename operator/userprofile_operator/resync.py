@@ -14,32 +14,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Container, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from userprofile_operator import FINALIZER, metrics
+from userprofile_operator import metrics
+from userprofile_operator.kind import FINALIZER, Kind
 from userprofile_operator.plan import resync_plan
 
 logger = logging.getLogger(__name__)
 
 
 class Objects(Protocol):
-    def pages(self, namespace: str | None) -> AsyncIterator[list[dict[str, Any]]]: ...
+    def pages(self, kind: Kind, namespace: str | None) -> AsyncIterator[list[dict[str, Any]]]: ...
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
+    async def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None: ...
 
 
 class Resync:
     def __init__(
         self,
         objects: Objects,
+        kinds: Sequence[Kind],
         scope: Callable[[], Iterable[str | None]],
         interval: float,
         busy: Container[str],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._objects = objects
+        self._kinds = tuple(kinds)
         self._scope = scope  # namespaces to list; None lists cluster-wide
         self._interval = interval
         self._busy = busy
@@ -59,16 +62,17 @@ class Resync:
         now = self._clock()
         suspects: dict[str, str] = {}
         nudged = 0
-        for namespace in self._scope():
-            async for page in self._objects.pages(namespace):
-                nudge, found = resync_plan(self._suspects, page, now, self._busy, FINALIZER)
-                suspects.update(found)
-                for obj in nudge:
-                    nudged += await self._nudge(obj, now)
+        for kind in self._kinds:
+            for namespace in self._scope():
+                async for page in self._objects.pages(kind, namespace):
+                    nudge, found = resync_plan(self._suspects, page, now, self._busy, FINALIZER)
+                    suspects.update(found)
+                    for obj in nudge:
+                        nudged += await self._nudge(kind, obj, now)
         self._suspects = suspects
         return nudged
 
-    async def _nudge(self, obj: Mapping[str, Any], now: datetime) -> int:
+    async def _nudge(self, kind: Kind, obj: Mapping[str, Any], now: datetime) -> int:
         meta = obj["metadata"]
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
         logger.warning(
@@ -77,7 +81,7 @@ class Resync:
             name,
         )
         try:
-            await self._objects.patch_status(namespace, name, {"kopf": {"dummy": now.isoformat()}})
+            await self._objects.patch_status(kind, namespace, name, {"kopf": {"dummy": now.isoformat()}})
         except Exception as err:  # gone meanwhile, or the API server is away: the next pass sees
             logger.info("could not nudge %s/%s: %s", namespace, name, err)
             return 0

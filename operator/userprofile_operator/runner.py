@@ -27,17 +27,22 @@ from kopf._cogs.structs.references import Insights  # handed to kopf.operator(),
 from kopf._core.engines.peering import Identity
 from kopf._core.reactor.observation import process_discovered_resource_event  # kopf's own re-scan
 
-from userprofile_operator import GROUP, PLURAL, metrics
+from userprofile_operator import metrics
 from userprofile_operator.election import DEFAULT_LEASE_NAME, Fence, LeaseElector, identity
 from userprofile_operator.handlers import Runtime, build_registry
 from userprofile_operator.health import Health, Phase, Watchdog, die
+from userprofile_operator.kind import GROUP, Kind
+from userprofile_operator.kinds import all_kinds
 from userprofile_operator.kube import ObjectClient, api_client
 from userprofile_operator.settings import Settings
 from userprofile_operator.watchguard import WatchGuard
 
 logger = logging.getLogger(__name__)
 
-RESOURCE_NAME = f"{PLURAL}.{GROUP}"
+
+def _names(kinds: Sequence[Kind]) -> str:
+    """`sagemakeruserprofiles.sagemaker.awscc.dev, sagemakerspaces.sagemaker.awscc.dev`: for messages."""
+    return ", ".join(kind.crd_name for kind in kinds)
 
 
 @dataclass(frozen=True)
@@ -135,18 +140,19 @@ async def _lead(
     `fence` guards every mutating AWS call and `release` runs at kopf's clean-up."""
     objects = ObjectClient()
     health.phase = Phase.WAITING_FOR_CRD
-    if not await _wait_served(objects, settings.crd_wait, stop):
+    kinds = all_kinds()
+    if not await _wait_served(objects, kinds, settings.crd_wait, stop):
         objects.close()
         return 0
     health.phase = Phase.LEADING
-    runtime = Runtime(settings, options.namespaces, fence=fence)
+    runtime = Runtime(settings, kinds, options.namespaces, fence=fence)
     registry = build_registry(runtime)
     kopf_settings = kopf.OperatorSettings()
     insights = Insights()
     runtime.background.append(_guard(runtime, objects, registry, kopf_settings, insights).run)
     if release is not None:
         runtime.on_cleanup.append(release)
-    health.live_checks.append(lambda: runtime.watch.problem(RESOURCE_NAME))
+    health.live_checks.append(lambda: runtime.watch.problem(_names(kinds)))
     metrics.WATCH_LAST_EVENT_AGE.set_function(runtime.watch.quiet)
     watchdog = asyncio.create_task(_exit_when_dead(Watchdog(health, settings.deaf_exit_after), stop))
     started = asyncio.Event()
@@ -223,18 +229,18 @@ async def _exit_when_dead(watchdog: Watchdog, stop: asyncio.Event) -> None:
         await asyncio.sleep(1.0)
 
 
-async def _wait_served(objects: ObjectClient, limit: float, stop: asyncio.Event) -> bool:
+async def _wait_served(objects: ObjectClient, kinds: Sequence[Kind], limit: float, stop: asyncio.Event) -> bool:
     """Until the API server's discovery lists our resource; exits non-zero after `limit` seconds."""
     started = time.monotonic()
     said = 0.0
     while not stop.is_set():
-        if await objects.served():
+        if await objects.served(kinds):
             return True
         waited = time.monotonic() - started
         if waited >= limit:
-            die(f"{RESOURCE_NAME} is not served by the API server after {waited:.0f} s: is the CRD installed?")
+            die(f"{_names(kinds)} not all served by the API server after {waited:.0f} s: are the CRDs installed?")
         if waited - said >= 10 or said == 0:
-            logger.warning("waiting for the API server to serve %s (the CRD) before watching", RESOURCE_NAME)
+            logger.warning("waiting for the API server to serve %s (the CRDs) before watching", _names(kinds))
             said = waited or 0.001
         await _first(stop.wait(), asyncio.sleep(1.0))
     return False
@@ -247,12 +253,14 @@ def _guard(
     kopf_settings: kopf.OperatorSettings,
     insights: Insights,
 ) -> WatchGuard:
-    def is_served() -> bool:
-        # Our resource, watched; and namespaces, indexed (the namespace settings, and in namespaced mode
-        # kopf's own namespace observer): a scan against a half-started API server can miss either.
-        watched = any(r.group == GROUP and r.plural == PLURAL for r in insights.watched_resources)
-        indexed = any(r.group == "" and r.plural == "namespaces" for r in insights.indexed_resources)
-        return watched and indexed
+    def is_served() -> list[str]:
+        # Our resources, watched; and namespaces, indexed (the namespace settings, and in namespaced mode
+        # kopf's own namespace observer): a scan against a half-started API server can miss any of them.
+        watched = {(r.group, r.plural) for r in insights.watched_resources}
+        missing = [kind.crd_name for kind in runtime.kinds if (kind.group, kind.plural) not in watched]
+        if not any(r.group == "" and r.plural == "namespaces" for r in insights.indexed_resources):
+            missing.append("namespaces")
+        return missing
 
     async def rediscover() -> None:
         # What kopf does itself when a CRD of a group changes: read the group's discovery again and
@@ -266,9 +274,10 @@ def _guard(
     return WatchGuard(
         state=runtime.watch,
         objects=objects,
+        kinds=runtime.kinds,
         scope=runtime.scope,
         busy=lambda uid: uid in runtime.busy,
         is_served=is_served,
         rediscover=rediscover,
-        what=RESOURCE_NAME,
+        what=_names(runtime.kinds),
     )

@@ -28,12 +28,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from userprofile_operator import metrics
+from userprofile_operator.kind import Kind
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Probe:
     name: str
     token: str
     sent: float  # monotonic
+    kind: Kind | None = None
 
 
 class WatchState:
@@ -61,6 +63,7 @@ class WatchState:
         self.last_event = now  # the start counts: nothing can have been missed before it
         self.served = False
         self.unserved_since: float | None = now
+        self.unserved: str | None = None  # what is missing, when the guard knows
         self.probe: Probe | None = None
         self.deaf: str | None = None  # set once a probe is confirmed lost
         self.checked = now  # the guard's last pass
@@ -75,7 +78,9 @@ class WatchState:
         self.probe = None
         self.deaf = None
 
-    def set_served(self, served: bool) -> None:
+    def set_served(self, served: bool, missing: str | None = None) -> None:
+        """Whether kopf watches everything it should; `missing` names what it does not."""
+        self.unserved = None if served else missing
         if served:
             self.served, self.unserved_since = True, None
         elif self.served or self.unserved_since is None:
@@ -121,16 +126,17 @@ class WatchState:
         if now - self.checked >= self.probe_timeout:
             return f"the watch self-check has not run for {now - self.checked:.0f} s: kopf has stopped"
         if not self.served and self.unserved_since is not None and now - self.unserved_since >= self.probe_timeout:
-            return f"{what} is not served by the API server (for {now - self.unserved_since:.0f} s): nothing is watched"
+            unserved = f"{self.unserved or what} is not served by the API server"
+            return f"{unserved} (for {now - self.unserved_since:.0f} s): nothing is watched"
         return self.deaf
 
 
 class Objects(Protocol):
-    async def first(self, namespace: str | None) -> dict[str, Any] | None: ...
+    async def first(self, kind: Kind, namespace: str | None) -> dict[str, Any] | None: ...
 
-    async def get(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None: ...
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
+    async def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None: ...
 
 
 class WatchGuard:
@@ -140,15 +146,17 @@ class WatchGuard:
         self,
         state: WatchState,
         objects: Objects,
+        kinds: Sequence[Kind],
         scope: Callable[[], Iterable[str | None]],
         busy: Callable[[str], bool],
-        is_served: Callable[[], bool],
+        is_served: Callable[[], bool | list[str]],
         rediscover: Callable[[], Awaitable[None]],
         what: str,
         tick: float = 1.0,
     ) -> None:
         self.state = state
         self._objects = objects
+        self._kinds = tuple(kinds)
         self._scope = scope
         self._busy = busy
         self._is_served = is_served
@@ -172,40 +180,50 @@ class WatchGuard:
     async def step(self) -> None:
         state = self.state
         state.guard_ran()
-        served = self._is_served()
-        if not served and state.clock() >= self._next_discovery:
+        missing = self._missing()
+        if missing and state.clock() >= self._next_discovery:
             self._next_discovery = state.clock() + 5.0
-            logger.warning("%s is not in kopf's discovery: reading the API group's discovery again", self._what)
+            logger.warning("%s is not in kopf's discovery: reading the API group's discovery again", missing)
             await self._rediscover()
-            served = self._is_served()
-            if served:
-                logger.warning("%s is served again: watching it", self._what)
-        state.set_served(served)
+            if not self._missing():
+                logger.warning("%s is served again: watching it", missing)
+            missing = self._missing()
+        state.set_served(not missing, missing or None)
         if state.probe_overdue():
             await self._confirm()
         elif state.probe_due():
             await self._send_probe()
         metrics.WATCH_UP.set(0 if state.problem(self._what) else 1)
 
+    def _missing(self) -> str:
+        """What kopf does not watch (resources, comma-separated), or "" when it watches everything.
+
+        `is_served` answers with the missing names, or with a bare bool (then `what` names them)."""
+        served = self._is_served()
+        if isinstance(served, list):
+            return ", ".join(served)
+        return "" if served else self._what
+
     async def _send_probe(self) -> None:
-        for namespace in self._scope():
-            obj = await self._objects.first(namespace)
-            if obj is None or self._busy(obj["metadata"].get("uid", "")):
-                continue
-            meta = obj["metadata"]
-            token = f"{PROBE_PREFIX}{datetime.now(UTC).isoformat()}"
-            sent = self.state.clock()
-            await self._objects.patch_status(meta["namespace"], meta["name"], {"kopf": {"dummy": token}})
-            self.state.probe_sent(Probe(meta["namespace"], meta["name"], token, sent))
-            metrics.WATCH_PROBES.inc()
-            return
+        for kind in self._kinds:
+            for namespace in self._scope():
+                obj = await self._objects.first(kind, namespace)
+                if obj is None or self._busy(obj["metadata"].get("uid", "")):
+                    continue
+                meta = obj["metadata"]
+                token = f"{PROBE_PREFIX}{datetime.now(UTC).isoformat()}"
+                sent = self.state.clock()
+                await self._objects.patch_status(kind, meta["namespace"], meta["name"], {"kopf": {"dummy": token}})
+                self.state.probe_sent(Probe(meta["namespace"], meta["name"], token, sent, kind))
+                metrics.WATCH_PROBES.inc()
+                return
         self.state.nothing_to_probe()
 
     async def _confirm(self) -> None:
         probe = self.state.probe
-        assert probe is not None
+        assert probe is not None and probe.kind is not None
         try:
-            obj = await self._objects.get(probe.namespace, probe.name)
+            obj = await self._objects.get(probe.kind, probe.namespace, probe.name)
         except Exception as err:
             logger.info("watch probe inconclusive, the API server did not answer: %s", err)
             self.state.probe_inconclusive()

@@ -100,6 +100,21 @@ def operator(crd: Kube, emulator: EmulatorProcess) -> Iterator[OperatorProcess]:
 
 
 @pytest.fixture
+def own_namespace(crd: Kube) -> str:
+    """A namespace for an operator of the test's own (the session's operator watches `shared-*`)."""
+    name = f"own-{uuid.uuid4().hex[:10]}"
+    crd.create_namespace(name)
+    return name
+
+
+@pytest.fixture
+def slow_emulator(emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
+    """Requests take 3 s, so an operator can be killed while they are in flight."""
+    with emulator.slowed(3) as slow:
+        yield slow
+
+
+@pytest.fixture
 def shared_namespace(kube: Kube, operator: OperatorProcess) -> str:
     """A fresh namespace that the session's operator watches."""
     name = f"shared-{uuid.uuid4().hex[:10]}"

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from tests.support.kube import REPO_ROOT, Kube, wait_for
-from userprofile_operator.crd import CRD_NAME
-from userprofile_operator.models import SageMakerUserProfileStatus
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
+from userprofile_operator.models import ResourceStatus
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,7 @@ def _get(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
 
 
 def test_crd_is_established_with_the_contracted_names(crd: Kube) -> None:
-    got = crd.get_json("crd", CRD_NAME)
+    got = crd.get_json("crd", PROFILE.crd_name)
     conditions = {c["type"]: c["status"] for c in got["status"]["conditions"]}
     assert conditions["Established"] == "True"
     assert conditions.get("NamesAccepted") == "True"
@@ -246,7 +246,7 @@ def test_explain_shows_descriptions(crd: Kube) -> None:
 def test_status_round_trips_through_the_status_subresource(crd: Kube, namespace: str) -> None:
     manifest = _load(EXAMPLES / "minimal.yaml")
     _apply(crd, namespace, manifest)
-    status = SageMakerUserProfileStatus.from_status(
+    status = ResourceStatus.from_status(
         {
             "observedGeneration": 1,
             "arn": "arn:aws:sagemaker:us-east-1:123456789012:user-profile/d-abcdef123456/alice",
@@ -301,7 +301,7 @@ def test_status_round_trips_through_the_status_subresource(crd: Kube, namespace:
     expected = {k: v for k, v in patch.items() if k != "notDeclared"}
     assert got == expected
     # clearing the finished operation
-    clear = SageMakerUserProfileStatus().to_patch(clear=["operation"])
+    clear = ResourceStatus().to_patch(clear=["operation"])
     crd.kubectl(
         "patch",
         "smup",

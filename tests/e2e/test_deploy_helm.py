@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from tests.support.helm import CHART, CRD_NAME, Helm
+from tests.support.helm import CHART, Helm
 from tests.support.kube import Kube
+from userprofile_operator.kinds import all_kinds
 
 SMUP = "sagemakeruserprofiles.sagemaker.awscc.dev"  # the resource, as kubectl names it
 LEASES = "leases.coordination.k8s.io"
@@ -201,40 +202,45 @@ def test_install_refuses_bad_values(release: Release) -> None:
     assert release.helm("list", "--namespace", release.namespace, "--short").stdout.strip() == ""
 
 
-def test_rendered_crd_is_accepted_by_the_api_server(helm: Helm, crd: Kube) -> None:
+def test_rendered_crds_are_accepted_by_the_api_server(helm: Helm, crd: Kube) -> None:
     rendered = helm("template", "smup", str(CHART), "--show-only", "templates/crd.yaml").stdout
-    obj = next(doc for doc in yaml.safe_load_all(rendered) if doc)
-    assert obj["metadata"]["name"] == CRD_NAME
+    names = sorted(doc["metadata"]["name"] for doc in yaml.safe_load_all(rendered) if doc)
+    assert names == sorted(kind.crd_name for kind in all_kinds())  # every kind's CRD, nothing else
     proc = crd.kubectl(
         "apply", "--server-side", "--dry-run=server", "--force-conflicts", "--field-manager=chart-test",
         "-f", "-", input=rendered,
     )  # fmt: skip
-    assert CRD_NAME in proc.stdout
+    assert all(name in proc.stdout for name in names), proc.stdout
 
 
-def test_helm_uninstall_keeps_the_crd(helm: Helm, crd: Kube, namespace: str) -> None:
-    """Installs the chart with its CRD, adopting the session's CRD, and checks uninstall leaves it."""
+def test_helm_uninstall_keeps_the_crds(helm: Helm, crd: Kube, namespace: str) -> None:
+    """Installs the chart with its CRDs, adopting the session's, and checks uninstall leaves them."""
     rel = Release(helm, crd, namespace)
     ownership = {
         "meta.helm.sh/release-name": rel.name,
         "meta.helm.sh/release-namespace": namespace,
     }
+    names = [kind.crd_name for kind in all_kinds()]
     # Helm adopts an existing object only when it is marked as the release's.
-    crd.kubectl("annotate", "crd", CRD_NAME, *(f"{k}={v}" for k, v in ownership.items()), "--overwrite")
-    crd.kubectl("label", "crd", CRD_NAME, "app.kubernetes.io/managed-by=Helm", "--overwrite")
+    for name in names:
+        crd.kubectl("annotate", "crd", name, *(f"{k}={v}" for k, v in ownership.items()), "--overwrite")
+        crd.kubectl("label", "crd", name, "app.kubernetes.io/managed-by=Helm", "--overwrite")
     try:
         rel.install()
         manifest = helm("get", "manifest", rel.name, "--namespace", namespace).stdout
-        assert f"name: {CRD_NAME}" in manifest
-        live = crd.get_json("crd", CRD_NAME)
-        assert live["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        for name in names:
+            assert f"name: {name}" in manifest
+            live = crd.get_json("crd", name)
+            assert live["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
         rel.uninstall()
-        kept = crd.get_json("crd", CRD_NAME)
-        assert kept["metadata"].get("deletionTimestamp") is None
-        assert {c["type"]: c["status"] for c in kept["status"]["conditions"]}["Established"] == "True"
+        for name in names:
+            kept = crd.get_json("crd", name)
+            assert kept["metadata"].get("deletionTimestamp") is None
+            assert {c["type"]: c["status"] for c in kept["status"]["conditions"]}["Established"] == "True"
     finally:
         rel.uninstall()
-        # Give the CRD back to the session as the crd fixture left it.
-        crd.kubectl("annotate", "crd", CRD_NAME, *(f"{k}-" for k in [*ownership, "helm.sh/resource-policy"]))
-        crd.kubectl("label", "crd", CRD_NAME, "app.kubernetes.io/managed-by-")
+        # Give the CRDs back to the session as the crd fixture left them.
+        for name in names:
+            crd.kubectl("annotate", "crd", name, *(f"{k}-" for k in [*ownership, "helm.sh/resource-policy"]))
+            crd.kubectl("label", "crd", name, "app.kubernetes.io/managed-by-")
         crd.apply_crd()

@@ -27,7 +27,7 @@ from tests.support.emulator import EmulatorProcess
 from tests.support.kube import Kube
 from tests.support.manifests import profile as profile_object
 from tests.support.operator import OPERATOR, OperatorProcess
-from userprofile_operator.naming import cfn_to_spec
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
 from userprofile_operator.plan import owner_tag_value
 from userprofile_operator.settings import OWNER_TAG_KEY
 
@@ -247,12 +247,12 @@ def test_get_prints_every_property_in_camel_case(world: World) -> None:
         done = cli(world.emu, world.kube.kubeconfig, "get", f"user-03|{D1}", "--region", LIST_REGION, "-o", fmt)
         assert done.returncode == 0, done.stderr
         got = load(done.stdout)
-        assert got == cfn_to_spec(stored)
+        assert got == PROFILE.naming.cfn_to_spec(stored)
         assert got["userProfileArn"] == f"arn:aws:sagemaker:{LIST_REGION}:123456789012:user-profile/{D1}/user-03"
         assert got["userSettings"]["executionRole"] == ROLE
         assert got["tags"] == [{"key": "team", "value": "ml"}]
     done = cli(world.emu, world.kube.kubeconfig, "get", "user-03", "--domain-id", D1, "--region", LIST_REGION)
-    assert yaml.safe_load(done.stdout) == cfn_to_spec(stored)
+    assert yaml.safe_load(done.stdout) == PROFILE.naming.cfn_to_spec(stored)
 
 
 def test_get_of_a_missing_profile_fails_in_one_line(world: World) -> None:

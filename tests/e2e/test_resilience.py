@@ -33,21 +33,6 @@ ALL_OPERATIONS = (
 )
 
 
-@pytest.fixture
-def own_namespace(crd: Kube) -> str:
-    """A namespace for an operator of the test's own (the session's operator watches `shared-*`)."""
-    name = f"own-{uuid.uuid4().hex[:10]}"
-    crd.create_namespace(name)
-    return name
-
-
-@pytest.fixture
-def slow_emulator(emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
-    """Requests take 3 s, so an operator can be killed while they are in flight."""
-    with emulator.slowed(3) as slow:
-        yield slow
-
-
 def in_flight(emulator: EmulatorProcess, names: list[str], operation: str) -> bool:
     return any(r["OperationStatus"] == "IN_PROGRESS" for name in names for r in requests_for(emulator, name, operation))
 
@@ -171,8 +156,8 @@ def test_metrics_and_liveness_endpoints(kube: Kube, emulator: EmulatorProcess, o
                 return body
 
         text = wait_for("metrics", lambda: fetch(f"http://127.0.0.1:{metrics_port}/metrics"))
-        assert 'smup_aws_calls_total{operation="CreateResource",outcome="ok"}' in text
-        assert 'smup_reconciles_total{result="done",trigger="create"}' in text
+        assert 'smup_aws_calls_total{kind="SageMakerUserProfile",operation="CreateResource",outcome="ok"}' in text
+        assert 'smup_reconciles_total{kind="SageMakerUserProfile",result="done",trigger="create"}' in text
         assert "smup_operations_in_flight" in text
         assert "smup_watch_up 1.0" in text
         assert "smup_leader 1.0" in text  # no election: this process does the work

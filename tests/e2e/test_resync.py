@@ -16,6 +16,7 @@ import pytest
 from tests.support.kube import Kube
 from tests.support.manifests import profile
 from userprofile_operator import kube as kube_module
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
 from userprofile_operator.kube import ObjectClient
 from userprofile_operator.resync import Resync
 
@@ -47,7 +48,8 @@ async def test_resync_touches_only_objects_left_waiting(
 
     objects = ObjectClient()
     try:
-        resync = Resync(objects, lambda: [namespace], interval=1, busy={before["waiting-c"]["metadata"]["uid"]})
+        busy = {before["waiting-c"]["metadata"]["uid"]}
+        resync = Resync(objects, [PROFILE], lambda: [namespace], interval=1, busy=busy)
         assert await resync.run_pass() == 0  # first sight: kopf may be about to get to them
         assert await resync.run_pass() == 2  # unchanged for a whole pass; waiting-c has a handler at work
     finally:

@@ -20,7 +20,8 @@ from tests.support.manifests import object_list
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
-CRD_FILE = REPO_ROOT / "crds" / "sagemaker.awscc.dev_sagemakeruserprofiles.yaml"
+CRD_DIR = REPO_ROOT / "crds"
+CRD_FILE = CRD_DIR / "sagemaker.awscc.dev_sagemakeruserprofiles.yaml"
 
 T = TypeVar("T")
 
@@ -66,8 +67,10 @@ class Kube:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
     def apply_crd(self) -> None:
-        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-        self.wait_established("sagemakeruserprofiles.sagemaker.awscc.dev")
+        """Every kind's CRD (crds/), each until it is served."""
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
+        for path in sorted(CRD_DIR.glob("*.yaml")):
+            self.wait_established(path.name.removesuffix(".yaml").split("_", 1)[1] + "." + path.name.split("_")[0])
 
     def wait_established(self, crd: str) -> None:
         """Until the CRD is served. Not `kubectl wait`: it fails, rather than waits, while a new CRD's

@@ -1,4 +1,4 @@
-"""The one place tests, benchmarks and the demo build SageMakerUserProfile manifests.
+"""The one place tests, benchmarks and the demo build manifests of our kinds.
 
 Plain dicts, as `kubectl apply -f -` takes them (after ``json.dumps``) and as the API server returns them;
 nothing here talks to a cluster. The defaults are the examples' domain and region (``examples/*.yaml``),
@@ -14,6 +14,15 @@ API_VERSION = "sagemaker.awscc.dev/v1alpha1"
 KIND = "SageMakerUserProfile"
 DOMAIN = "d-abcdef123456"
 REGION = "us-east-1"
+
+
+def _metadata(name: str, namespace: str | None, annotations: Mapping[str, str] | None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return metadata
 
 
 def profile(
@@ -33,16 +42,37 @@ def profile(
     fields in camelCase (``region=...``, ``deletionPolicy="Retain"``, ``tags=[...]`` replaces the
     version tag).
     """
-    metadata: dict[str, Any] = {"name": name}
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    if annotations:
-        metadata["annotations"] = dict(annotations)
+    metadata = _metadata(name, namespace, annotations)
     spec: dict[str, Any] = {"domainId": domain_id, "userProfileName": user_profile_name or name}
     if version is not None:
         spec["tags"] = [{"key": "version", "value": version}]
     spec.update(spec_overrides)
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
+
+
+def space(
+    name: str,
+    namespace: str | None = None,
+    *,
+    domain_id: str = DOMAIN,
+    space_name: str | None = None,
+    owner: str | None = None,
+    sharing: str = "Private",
+    annotations: Mapping[str, str] | None = None,
+    **spec_overrides: Any,
+) -> dict[str, Any]:
+    """A SageMakerSpace named `name`, for the AWS space `space_name` (default: `name`).
+
+    With `owner` (a UserProfileName) it is a `sharing` (Private or Shared) space owned by that profile;
+    without, a space with no owner. `spec_overrides` are more spec fields in camelCase.
+    """
+    metadata = _metadata(name, namespace, annotations)
+    spec: dict[str, Any] = {"domainId": domain_id, "spaceName": space_name or name}
+    if owner is not None:
+        spec["ownershipSettings"] = {"ownerUserProfileName": owner}
+        spec["spaceSharingSettings"] = {"sharingType": sharing}
+    spec.update(spec_overrides)
+    return {"apiVersion": API_VERSION, "kind": "SageMakerSpace", "metadata": metadata, "spec": spec}
 
 
 def object_list(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from userprofile_operator.drift import DriftScheduler, Ref
+from userprofile_operator.kinds.space import KIND as SPACE
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
 
 
 class Clock:
@@ -20,7 +22,7 @@ async def _never(ref: Ref) -> None:  # pragma: no cover - due() is driven by han
 
 
 def refs(*names: str) -> list[Ref]:
-    return [Ref("ns", n, f"uid-{n}") for n in names]
+    return [Ref(PROFILE, "ns", n, f"uid-{n}") for n in names]
 
 
 def test_due_in_time_order_and_only_when_due() -> None:
@@ -50,6 +52,17 @@ def test_rescheduling_replaces_and_forgetting_cancels() -> None:
     assert scheduler.next_in() == 30
     clock.now = 50
     assert scheduler.due() == [a]
+
+
+def test_objects_of_every_kind_share_the_scheduler_and_keep_their_kind() -> None:
+    clock = Clock()
+    scheduler = DriftScheduler(_never, clock=clock)
+    (profile,) = refs("a")
+    space = Ref(SPACE, "ns", "a", "uid-space-a")  # the same name, another kind: another object
+    scheduler.schedule(space, 10)
+    scheduler.schedule(profile, 5)
+    clock.now = 10
+    assert [(ref.kind, ref.uid) for ref in scheduler.due()] == [(PROFILE, "uid-a"), (SPACE, "uid-space-a")]
 
 
 async def test_run_calls_each_due_check_once_and_survives_a_failing_one() -> None:

@@ -10,16 +10,12 @@ import jsonschema
 import pytest
 import yaml
 
-from userprofile_operator import GROUP, KIND, VERSION
+from cfn_registry.validation import desired_state_errors, desired_state_validator
 from userprofile_operator.crd import render_crd
-from userprofile_operator.models import SageMakerUserProfileSpec
-from userprofile_operator.schema import (
-    desired_state_validator,
-    load_schema,
-    validate_desired_state,
-    writable_property_paths,
-)
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
+from userprofile_operator.models import OPERATOR_SPEC_FIELDS, spec_model
 
+ProfileSpec = spec_model(PROFILE)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 VALID = sorted(EXAMPLES.glob("*.yaml"))
 INVALID = sorted((EXAMPLES / "invalid").glob("*.yaml"))
@@ -59,7 +55,7 @@ def _cross_field_messages() -> set[str]:
         if "items" in node:
             walk(node["items"])
 
-    walk(render_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+    walk(render_crd(PROFILE)["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
     return messages
 
 
@@ -83,43 +79,44 @@ def test_the_examples_exist() -> None:
 @pytest.mark.parametrize("path", VALID + INVALID, ids=lambda p: p.name)
 def test_every_example_is_a_namespace_less_manifest_of_our_kind(path: Path) -> None:
     manifest = _load(path)
-    assert manifest["apiVersion"] == f"{GROUP}/{VERSION}"
-    assert manifest["kind"] == KIND
+    assert manifest["apiVersion"] == PROFILE.api_version
+    assert manifest["kind"] == PROFILE.kind
     assert set(manifest["metadata"]) == {"name"}, "leave the namespace to kubectl -n"
 
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
 def test_valid_examples_parse_and_validate_against_the_registry_schema(path: Path) -> None:
-    spec = SageMakerUserProfileSpec.from_spec(_load(path)["spec"])
+    spec = ProfileSpec.from_spec(_load(path)["spec"])
     desired = spec.to_desired_state()
-    assert validate_desired_state(desired) == []
-    desired_state_validator().validate(desired)  # raises on any violation
-    assert spec.identifier == f"{spec.user_profile_name}|{spec.domain_id}"
+    assert desired_state_errors(PROFILE.schema, desired) == []
+    desired_state_validator(PROFILE.schema).validate(desired)  # raises on any violation
+    assert spec.identifier == f"{spec.properties['userProfileName']}|{spec.properties['domainId']}"
 
 
 def test_minimal_example() -> None:
-    spec = SageMakerUserProfileSpec.from_spec(_load(EXAMPLES / "minimal.yaml")["spec"])
-    assert spec.domain_id == "d-abcdef123456"
+    spec = ProfileSpec.from_spec(_load(EXAMPLES / "minimal.yaml")["spec"])
+    assert spec.properties["domainId"] == "d-abcdef123456"
     assert spec.to_desired_state() == {"DomainId": "d-abcdef123456", "UserProfileName": "alice"}
 
 
 def test_the_full_example_sets_every_field_and_maps_to_exactly_the_schema_names() -> None:
     manifest = _load(EXAMPLES / "full.yaml")
-    spec = SageMakerUserProfileSpec.from_spec(manifest["spec"])
+    spec = ProfileSpec.from_spec(manifest["spec"])
     assert spec.region == "us-east-1"
     assert spec.deletion_policy == "Retain"
     assert spec.management_policy == "Manage"
     assert spec.adoption_policy == "Adopt"
     desired = spec.to_desired_state()
-    assert _paths(desired) == set(writable_property_paths())
-    # every model field was set in the document, and nothing was lost on the way
-    assert spec.model_fields_set == set(SageMakerUserProfileSpec.model_fields)
+    assert _paths(desired) == set(PROFILE.schema.writable_property_paths())
+    # every operator field was set in the document, and nothing was lost on the way
+    assert set(ProfileSpec.model_fields) <= spec.model_fields_set
+    assert {info.alias for info in ProfileSpec.model_fields.values()} == set(OPERATOR_SPEC_FIELDS)
     assert spec.to_spec() == manifest["spec"]
 
 
 def test_the_full_desired_state_validates_with_plain_jsonschema_on_the_registry_document() -> None:
     """Independent of our translation: the registry document itself, minus the \\p patterns."""
-    document = dict(load_schema().document)
+    document = dict(PROFILE.schema.document)
 
     def strip_unicode_patterns(node: Any) -> Any:
         if isinstance(node, dict):
@@ -133,7 +130,7 @@ def test_the_full_desired_state_validates_with_plain_jsonschema_on_the_registry_
         return node
 
     schema = strip_unicode_patterns(document)
-    desired = SageMakerUserProfileSpec.from_spec(_load(EXAMPLES / "full.yaml")["spec"]).to_desired_state()
+    desired = ProfileSpec.from_spec(_load(EXAMPLES / "full.yaml")["spec"]).to_desired_state()
     jsonschema.Draft7Validator(schema).validate(desired)
 
 
@@ -146,7 +143,7 @@ def test_invalid_examples_are_refused_offline_too(path: Path) -> None:
     message = expect.group(1).strip()
     spec = _load(path)["spec"]
     if any(m in message or message in m for m in _cross_field_messages()):
-        SageMakerUserProfileSpec.from_spec(spec)  # schema-valid: only the API server's CEL refuses it
+        ProfileSpec.from_spec(spec)  # schema-valid: only the API server's CEL refuses it
     else:
         with pytest.raises(ValueError):
-            SageMakerUserProfileSpec.from_spec(spec)
+            ProfileSpec.from_spec(spec)

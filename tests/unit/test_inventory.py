@@ -19,7 +19,7 @@ from userprofile_operator.inventory import (
     ClusterObject,
     Owner,
     Ownership,
-    ProfileRow,
+    Row,
     aws_error_message,
     build_manifest,
     check_region,
@@ -33,9 +33,12 @@ from userprofile_operator.inventory import (
     render_table,
     sort_rows,
 )
-from userprofile_operator.models import DeletionPolicy, SageMakerUserProfileSpec
-from userprofile_operator.plan import AwsError, owner_tag_value
+from userprofile_operator.kinds.space import KIND as SPACE
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
+from userprofile_operator.models import DeletionPolicy, spec_model
+from userprofile_operator.plan import owner_tag_value
 from userprofile_operator.settings import OWNER_TAG_KEY
+from userprofile_operator.wire import AwsError
 
 REGION = "us-east-1"
 CLUSTER = "prod"
@@ -60,7 +63,7 @@ def _profile(name: str, owner: str | None = None, **extra: Any) -> dict[str, Any
 
 def test_profile_tagged_for_an_object_of_this_cluster_is_managed_by_it() -> None:
     objects = [ClusterObject("ml", "alice", identifier=f"alice|{DOMAIN}", region=REGION)]
-    got = classify(_profile("alice", owner_tag_value(CLUSTER, "ml", "alice")), REGION, CLUSTER, objects)
+    got = classify(PROFILE, _profile("alice", owner_tag_value(CLUSTER, "ml", "alice")), REGION, CLUSTER, objects)
     assert got.owner is Owner.CLUSTER
     assert got.managed_by == "ml/alice"
     assert got.ref == "ml/alice"
@@ -71,36 +74,36 @@ def test_profile_with_a_long_hashed_owner_tag_still_finds_its_object() -> None:
     name = "x" * 200
     value = owner_tag_value(CLUSTER, "ml", name)
     assert len(value) == 128 and "~" in value
-    got = classify(_profile("alice", value), REGION, CLUSTER, [ClusterObject("ml", name)])
+    got = classify(PROFILE, _profile("alice", value), REGION, CLUSTER, [ClusterObject("ml", name)])
     assert got.managed_by == f"ml/{name}"
 
 
 def test_profile_of_another_cluster() -> None:
-    got = classify(_profile("bob", "staging/ml/bob"), REGION, CLUSTER, [])
+    got = classify(PROFILE, _profile("bob", "staging/ml/bob"), REGION, CLUSTER, [])
     assert (got.owner, got.managed_by, got.cluster) == (Owner.OTHER_CLUSTER, "other-cluster:staging", "staging")
     assert not got.importable
 
 
 def test_other_cluster_is_known_without_cluster_access() -> None:
-    got = classify(_profile("bob", "staging/ml/bob"), REGION, CLUSTER, None)
+    got = classify(PROFILE, _profile("bob", "staging/ml/bob"), REGION, CLUSTER, None)
     assert got.managed_by == "other-cluster:staging"
 
 
 def test_untagged_profile_is_unmanaged_and_importable() -> None:
     for objects in ([], None, [ClusterObject("ml", "other", identifier=f"other|{DOMAIN}", region=REGION)]):
-        got = classify(_profile("carol"), REGION, CLUSTER, objects)
+        got = classify(PROFILE, _profile("carol"), REGION, CLUSTER, objects)
         assert (got.owner, got.managed_by, got.owner_tag) == (Owner.UNMANAGED, "unmanaged", None)
         assert got.importable
 
 
 def test_our_tag_without_cluster_access_is_unknown() -> None:
-    got = classify(_profile("alice", owner_tag_value(CLUSTER, "ml", "alice")), REGION, CLUSTER, None)
+    got = classify(PROFILE, _profile("alice", owner_tag_value(CLUSTER, "ml", "alice")), REGION, CLUSTER, None)
     assert (got.owner, got.managed_by) == (Owner.UNKNOWN, NO_CLUSTER_ACCESS)
     assert not got.importable
 
 
 def test_our_tag_for_an_object_that_is_gone_is_an_orphan() -> None:
-    got = classify(_profile("alice", owner_tag_value(CLUSTER, "ml", "alice")), REGION, CLUSTER, [])
+    got = classify(PROFILE, _profile("alice", owner_tag_value(CLUSTER, "ml", "alice")), REGION, CLUSTER, [])
     assert (got.owner, got.managed_by) == (Owner.ORPHAN, "orphan:ml/alice")
     assert not got.importable
 
@@ -110,13 +113,13 @@ def test_observed_profile_is_unmanaged_but_not_imported_twice() -> None:
         "metadata": {"namespace": "audit", "name": "dave"},
         "spec": {"domainId": DOMAIN, "userProfileName": "dave", "region": REGION, "managementPolicy": "ObserveOnly"},
     }
-    objects = [ClusterObject.from_body(watcher)]
-    got = classify(_profile("dave"), REGION, CLUSTER, objects)
+    objects = [ClusterObject.from_body(PROFILE, watcher)]
+    got = classify(PROFILE, _profile("dave"), REGION, CLUSTER, objects)
     assert got.owner is Owner.UNMANAGED
     assert got.managed_by == "unmanaged (observed by audit/dave)"
     assert not got.importable
     # the same profile name in another region is someone else's profile
-    assert classify(_profile("dave"), "eu-west-1", CLUSTER, objects).importable
+    assert classify(PROFILE, _profile("dave"), "eu-west-1", CLUSTER, objects).importable
 
 
 def test_cluster_object_from_body_prefers_status() -> None:
@@ -125,20 +128,21 @@ def test_cluster_object_from_body_prefers_status() -> None:
         "spec": {"domainId": DOMAIN, "userProfileName": "a"},
         "status": {"identifier": f"a|{DOMAIN}", "region": "eu-west-1"},
     }
-    obj = ClusterObject.from_body(body)
+    obj = ClusterObject.from_body(PROFILE, body)
     assert (obj.ref, obj.identifier, obj.region, obj.observe_only) == ("ml/a", f"a|{DOMAIN}", "eu-west-1", False)
-    assert ClusterObject.from_body({"metadata": {"namespace": "n", "name": "b"}}).identifier is None
+    assert ClusterObject.from_body(PROFILE, {"metadata": {"namespace": "n", "name": "b"}}).identifier is None
 
 
 # -- rendering --------------------------------------------------------------------------------
 
 
-def _rows() -> list[ProfileRow]:
+def _rows() -> list[Row]:
     role = "arn:aws:iam::123456789012:role/Exec"
     return sort_rows(
         [
-            ProfileRow(REGION, _profile("zed"), Ownership(Owner.UNMANAGED, "unmanaged")),
-            ProfileRow(
+            Row(PROFILE, REGION, _profile("zed"), Ownership(Owner.UNMANAGED, "unmanaged")),
+            Row(
+                PROFILE,
                 REGION,
                 _profile("amy", "prod/ml/amy", UserSettings={"ExecutionRole": role}),
                 Ownership(Owner.CLUSTER, "ml/amy", owner_tag="prod/ml/amy", ref="ml/amy", cluster="prod"),
@@ -148,7 +152,7 @@ def _rows() -> list[ProfileRow]:
 
 
 def test_table_has_aligned_columns_and_one_line_per_profile() -> None:
-    lines = render_table(_rows()).splitlines()
+    lines = render_table(PROFILE, _rows()).splitlines()
     assert lines[0].split() == ["PROFILE", "DOMAIN", "EXECUTION-ROLE", "MANAGED-BY"]
     assert lines[1].split() == ["amy", DOMAIN, "arn:aws:iam::123456789012:role/Exec", "ml/amy"]
     assert lines[2].split() == ["zed", DOMAIN, "-", "unmanaged"]
@@ -157,12 +161,12 @@ def test_table_has_aligned_columns_and_one_line_per_profile() -> None:
 
 
 def test_table_of_no_profiles_is_the_header() -> None:
-    assert render_table([]).split() == ["PROFILE", "DOMAIN", "EXECUTION-ROLE", "MANAGED-BY"]
+    assert render_table(PROFILE, []).split() == ["PROFILE", "DOMAIN", "EXECUTION-ROLE", "MANAGED-BY"]
 
 
 @pytest.mark.parametrize("fmt", ["json", "yaml"])
 def test_json_and_yaml_listing(fmt: str) -> None:
-    text = render_list(_rows(), fmt)
+    text = render_list(PROFILE, _rows(), fmt)
     items = json.loads(text) if fmt == "json" else yaml.safe_load(text)
     assert [i["userProfileName"] for i in items] == ["amy", "zed"]
     assert items[0]["managedBy"] == "ml/amy"
@@ -179,7 +183,7 @@ def test_describe_is_every_property_in_camel_case_with_the_arn() -> None:
         UserSettings={"AutoMountHomeEFS": "Enabled", "JupyterLabAppSettings": {"DefaultResourceSpec": {}}},
         Tags=[{"Key": "team", "Value": "ml"}],
     )
-    document = describe(props)
+    document = describe(PROFILE, props)
     assert document["userProfileArn"] == props["UserProfileArn"]
     assert document["singleSignOnUserIdentifier"] == "UserName"
     assert document["userSettings"] == {
@@ -223,7 +227,7 @@ def test_manifest_names_are_unique_valid_and_deterministic() -> None:
 
 def _full_state() -> dict[str, Any]:
     example = yaml.safe_load((REPO_ROOT / "examples" / "full.yaml").read_text())
-    return SageMakerUserProfileSpec.from_spec(example["spec"]).to_desired_state()
+    return spec_model(PROFILE).from_spec(example["spec"]).to_desired_state()
 
 
 def test_manifest_adopts_the_profile_with_every_writable_property() -> None:
@@ -233,7 +237,7 @@ def test_manifest_adopts_the_profile_with_every_writable_property() -> None:
         "UserProfileArn": f"arn:aws:sagemaker:{REGION}:123456789012:user-profile/{DOMAIN}/bob",
         "Tags": [*state.get("Tags", []), {"Key": "aws:cloudformation:stack-name", "Value": "s"}],
     }
-    manifest = build_manifest(observed, REGION, "bob", "ml")
+    manifest = build_manifest(PROFILE, observed, REGION, "bob", "ml")
     assert manifest["apiVersion"] == "sagemaker.awscc.dev/v1alpha1"
     assert manifest["kind"] == "SageMakerUserProfile"
     assert manifest["metadata"] == {"name": "bob", "namespace": "ml"}
@@ -242,27 +246,95 @@ def test_manifest_adopts_the_profile_with_every_writable_property() -> None:
     assert spec["adoptionPolicy"] == "Adopt"
     assert spec["deletionPolicy"] == "Delete"
     assert "userProfileArn" not in spec
-    parsed = SageMakerUserProfileSpec.from_spec(spec)
+    parsed = spec_model(PROFILE).from_spec(spec)
     assert parsed.to_desired_state() == state
     assert parsed.identifier == f"bob|{DOMAIN}"
 
 
 def test_manifest_drops_our_owner_tag_and_keeps_user_tags() -> None:
     props = _profile("amy", "staging/ml/amy", Tags=[{"Key": "team", "Value": "ml"}])
-    spec = build_manifest(props, REGION, "amy")["spec"]
+    spec = build_manifest(PROFILE, props, REGION, "amy")["spec"]
     assert spec["tags"] == [{"key": "team", "value": "ml"}]
-    only_ours = build_manifest(_profile("amy", "x/y/z"), REGION, "amy", deletion_policy=DeletionPolicy.RETAIN)
+    only_ours = build_manifest(PROFILE, _profile("amy", "x/y/z"), REGION, "amy", deletion_policy=DeletionPolicy.RETAIN)
     assert "tags" not in only_ours["spec"]
     assert "namespace" not in only_ours["metadata"]
     assert only_ours["spec"]["deletionPolicy"] == "Retain"
-    SageMakerUserProfileSpec.from_spec(only_ours["spec"])
+    spec_model(PROFILE).from_spec(only_ours["spec"])
 
 
 def test_manifests_render_as_multi_document_yaml() -> None:
-    manifests = [build_manifest(_profile(n), REGION, n, "ml") for n in ("a", "b")]
+    manifests = [build_manifest(PROFILE, _profile(n), REGION, n, "ml") for n in ("a", "b")]
     docs = list(yaml.safe_load_all(render_manifests(manifests)))
     assert docs == manifests
     assert render_manifests([]) == ""
+
+
+# -- another kind: spaces (--kind smspace) ------------------------------------------------------
+
+
+def _space(name: str, owner: str | None = None) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "DomainId": DOMAIN,
+        "SpaceName": name,
+        "SpaceArn": f"arn:aws:sagemaker:{REGION}:123456789012:space/{DOMAIN}/{name}",
+        "Url": f"https://{DOMAIN}.studio.{REGION}.sagemaker.aws/jupyterlab/default/spaces/{name}",
+        "SpaceSharingSettings": {"SharingType": "Shared"},
+        "OwnershipSettings": {"OwnerUserProfileName": "alice"},
+    }
+    if owner is not None:
+        props["Tags"] = [{"Key": OWNER_TAG_KEY, "Value": owner}]
+    return props
+
+
+def test_space_identifiers_are_domain_then_name() -> None:
+    assert parse_identifier(SPACE, f"{DOMAIN}|lab", None) == f"{DOMAIN}|lab"
+    assert parse_identifier(SPACE, "lab", DOMAIN) == f"{DOMAIN}|lab"
+    for text, domain in (("lab", None), (f"{DOMAIN}|", None), (f"{DOMAIN}|lab", "d-other"), ("a|b|c", None)):
+        with pytest.raises(CliError):
+            parse_identifier(SPACE, text, domain)
+    with pytest.raises(CliError, match=r"name the space as DomainId\|SpaceName"):
+        parse_identifier(SPACE, "a|b|c", None)
+
+
+def test_space_ownership_and_table() -> None:
+    watcher = {
+        "metadata": {"namespace": "audit", "name": "lab"},
+        "spec": {"domainId": DOMAIN, "spaceName": "lab", "managementPolicy": "ObserveOnly"},
+    }
+    objects = [ClusterObject.from_body(SPACE, watcher), ClusterObject("ml", "team")]
+    assert objects[0].identifier == f"{DOMAIN}|lab"
+    observed = classify(SPACE, _space("lab"), REGION, CLUSTER, objects)
+    assert observed.managed_by == "unmanaged (observed by audit/lab)"
+    ours = classify(SPACE, _space("team", owner_tag_value(CLUSTER, "ml", "team")), REGION, CLUSTER, objects)
+    assert (ours.owner, ours.managed_by) == (Owner.CLUSTER, "ml/team")
+    rows = sort_rows([Row(SPACE, REGION, _space("team"), ours), Row(SPACE, REGION, _space("lab"), observed)])
+    lines = render_table(SPACE, rows).splitlines()
+    assert lines[0].split() == ["SPACE", "DOMAIN", "MANAGED-BY"]
+    assert lines[1].split()[:3] == ["lab", DOMAIN, "unmanaged"]
+    assert lines[2].split() == ["team", DOMAIN, "ml/team"]
+    items = json.loads(render_list(SPACE, rows, "json"))
+    assert [(i["spaceName"], i["identifier"]) for i in items] == [("lab", f"{DOMAIN}|lab"), ("team", f"{DOMAIN}|team")]
+    assert items[0]["spaceArn"].endswith("/lab")
+    assert "executionRole" not in items[0]
+
+
+def test_space_manifest_leaves_out_what_aws_sets() -> None:
+    props = _space("lab", "staging/ml/lab")
+    manifest = build_manifest(SPACE, props, REGION, "lab", "ml")
+    assert (manifest["apiVersion"], manifest["kind"]) == ("sagemaker.awscc.dev/v1alpha1", "SageMakerSpace")
+    spec = manifest["spec"]
+    assert "spaceArn" not in spec and "url" not in spec and "tags" not in spec
+    assert spec["spaceSharingSettings"] == {"sharingType": "Shared"}
+    assert spec["adoptionPolicy"] == "Adopt"
+    assert spec_model(SPACE).from_spec(spec).identifier == f"{DOMAIN}|lab"
+    assert describe(SPACE, props)["url"] == props["Url"]
+
+
+def test_cli_refuses_an_unknown_kind_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["list", "--kind", "smdomain", "--region", REGION]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown kind 'smdomain'") and "smspace" in err
+    assert err.count("\n") == 1
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -301,12 +373,12 @@ def test_aws_errors_in_one_line() -> None:
 
 
 def test_identifiers() -> None:
-    assert parse_identifier(f"alice|{DOMAIN}", None) == f"alice|{DOMAIN}"
-    assert parse_identifier("alice", DOMAIN) == f"alice|{DOMAIN}"
-    assert parse_identifier(f"alice|{DOMAIN}", DOMAIN) == f"alice|{DOMAIN}"
+    assert parse_identifier(PROFILE, f"alice|{DOMAIN}", None) == f"alice|{DOMAIN}"
+    assert parse_identifier(PROFILE, "alice", DOMAIN) == f"alice|{DOMAIN}"
+    assert parse_identifier(PROFILE, f"alice|{DOMAIN}", DOMAIN) == f"alice|{DOMAIN}"
     for text, domain in (("alice", None), (f"|{DOMAIN}", None), ("alice|d-x", DOMAIN)):
         with pytest.raises(CliError):
-            parse_identifier(text, domain)
+            parse_identifier(PROFILE, text, domain)
 
 
 def test_cli_refuses_an_unknown_region_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:

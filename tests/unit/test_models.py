@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from userprofile_operator.crd import OPERATOR_SPEC_FIELDS as CRD_OPERATOR_FIELDS
-from userprofile_operator.crd import render_crd
+from userprofile_operator.crd import operator_spec_fields, render_crd
+from userprofile_operator.kind import Kind
+from userprofile_operator.kinds import all_kinds
+from userprofile_operator.kinds.space import KIND as SPACE
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
 from userprofile_operator.models import (
     OPERATOR_SPEC_FIELDS,
     AdoptionPolicy,
@@ -18,17 +21,16 @@ from userprofile_operator.models import (
     ManagementPolicy,
     OperationInFlight,
     OperationType,
-    SageMakerUserProfileSpec,
-    SageMakerUserProfileStatus,
+    ResourceStatus,
+    spec_model,
 )
-from userprofile_operator.naming import spec_name
-from userprofile_operator.schema import load_schema, read_only_paths
 
 MINIMAL = {"domainId": "d-abcdef123456", "userProfileName": "alice"}
+ProfileSpec = spec_model(PROFILE)
 
 
-def _spec(**fields: Any) -> SageMakerUserProfileSpec:
-    return SageMakerUserProfileSpec.from_spec({**MINIMAL, **fields})
+def _spec(**fields: Any) -> Any:
+    return ProfileSpec.from_spec({**MINIMAL, **fields})
 
 
 def test_minimal_spec_defaults() -> None:
@@ -48,15 +50,19 @@ def test_policies_compare_as_strings() -> None:
     assert spec.adoption_policy == "Adopt"
 
 
-def test_the_model_fields_match_the_crd() -> None:
-    aliases = {info.alias or name for name, info in SageMakerUserProfileSpec.model_fields.items()}
-    schema = load_schema()
-    writable = {spec_name(name) for name in schema.properties if (name,) not in read_only_paths()}
-    assert aliases == writable | set(OPERATOR_SPEC_FIELDS)
-    assert set(OPERATOR_SPEC_FIELDS) == set(CRD_OPERATOR_FIELDS)
-    crd_spec = render_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    assert set(crd_spec["properties"]) == aliases
-    defaults = _spec().model_dump(by_alias=True, mode="json")
+@pytest.mark.parametrize("kind", all_kinds(), ids=lambda kind: kind.kind)
+def test_the_model_fields_match_the_crd(kind: Kind) -> None:
+    model = spec_model(kind)
+    assert model.kind is kind
+    assert spec_model(kind) is model
+    aliases = {info.alias or name for name, info in model.model_fields.items()}
+    schema = kind.schema
+    writable = {kind.naming.spec_name(name) for name in schema.properties if (name,) not in schema.read_only}
+    assert aliases == set(OPERATOR_SPEC_FIELDS)
+    assert set(OPERATOR_SPEC_FIELDS) == set(operator_spec_fields(kind))
+    crd_spec = render_crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert set(crd_spec["properties"]) == writable | aliases
+    defaults = model.model_construct().model_dump(by_alias=True, mode="json")
     for name in ("deletionPolicy", "managementPolicy", "adoptionPolicy"):
         assert defaults[name] == crd_spec["properties"][name]["default"]
 
@@ -78,7 +84,7 @@ def test_desired_state_leaves_out_operator_fields_and_nones() -> None:
 
 def test_spec_round_trips_through_the_document() -> None:
     document = {**MINIMAL, "region": "us-east-1", "tags": [{"key": "a", "value": "b"}]}
-    spec = SageMakerUserProfileSpec.from_spec(document)
+    spec = ProfileSpec.from_spec(document)
     assert spec.to_spec() == {
         **document,
         "deletionPolicy": "Delete",
@@ -94,7 +100,7 @@ def test_from_desired_state_drops_read_only_properties() -> None:
         "UserProfileArn": "arn:aws:sagemaker:us-east-1:123456789012:user-profile/d-abcdef123456/alice",
         "UserSettings": {"ExecutionRole": "arn:aws:iam::123456789012:role/SageMakerRole"},
     }
-    spec = SageMakerUserProfileSpec.from_desired_state(state, region="us-east-1", deletionPolicy="Retain")
+    spec = ProfileSpec.from_desired_state(state, region="us-east-1", deletionPolicy="Retain")
     assert spec.region == "us-east-1"
     assert spec.deletion_policy is DeletionPolicy.RETAIN
     assert spec.to_desired_state() == {k: v for k, v in state.items() if k != "UserProfileArn"}
@@ -120,8 +126,28 @@ def test_invalid_specs_are_refused(fields: dict[str, Any], error: str) -> None:
 
 
 def test_required_fields_are_required() -> None:
-    with pytest.raises(ValidationError, match="domainId"):
-        SageMakerUserProfileSpec.from_spec({"userProfileName": "alice"})
+    # the required property is named as CloudFormation names it, like the other schema errors above
+    with pytest.raises(ValidationError, match="DomainId"):
+        ProfileSpec.from_spec({"userProfileName": "alice"})
+
+
+def test_a_space_spec_has_its_own_identifier_and_refuses_what_aws_sets() -> None:
+    space_spec = spec_model(SPACE)
+    document = {"domainId": "d-abcdef123456", "spaceName": "lab", "spaceSettings": {"appType": "JupyterLab"}}
+    spec = space_spec.from_spec(document)
+    assert spec.identifier == "d-abcdef123456|lab"
+    assert spec.to_desired_state() == {
+        "DomainId": "d-abcdef123456",
+        "SpaceName": "lab",
+        "SpaceSettings": {"AppType": "JupyterLab"},
+    }
+    for read_only in ({"spaceArn": "arn:aws:sagemaker:us-east-1:123456789012:space/d-abcdef123456/lab"}, {"url": "x"}):
+        with pytest.raises(ValidationError):
+            space_spec.from_spec({**document, **read_only})
+    with pytest.raises(ValidationError, match="AppType"):
+        space_spec.from_spec({**document, "spaceSettings": {"appType": "Notebook"}})
+    with pytest.raises(ValidationError, match="userProfileName"):
+        space_spec.from_spec({**document, "userProfileName": "alice"})  # another kind's property
 
 
 def test_unicode_tags_are_valid() -> None:
@@ -131,13 +157,11 @@ def test_unicode_tags_are_valid() -> None:
 
 def test_status_patch_is_camel_case_without_nones() -> None:
     started = datetime(2025, 1, 2, 4, 4, 5, 123456, tzinfo=timezone(timedelta(hours=1)))
-    status = SageMakerUserProfileStatus(
+    status = ResourceStatus(
         observed_generation=3,
         arn="arn:aws:sagemaker:us-east-1:123456789012:user-profile/d-abcdef123456/alice",
         conditions=[Condition(type="Ready", status="True", reason="Available", last_transition_time=started)],
-        operation=OperationInFlight(
-            type=OperationType.CREATE, client_token="tok", generation=3, started_at=started
-        ),
+        operation=OperationInFlight(type=OperationType.CREATE, client_token="tok", generation=3, started_at=started),
         drift_detected=False,
     )
     assert status.to_patch() == {
@@ -162,7 +186,7 @@ def test_status_patch_is_camel_case_without_nones() -> None:
 
 
 def test_status_patch_can_clear_fields() -> None:
-    status = SageMakerUserProfileStatus(region="us-east-1")
+    status = ResourceStatus(region="us-east-1")
     assert status.to_patch(clear=["operation", "failedGeneration"]) == {
         "region": "us-east-1",
         "operation": None,
@@ -188,14 +212,14 @@ def test_status_parses_what_is_stored_and_ignores_kopf() -> None:
         "lastSyncTime": "2025-01-02T03:04:05Z",
         "kopf": {"progress": {}},
     }
-    status = SageMakerUserProfileStatus.from_status(stored)
+    status = ResourceStatus.from_status(stored)
     ready = status.condition("Ready")
     assert ready is not None
     assert ready.status == "False"
     assert ready.last_transition_time == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert status.condition("Missing") is None
     assert status.to_patch() == {k: v for k, v in stored.items() if k != "kopf"}
-    assert SageMakerUserProfileStatus.from_status(None).to_patch() == {}
+    assert ResourceStatus.from_status(None).to_patch() == {}
 
 
 def test_naive_timestamps_are_taken_as_utc() -> None:

@@ -6,18 +6,13 @@ import re
 
 import pytest
 
-from userprofile_operator.naming import (
-    NamingError,
-    camel_case,
-    cfn_name,
-    cfn_path,
-    cfn_to_spec,
-    name_map,
-    spec_name,
-    spec_path,
-    spec_to_cfn,
-)
-from userprofile_operator.schema import load_schema
+from userprofile_operator.kind import Kind
+from userprofile_operator.kinds import all_kinds
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
+from userprofile_operator.naming import Naming, NamingError, camel_case
+
+NAMING = PROFILE.naming
+each_kind = pytest.mark.parametrize("kind", all_kinds(), ids=lambda kind: kind.kind)
 
 
 @pytest.mark.parametrize(
@@ -40,8 +35,8 @@ from userprofile_operator.schema import load_schema
 )
 def test_the_rule_on_the_names_that_matter(pascal: str, camel: str) -> None:
     assert camel_case(pascal) == camel
-    assert spec_name(pascal) == camel
-    assert cfn_name(camel) == pascal
+    assert NAMING.spec_name(pascal) == camel
+    assert NAMING.cfn_name(camel) == pascal
 
 
 def test_the_rule_on_edge_cases() -> None:
@@ -52,24 +47,31 @@ def test_the_rule_on_edge_cases() -> None:
     assert camel_case("A3bc") == "a3bc"
 
 
-def test_the_map_covers_every_name_and_is_a_bijection() -> None:
-    forward = name_map()
-    assert set(forward) == load_schema().property_names()
+@each_kind
+def test_the_map_covers_every_name_and_is_a_bijection(kind: Kind) -> None:
+    forward = kind.naming.name_map
+    assert set(forward) == kind.schema.property_names()
     assert len(set(forward.values())) == len(forward)
 
 
-def test_camel_names_are_plain_identifiers() -> None:
-    for camel in name_map().values():
+@each_kind
+def test_camel_names_are_plain_identifiers(kind: Kind) -> None:
+    for camel in kind.naming.name_map.values():
         assert re.fullmatch(r"[a-z][A-Za-z0-9]*", camel), camel
 
 
+def test_a_rule_that_maps_two_names_to_one_is_refused() -> None:
+    with pytest.raises(AssertionError, match="not injective"):
+        Naming(["EFSConfig", "EfsConfig"])
+
+
 def test_every_property_path_round_trips() -> None:
-    paths = list(load_schema().iter_property_paths())
+    paths = list(PROFILE.schema.iter_property_paths())
     assert len(paths) > 100
     for path in paths:
-        camel = spec_path(path)
+        camel = NAMING.spec_path(path)
         assert all(name[:1].islower() for name in camel), camel
-        assert cfn_path(camel) == path
+        assert NAMING.cfn_path(camel) == path
 
 
 def test_documents_convert_recursively_through_lists() -> None:
@@ -89,22 +91,22 @@ def test_documents_convert_recursively_through_lists() -> None:
         },
         "tags": [{"key": "team", "value": "ml"}],
     }
-    assert cfn_to_spec(cfn) == spec
-    assert spec_to_cfn(spec) == cfn
+    assert NAMING.cfn_to_spec(cfn) == spec
+    assert NAMING.spec_to_cfn(spec) == cfn
 
 
 def test_values_are_never_renamed() -> None:
-    assert spec_to_cfn({"tags": [{"key": "DomainId", "value": "UserSettings"}]}) == {
+    assert NAMING.spec_to_cfn({"tags": [{"key": "DomainId", "value": "UserSettings"}]}) == {
         "Tags": [{"Key": "DomainId", "Value": "UserSettings"}]
     }
 
 
 def test_an_unknown_camel_name_is_refused() -> None:
     with pytest.raises(NamingError, match="executionRoleArn"):
-        spec_to_cfn({"userSettings": {"executionRoleArn": "x"}})
+        NAMING.spec_to_cfn({"userSettings": {"executionRoleArn": "x"}})
     assert issubclass(NamingError, ValueError)
 
 
 def test_an_unknown_cloudformation_name_still_gets_the_rule() -> None:
     # AWS may report a property newer than the vendored schema
-    assert cfn_to_spec({"BrandNewEFSThing": 1}) == {"brandNewEFSThing": 1}
+    assert NAMING.cfn_to_spec({"BrandNewEFSThing": 1}) == {"brandNewEFSThing": 1}

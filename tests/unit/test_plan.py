@@ -6,13 +6,15 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import jsonpatch
+import pytest
 
+from userprofile_operator.conditions import condition_true_at, set_condition
 from userprofile_operator.plan import (
-    AwsError,
+    Ownership,
+    Step,
     backoff,
     client_token,
-    condition_true_at,
-    is_transient,
+    decide,
     owner_tag_value,
     ownership,
     parse_duration,
@@ -20,11 +22,13 @@ from userprofile_operator.plan import (
     poll_delay,
     reconciled,
     resolve_region,
-    set_condition,
     with_owner_tag,
+    write_only_patch,
 )
+from userprofile_operator.wire import AwsError, is_transient
 
 OWNER = "sagemaker.awscc.dev/owner"
+TAGS = "Tags"
 CREATE_ONLY = ["/DomainId", "/UserProfileName", "/UserSettings/RStudioServerProAppSettings/AccessStatus"]
 BASE = {"DomainId": "d-1", "UserProfileName": "alice"}
 
@@ -45,13 +49,17 @@ def apply(doc: dict[str, object], patch: list[dict[str, object]]) -> dict[str, o
 
 
 def test_no_patch_when_aws_only_adds_defaults_the_user_never_set() -> None:
-    desired = with_owner_tag({**BASE, "UserSettings": {"ExecutionRole": "arn:aws:iam::1:role/a"}}, OWNER, "c/ns/alice")
-    assert plan_patch(desired, observed(), CREATE_ONLY) == []
+    desired = with_owner_tag(
+        {**BASE, "UserSettings": {"ExecutionRole": "arn:aws:iam::1:role/a"}}, OWNER, "c/ns/alice", tags=TAGS
+    )
+    assert plan_patch(desired, observed(), CREATE_ONLY, tags=TAGS) == []
 
 
 def test_changed_field_is_replaced_and_the_result_matches_the_spec() -> None:
-    desired = with_owner_tag({**BASE, "UserSettings": {"ExecutionRole": "arn:aws:iam::1:role/b"}}, OWNER, "c/ns/alice")
-    patch = plan_patch(desired, observed(), CREATE_ONLY)
+    desired = with_owner_tag(
+        {**BASE, "UserSettings": {"ExecutionRole": "arn:aws:iam::1:role/b"}}, OWNER, "c/ns/alice", tags=TAGS
+    )
+    patch = plan_patch(desired, observed(), CREATE_ONLY, tags=TAGS)
     assert patch == [{"op": "replace", "path": "/UserSettings/ExecutionRole", "value": "arn:aws:iam::1:role/b"}]
     result = apply(observed(), patch)
     assert result["UserSettings"] == {"StudioWebPortal": "ENABLED", "ExecutionRole": "arn:aws:iam::1:role/b"}
@@ -65,7 +73,7 @@ def test_new_nested_object_is_added() -> None:
             "JupyterServerAppSettings": {"DefaultResourceSpec": {"InstanceType": "system"}},
         },
     }
-    patch = plan_patch(desired, observed(), CREATE_ONLY)
+    patch = plan_patch(desired, observed(), CREATE_ONLY, tags=TAGS)
     assert apply(observed(), patch)["UserSettings"]["JupyterServerAppSettings"] == {  # type: ignore[index]
         "DefaultResourceSpec": {"InstanceType": "system"}
     }
@@ -77,22 +85,25 @@ def test_field_removed_from_the_spec_is_removed_in_aws_but_defaults_stay() -> No
         "UserSettings": {"ExecutionRole": "arn:aws:iam::1:role/a"},
         "Tags": [{"Key": "t", "Value": "1"}],
     }
-    desired = with_owner_tag({**BASE, "Tags": [{"Key": "t", "Value": "1"}]}, OWNER, "c/ns/alice")
+    desired = with_owner_tag({**BASE, "Tags": [{"Key": "t", "Value": "1"}]}, OWNER, "c/ns/alice", tags=TAGS)
     patch = plan_patch(
         desired,
         observed(Tags=[{"Key": "t", "Value": "1"}, {"Key": OWNER, "Value": "c/ns/alice"}]),
         CREATE_ONLY,
         previous,
+        tags=TAGS,
     )
     assert patch == [{"op": "remove", "path": "/UserSettings/ExecutionRole"}]
 
 
 def test_tags_compare_as_a_set_and_are_replaced_whole() -> None:
     current = observed(Tags=[{"Key": "b", "Value": "2"}, {"Key": "a", "Value": "1"}, {"Key": OWNER, "Value": "o"}])
-    same = with_owner_tag({**BASE, "Tags": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]}, OWNER, "o")
-    assert plan_patch(same, current, CREATE_ONLY) == []
-    changed = with_owner_tag({**BASE, "Tags": [{"Key": "a", "Value": "9"}]}, OWNER, "o")
-    patch = plan_patch(changed, current, CREATE_ONLY)
+    same = with_owner_tag(
+        {**BASE, "Tags": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]}, OWNER, "o", tags=TAGS
+    )
+    assert plan_patch(same, current, CREATE_ONLY, tags=TAGS) == []
+    changed = with_owner_tag({**BASE, "Tags": [{"Key": "a", "Value": "9"}]}, OWNER, "o", tags=TAGS)
+    patch = plan_patch(changed, current, CREATE_ONLY, tags=TAGS)
     assert patch == [
         {"op": "replace", "path": "/Tags", "value": [{"Key": "a", "Value": "9"}, {"Key": OWNER, "Value": "o"}]}
     ]
@@ -101,10 +112,10 @@ def test_tags_compare_as_a_set_and_are_replaced_whole() -> None:
 def test_tags_are_added_when_aws_has_none_and_aws_system_tags_are_kept() -> None:
     current = observed()
     del current["Tags"]
-    patch = plan_patch(with_owner_tag(dict(BASE), OWNER, "o"), current, CREATE_ONLY)
+    patch = plan_patch(with_owner_tag(dict(BASE), OWNER, "o", tags=TAGS), current, CREATE_ONLY, tags=TAGS)
     assert patch == [{"op": "add", "path": "/Tags", "value": [{"Key": OWNER, "Value": "o"}]}]
     system = observed(Tags=[{"Key": "aws:cloudformation:stack", "Value": "s"}])
-    patch = plan_patch(with_owner_tag(dict(BASE), OWNER, "o"), system, CREATE_ONLY)
+    patch = plan_patch(with_owner_tag(dict(BASE), OWNER, "o", tags=TAGS), system, CREATE_ONLY, tags=TAGS)
     assert patch[0]["value"] == [{"Key": "aws:cloudformation:stack", "Value": "s"}, {"Key": OWNER, "Value": "o"}]
 
 
@@ -122,7 +133,61 @@ def test_create_only_paths_are_never_patched() -> None:
             "RStudioServerProAppSettings": {"AccessStatus": "DISABLED"},
         }
     )
-    assert plan_patch(desired, current, CREATE_ONLY) == []
+    assert plan_patch(desired, current, CREATE_ONLY, tags=TAGS) == []
+
+
+# -- writeOnly properties (a space's SpaceSettings: AWS never returns them) -------------------------
+
+SPACE = {"DomainId": "d-1", "SpaceName": "lab"}
+SPACE_CREATE_ONLY = ["/DomainId", "/SpaceName", "/SpaceSharingSettings", "/OwnershipSettings"]
+WRITE_ONLY = ["/SpaceSettings"]
+JUPYTER = {"AppType": "JupyterLab"}
+CODE_EDITOR = {"AppType": "CodeEditor"}
+
+
+def observed_space(**extra: object) -> dict[str, object]:
+    """A space as Cloud Control returns it: no SpaceSettings, whatever was sent."""
+    return {**SPACE, "SpaceArn": "arn:aws:sagemaker:us-east-1:1:space/d-1/lab", "Url": "https://x", **extra}
+
+
+def test_a_write_only_property_aws_does_not_return_is_never_patched() -> None:
+    desired = with_owner_tag({**SPACE, "SpaceSettings": JUPYTER}, OWNER, "c/ns/lab", tags=TAGS)
+    current = observed_space(Tags=[{"Key": OWNER, "Value": "c/ns/lab"}])
+    for previous in (None, {**SPACE, "SpaceSettings": JUPYTER}, {**SPACE, "SpaceSettings": CODE_EDITOR}, dict(SPACE)):
+        patch = plan_patch(desired, current, SPACE_CREATE_ONLY, previous, tags=TAGS, write_only=WRITE_ONLY)
+        assert patch == [], previous
+    # removed from the spec: still nothing, a patch cannot remove what AWS does not report
+    removed = plan_patch(
+        with_owner_tag(dict(SPACE), OWNER, "c/ns/lab", tags=TAGS),
+        current,
+        SPACE_CREATE_ONLY,
+        {**SPACE, "SpaceSettings": JUPYTER},
+        tags=TAGS,
+        write_only=WRITE_ONLY,
+    )
+    assert removed == []
+
+
+def test_write_only_paths_do_not_hide_other_changes() -> None:
+    desired = with_owner_tag({**SPACE, "SpaceSettings": JUPYTER, "SpaceDisplayName": "Lab"}, OWNER, "o", tags=TAGS)
+    patch = plan_patch(desired, observed_space(), SPACE_CREATE_ONLY, None, tags=TAGS, write_only=WRITE_ONLY)
+    assert patch == [
+        {"op": "add", "path": "/SpaceDisplayName", "value": "Lab"},
+        {"op": "add", "path": "/Tags", "value": [{"Key": OWNER, "Value": "o"}]},
+    ]
+
+
+def test_write_only_patch_sends_a_write_only_property_only_when_the_spec_changed_it() -> None:
+    desired = {**SPACE, "SpaceSettings": JUPYTER}
+    assert write_only_patch(desired, None, WRITE_ONLY) == []
+    assert write_only_patch(desired, {**SPACE, "SpaceSettings": JUPYTER}, WRITE_ONLY) == []
+    changed = [{"op": "add", "path": "/SpaceSettings", "value": JUPYTER}]
+    assert write_only_patch(desired, {**SPACE, "SpaceSettings": CODE_EDITOR}, WRITE_ONLY) == changed
+    assert write_only_patch(desired, dict(SPACE), WRITE_ONLY) == changed
+    assert write_only_patch(desired, {**SPACE, "SpaceSettings": CODE_EDITOR}, ["SpaceSettings"]) == changed
+    # removed from the spec: left as AWS has it
+    assert write_only_patch(dict(SPACE), {**SPACE, "SpaceSettings": JUPYTER}, WRITE_ONLY) == []
+    assert write_only_patch(desired, {**SPACE, "SpaceSettings": CODE_EDITOR}, ()) == []
 
 
 def test_client_tokens_are_deterministic_distinct_and_valid() -> None:
@@ -141,9 +206,9 @@ def test_client_tokens_are_deterministic_distinct_and_valid() -> None:
 
 
 def test_ownership_by_tag() -> None:
-    assert ownership(observed(), OWNER, "c/ns/alice") == ("ours", "c/ns/alice")
-    assert ownership(observed(), OWNER, "c/ns/bob") == ("other", "c/ns/alice")
-    assert ownership({"Tags": []}, OWNER, "c/ns/alice") == ("unowned", None)
+    assert ownership(observed(), OWNER, "c/ns/alice", tags=TAGS) == ("ours", "c/ns/alice")
+    assert ownership(observed(), OWNER, "c/ns/bob", tags=TAGS) == ("other", "c/ns/alice")
+    assert ownership({"Tags": []}, OWNER, "c/ns/alice", tags=TAGS) == ("unowned", None)
 
 
 def test_owner_tag_value_fits_aws_limits() -> None:
@@ -212,3 +277,26 @@ def test_reconciled_means_this_generation_and_no_request_pending() -> None:
     pending = {"observedGeneration": 2, "operation": {"type": "UPDATE", "requestToken": "t-1"}}
     assert not reconciled({"metadata": {"generation": 2}, "status": pending})
     assert not reconciled({"metadata": {"generation": 1}, "status": None})
+
+
+@pytest.mark.parametrize(
+    ("exists", "owned", "observe_only", "adopt", "whose", "step"),
+    [
+        (True, True, True, False, "ours", Step.OBSERVE),  # ObserveOnly never writes, whatever it sees
+        (False, False, True, False, "unowned", Step.OBSERVE),
+        (False, False, False, False, "unowned", Step.CREATE),
+        (False, False, False, True, "unowned", Step.CREATE),  # adopting nothing: create it
+        (False, True, False, False, "unowned", Step.RECREATE),  # ours, gone: deleted out of band
+        (True, False, False, False, "other", Step.CONFLICT),
+        (True, True, False, False, "other", Step.CONFLICT),  # re-tagged by someone else since
+        (True, False, False, False, "unowned", Step.ALREADY_EXISTS),
+        (True, False, False, True, "unowned", Step.ADOPT),
+        (True, False, False, False, "ours", Step.SYNC),  # our tag, our status not written yet (a crash)
+        (True, True, False, False, "unowned", Step.SYNC),  # ours, its tag removed: put it back
+        (True, True, False, False, "ours", Step.SYNC),
+    ],
+)
+def test_decide_takes_exactly_one_branch_from_what_was_observed(
+    exists: bool, owned: bool, observe_only: bool, adopt: bool, whose: Ownership, step: Step
+) -> None:
+    assert decide(exists, owned=owned, observe_only=observe_only, adopt=adopt, whose=whose) is step

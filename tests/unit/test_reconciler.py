@@ -1,7 +1,8 @@
 """The reconciler against a fake of our own Cloud Control boundary (`CloudControlApi`), no servers.
 
-The fake keeps profiles in a dict and finishes every request at once, unless told to leave it
-IN_PROGRESS; it records each call so tests can count what the reconciler spent.
+The fake keeps one kind's resources in a dict and finishes every request at once, unless told to
+leave it IN_PROGRESS; it records each call so tests can count what the reconciler spent. Like Cloud
+Control, it never returns the kind's writeOnly properties (a space's SpaceSettings).
 """
 
 from __future__ import annotations
@@ -11,23 +12,45 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from userprofile_operator.plan import AwsError, ProgressEvent
+from userprofile_operator.kind import Kind
+from userprofile_operator.kinds import all_kinds
+from userprofile_operator.kinds.space import KIND as SPACE
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
 from userprofile_operator.reconciler import ObjectView, Reconciler
 from userprofile_operator.settings import OWNER_TAG_KEY, Settings
+from userprofile_operator.wire import AwsError, ProgressEvent
 
 OWNER = "kubernetes/ns/alice"
 IDENT = "alice|d-abcdef123456"
 SPEC = {"domainId": "d-abcdef123456", "userProfileName": "alice"}
+SPACE_IDENT = "d-abcdef123456|lab"
+SPACE_SPEC = {"domainId": "d-abcdef123456", "spaceName": "lab", "spaceSettings": {"appType": "JupyterLab"}}
+SETTINGS = Settings(poll_min=0.01, poll_max=0.01, inline_wait=0.05, retry_min=1, retry_max=4)
+
+
+def _aws_defaults(kind: Kind, desired: dict[str, Any]) -> dict[str, Any]:
+    """What AWS fills in that the user never set."""
+    if kind is PROFILE:
+        return {"UserSettings": {"StudioWebPortal": "ENABLED", **desired.get("UserSettings", {})}}
+    return {}
 
 
 class FakeCloudControl:
-    def __init__(self) -> None:
-        self.profiles: dict[str, dict[str, Any]] = {}
+    def __init__(self, kind: Kind = PROFILE) -> None:
+        self.kind = kind
+        self.resources: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []
+        self.patches: list[list[dict[str, Any]]] = []
         self.tokens: dict[str, ProgressEvent] = {}
         self.pending: dict[str, ProgressEvent] = {}
         self.hold = False
         self.fail_next: str | None = None
+        self.delete_fails: tuple[str, str] | None = None
+        """(ErrorCode, message) of every DeleteResource request while set."""
+
+    def _shown(self, model: dict[str, Any]) -> dict[str, Any]:
+        """The model as Cloud Control returns it: without writeOnly properties."""
+        return {k: v for k, v in model.items() if (k,) not in self.kind.schema.write_only}
 
     def _finish(self, token: str, event: ProgressEvent) -> ProgressEvent:
         self.tokens[token] = event
@@ -40,38 +63,42 @@ class FakeCloudControl:
         self.calls.append("CreateResource")
         if token in self.tokens:
             return self.tokens[token]
-        ident = f"{desired['UserProfileName']}|{desired['DomainId']}"
+        ident = self.kind.schema.identifier_of(desired)
         if self.fail_next:
             code, self.fail_next = self.fail_next, None
             return self._finish(token, ProgressEvent("CREATE", "FAILED", token, ident, code, f"{code} from AWS"))
-        if ident in self.profiles:
+        if ident in self.resources:
             return self._finish(token, ProgressEvent("CREATE", "FAILED", token, ident, "AlreadyExists", "exists"))
         model = {
             **desired,
-            "UserProfileArn": f"arn:aws:sagemaker:us-east-1:1:user-profile/{ident}",
-            "UserSettings": {"StudioWebPortal": "ENABLED", **desired.get("UserSettings", {})},
+            self.kind.arn_property: f"arn:aws:sagemaker:us-east-1:1:{self.kind.short_noun}/{ident}",
+            **_aws_defaults(self.kind, desired),
         }
-        self.profiles[ident] = model
-        return self._finish(token, ProgressEvent("CREATE", "SUCCESS", token, ident, resource_model=model))
+        self.resources[ident] = model
+        return self._finish(token, ProgressEvent("CREATE", "SUCCESS", token, ident, resource_model=self._shown(model)))
 
     async def update(self, identifier: str, patch: list[dict[str, Any]], token: str) -> ProgressEvent:
         self.calls.append("UpdateResource")
+        self.patches.append(patch)
         if token in self.tokens:
             return self.tokens[token]
-        self.profiles[identifier] = jsonpatch.apply_patch(self.profiles[identifier], patch)
-        return self._finish(
-            token, ProgressEvent("UPDATE", "SUCCESS", token, identifier, resource_model=self.profiles[identifier])
-        )
+        self.resources[identifier] = jsonpatch.apply_patch(self.resources[identifier], patch)
+        model = self._shown(self.resources[identifier])
+        return self._finish(token, ProgressEvent("UPDATE", "SUCCESS", token, identifier, resource_model=model))
 
     async def delete(self, identifier: str, token: str) -> ProgressEvent:
         self.calls.append("DeleteResource")
-        if self.profiles.pop(identifier, None) is None:
+        if self.delete_fails is not None and identifier in self.resources:
+            code, message = self.delete_fails
+            return self._finish(token, ProgressEvent("DELETE", "FAILED", token, identifier, code, message))
+        if self.resources.pop(identifier, None) is None:
             return ProgressEvent("DELETE", "FAILED", token, identifier, "NotFound", "not found")
         return self._finish(token, ProgressEvent("DELETE", "SUCCESS", token, identifier))
 
     async def get(self, identifier: str) -> dict[str, Any] | None:
         self.calls.append("GetResource")
-        return self.profiles.get(identifier)
+        model = self.resources.get(identifier)
+        return None if model is None else self._shown(model)
 
     async def request_status(self, request_token: str) -> ProgressEvent:
         self.calls.append("GetResourceRequestStatus")
@@ -83,13 +110,19 @@ class FakeCloudControl:
         raise NotImplementedError
 
 
-def view(spec: dict[str, Any] | None = None, status: dict[str, Any] | None = None, **kw: Any) -> ObjectView:
+def view(
+    spec: dict[str, Any] | None = None,
+    status: dict[str, Any] | None = None,
+    *,
+    base_spec: dict[str, Any] = SPEC,
+    **kw: Any,
+) -> ObjectView:
     base: dict[str, Any] = {
         "namespace": "ns",
         "name": "alice",
         "uid": "uid-1",
         "generation": 1,
-        "spec": {**SPEC, **(spec or {})},
+        "spec": {**base_spec, **(spec or {})},
         "status": status or {},
         "owner_value": OWNER,
         "region": "us-east-1",
@@ -97,9 +130,18 @@ def view(spec: dict[str, Any] | None = None, status: dict[str, Any] | None = Non
     return ObjectView(**{**base, **kw})
 
 
+def space_view(spec: dict[str, Any] | None = None, status: dict[str, Any] | None = None, **kw: Any) -> ObjectView:
+    return view(spec, status, base_spec=SPACE_SPEC, **kw)
+
+
 @pytest.fixture
 def reconciler() -> Reconciler:
-    return Reconciler(Settings(poll_min=0.01, poll_max=0.01, inline_wait=0.05, retry_min=1, retry_max=4))
+    return Reconciler(SETTINGS, PROFILE)
+
+
+@pytest.fixture
+def spaces() -> Reconciler:
+    return Reconciler(SETTINGS, SPACE)
 
 
 def cond(status: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -113,7 +155,7 @@ async def test_create_costs_one_create_and_reports_ready(reconciler: Reconciler)
     assert cond(out.status, "Ready")["status"] == "True"
     assert out.status["identifier"] == IDENT
     assert out.status["arn"].endswith(IDENT)
-    assert {"Key": OWNER_TAG_KEY, "Value": OWNER} in cc.profiles[IDENT]["Tags"]
+    assert {"Key": OWNER_TAG_KEY, "Value": OWNER} in cc.resources[IDENT]["Tags"]
     assert [e[1] for e in out.events] == ["Created"]
 
 
@@ -123,7 +165,7 @@ async def test_resent_create_after_a_crash_is_the_same_request(reconciler: Recon
     out = await reconciler.reconcile(view(), cc, "create")  # same uid, generation, retry: same token
     assert cc.calls == ["CreateResource", "CreateResource"]
     assert cond(out.status, "Ready")["status"] == "True"
-    assert len(cc.profiles) == 1
+    assert len(cc.resources) == 1
 
 
 async def test_settled_profile_costs_one_read_and_no_write(reconciler: Reconciler) -> None:
@@ -139,7 +181,7 @@ async def test_settled_profile_costs_one_read_and_no_write(reconciler: Reconcile
 
 async def test_unowned_profile_needs_adopt(reconciler: Reconciler) -> None:
     cc = FakeCloudControl()
-    cc.profiles[IDENT] = {"DomainId": "d-abcdef123456", "UserProfileName": "alice"}
+    cc.resources[IDENT] = {"DomainId": "d-abcdef123456", "UserProfileName": "alice"}
     out = await reconciler.reconcile(view(), cc, "create")
     assert cond(out.status, "Ready")["reason"] == "AlreadyExists"
     assert out.status["failedGeneration"] == 1
@@ -190,7 +232,7 @@ async def test_delete_releases_when_gone_and_retain_never_calls_aws(reconciler: 
     created = await reconciler.reconcile(view(), cc, "create")
     cc.calls.clear()
     out = await reconciler.finalize(view(status=created.status), cc)
-    assert out.release and cc.calls == ["DeleteResource"] and not cc.profiles
+    assert out.release and cc.calls == ["DeleteResource"] and not cc.resources
     again = await reconciler.finalize(view(status=created.status), cc)
     assert again.release
     kept = await reconciler.finalize(view({"deletionPolicy": "Retain"}), FakeCloudControl())
@@ -199,15 +241,88 @@ async def test_delete_releases_when_gone_and_retain_never_calls_aws(reconciler: 
 
 async def test_delete_leaves_a_profile_owned_by_someone_else(reconciler: Reconciler) -> None:
     cc = FakeCloudControl()
-    cc.profiles[IDENT] = {
+    cc.resources[IDENT] = {
         "DomainId": "d-abcdef123456",
         "UserProfileName": "alice",
         "Tags": [{"Key": OWNER_TAG_KEY, "Value": "kubernetes/ns/other"}],
     }
     out = await reconciler.finalize(view(), cc)
-    assert out.release and IDENT in cc.profiles and "DeleteResource" not in cc.calls
+    assert out.release and IDENT in cc.resources and "DeleteResource" not in cc.calls
 
 
 async def test_no_region_is_a_terminal_error(reconciler: Reconciler) -> None:
     out = await reconciler.reconcile(view(region=None), None, "create")
     assert cond(out.status, "Ready")["reason"] == "NoRegion"
+
+
+# -- a kind with a writeOnly property: the space's SpaceSettings ----------------------------------
+
+
+async def test_space_drift_pass_never_updates_for_settings_aws_does_not_show(spaces: Reconciler) -> None:
+    cc = FakeCloudControl(SPACE)
+    created = await spaces.reconcile(space_view(), cc, "create")
+    assert cond(created.status, "Ready")["status"] == "True"
+    assert created.status["identifier"] == SPACE_IDENT
+    assert created.status["arn"] == cc.resources[SPACE_IDENT]["SpaceArn"]
+    assert cc.resources[SPACE_IDENT]["SpaceSettings"] == {"AppType": "JupyterLab"}  # sent on create
+    assert "SpaceSettings" not in (await cc.get(SPACE_IDENT) or {})  # and never shown again
+    cc.calls.clear()
+    out = await spaces.reconcile(space_view(status=created.status), cc, "drift")
+    assert cc.calls == ["GetResource"]
+    assert out.events == []
+    assert cond({**created.status, **out.status}, "Ready")["status"] == "True"
+    assert not out.status.get("driftDetected")
+
+
+async def test_space_update_sends_changed_settings_once(spaces: Reconciler) -> None:
+    cc = FakeCloudControl(SPACE)
+    created = await spaces.reconcile(space_view(), cc, "create")
+    cc.calls.clear()
+    code_editor = {"spaceSettings": {"appType": "CodeEditor"}}
+    out = await spaces.reconcile(
+        space_view(code_editor, created.status, generation=2, previous_spec=SPACE_SPEC), cc, "update"
+    )
+    assert cc.calls == ["GetResource", "UpdateResource"]
+    assert cc.patches == [[{"op": "add", "path": "/SpaceSettings", "value": {"AppType": "CodeEditor"}}]]
+    assert cc.resources[SPACE_IDENT]["SpaceSettings"] == {"AppType": "CodeEditor"}
+    assert cond(out.status, "Ready")["status"] == "True"
+    assert [e[1] for e in out.events] == ["Updated"]
+    # the same spec again (a resume): nothing changed since previous, nothing sent
+    cc.calls.clear()
+    again = await spaces.reconcile(
+        space_view(code_editor, {**created.status, **out.status}, generation=2, previous_spec=None), cc, "resume"
+    )
+    assert cc.calls == ["GetResource"]
+    assert again.events == []
+
+
+@pytest.mark.parametrize("kind", all_kinds(), ids=lambda kind: kind.kind)
+async def test_delete_blocked_by_dependents_says_so_once_and_retries(kind: Kind) -> None:
+    reconciler = Reconciler(SETTINGS, kind)
+    make_view = space_view if kind is SPACE else view
+    cc = FakeCloudControl(kind)
+    created = await reconciler.reconcile(make_view(), cc, "create")
+    message = "Resource in use: the space still has apps"
+    cc.delete_fails = ("ResourceConflict", message)
+    cc.calls.clear()
+    blocked = await reconciler.finalize(make_view(status=created.status), cc)
+    assert cc.calls == ["DeleteResource"]
+    assert not blocked.release
+    ready = cond(blocked.status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "DeleteBlocked")
+    assert message in ready["message"]
+    assert [(e[0], e[1]) for e in blocked.events] == [("Warning", "DeleteBlocked")]
+    assert message in blocked.events[0][2]
+    assert blocked.retry_in is not None and blocked.retry_in > 0
+    # the next retry: still blocked, already said so
+    status = {**created.status, **blocked.status}
+    again = await reconciler.finalize(make_view(status=status, retry=1), cc)
+    assert not again.release
+    assert again.events == []
+    assert cond(again.status, "Ready")["reason"] == "DeleteBlocked"
+    assert again.retry_in is not None
+    # the dependents are gone: the delete goes through
+    cc.delete_fails = None
+    done = await reconciler.finalize(make_view(status={**status, **again.status}, retry=2), cc)
+    assert done.release and not cc.resources
+    assert [e[1] for e in done.events] == ["Deleted"]

@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from userprofile_operator import FINALIZER
+from userprofile_operator.kind import FINALIZER, Kind
+from userprofile_operator.kinds import all_kinds
+from userprofile_operator.kinds.space import KIND as SPACE
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
 from userprofile_operator.plan import awaiting_operator, resync_plan
 from userprofile_operator.resync import Resync
 
@@ -91,30 +94,40 @@ def test_an_object_a_handler_is_working_on_is_not_nudged() -> None:
 
 
 class FakeObjects:
-    """Pages of objects per namespace, and the status patches written."""
+    """Pages of objects per namespace (of the user profile kind, unless told another), and the status
+    patches written."""
 
-    def __init__(self, by_namespace: dict[str | None, list[dict[str, Any]]], fail: set[str] = frozenset()) -> None:
-        self.by_namespace = by_namespace
+    def __init__(
+        self,
+        by_namespace: dict[str | None, list[dict[str, Any]]],
+        fail: set[str] = frozenset(),
+        kind: Kind = PROFILE,
+    ) -> None:
+        self.by_kind: dict[Kind, dict[str | None, list[dict[str, Any]]]] = {kind: by_namespace}
         self.patches: list[tuple[str, str, dict[str, Any]]] = []
+        self.patched_kinds: list[Kind] = []
         self.listed: list[str | None] = []
+        self.listed_kinds: list[Kind] = []
         self.fail = fail
 
-    async def pages(self, namespace: str | None) -> AsyncIterator[list[dict[str, Any]]]:
+    async def pages(self, kind: Kind, namespace: str | None) -> AsyncIterator[list[dict[str, Any]]]:
         self.listed.append(namespace)
-        items = self.by_namespace.get(namespace, [])
+        self.listed_kinds.append(kind)
+        items = self.by_kind.get(kind, {}).get(namespace, [])
         for start in range(0, max(len(items), 1), 2):  # pages of two
             yield items[start : start + 2]
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    async def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None:
         if name in self.fail:
             raise RuntimeError("the API server is away")
         self.patches.append((namespace, name, status))
+        self.patched_kinds.append(kind)
 
 
 async def test_two_passes_touch_kopfs_dummy_on_stalled_objects_only() -> None:
     objects = [obj("a", observed=1), obj("b"), obj("c", generation=3, observed=2, status=delayed(60)), obj("d")]
     fake = FakeObjects({"team-a": objects})
-    resync = Resync(fake, lambda: ["team-a"], interval=300, busy=set(), clock=lambda: NOW)
+    resync = Resync(fake, [PROFILE], lambda: ["team-a"], interval=300, busy=set(), clock=lambda: NOW)
 
     assert await resync.run_pass() == 0
     assert fake.patches == []
@@ -128,7 +141,7 @@ async def test_two_passes_touch_kopfs_dummy_on_stalled_objects_only() -> None:
 
 async def test_a_healthy_cluster_costs_no_writes() -> None:
     fake = FakeObjects({None: [obj(f"p{i}", observed=1) for i in range(7)]})
-    resync = Resync(fake, lambda: [None], interval=300, busy=set(), clock=lambda: NOW)
+    resync = Resync(fake, [PROFILE], lambda: [None], interval=300, busy=set(), clock=lambda: NOW)
     for _ in range(3):
         assert await resync.run_pass() == 0
     assert fake.patches == []
@@ -137,7 +150,7 @@ async def test_a_healthy_cluster_costs_no_writes() -> None:
 
 async def test_a_failed_nudge_is_tried_again_on_a_later_pass() -> None:
     fake = FakeObjects({"team-a": [obj("b")]}, fail={"b"})
-    resync = Resync(fake, lambda: ["team-a"], interval=300, busy=set(), clock=lambda: NOW)
+    resync = Resync(fake, [PROFILE], lambda: ["team-a"], interval=300, busy=set(), clock=lambda: NOW)
     await resync.run_pass()
     assert await resync.run_pass() == 0
     fake.fail = set()
@@ -145,14 +158,27 @@ async def test_a_failed_nudge_is_tried_again_on_a_later_pass() -> None:
     assert [p[1] for p in fake.patches] == ["b"]
 
 
+async def test_every_kind_is_listed_and_nudged_as_itself() -> None:
+    fake = FakeObjects({"team-a": [obj("p", observed=1), obj("q")]})
+    fake.by_kind[SPACE] = {"team-a": [obj("s")]}
+    resync = Resync(fake, all_kinds(), lambda: ["team-a"], interval=300, busy=set(), clock=lambda: NOW)
+    assert await resync.run_pass() == 0
+    assert await resync.run_pass() == 2
+    assert [(kind, p[1]) for kind, p in zip(fake.patched_kinds, fake.patches, strict=True)] == [
+        (PROFILE, "q"),
+        (SPACE, "s"),
+    ]
+    assert fake.listed_kinds == [PROFILE, SPACE, PROFILE, SPACE]
+
+
 def test_the_listing_scope_follows_kopfs_namespace_patterns() -> None:
     from userprofile_operator.handlers import Runtime
     from userprofile_operator.settings import Settings
 
-    cluster = Runtime(Settings())
+    cluster = Runtime(Settings(), all_kinds())
     assert list(cluster.scope()) == [None]
 
-    runtime = Runtime(Settings(), ["shared-*, !shared-skip", "team-a"])
+    runtime = Runtime(Settings(), all_kinds(), ["shared-*, !shared-skip", "team-a"])
     for ns in ("shared-1", "shared-skip", "team-a", "team-b", "shared-2"):
         runtime.namespaces[ns] = {"region": None, "role_arn": None}
     assert list(runtime.scope()) == ["shared-1", "shared-2", "team-a"]

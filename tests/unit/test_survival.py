@@ -13,6 +13,10 @@ from pydantic import ValidationError
 
 from userprofile_operator.election import Fence, NotLeader, identity
 from userprofile_operator.health import Health, Phase, Watchdog
+from userprofile_operator.kind import Kind
+from userprofile_operator.kinds import all_kinds
+from userprofile_operator.kinds.space import KIND as SPACE
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
 from userprofile_operator.runner import lease_namespace
 from userprofile_operator.settings import Settings
 from userprofile_operator.watchguard import Probe, WatchGuard, WatchState
@@ -156,25 +160,35 @@ def test_the_watchdog_ends_the_process_once_liveness_has_failed_for_the_bound() 
 
 
 class FakeObjects:
-    def __init__(self, objects: list[dict[str, Any]]) -> None:
+    """Objects of one kind (the user profile's unless told another)."""
+
+    def __init__(self, objects: list[dict[str, Any]], kind: Kind = PROFILE) -> None:
+        self.kind = kind
         self.objects = {o["metadata"]["name"]: o for o in objects}
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self.down = False
 
-    async def first(self, namespace: str | None) -> dict[str, Any] | None:
-        return next(iter(self.objects.values()), None)
+    async def first(self, kind: Kind, namespace: str | None) -> dict[str, Any] | None:
+        return next(iter(self.objects.values()), None) if kind is self.kind else None
 
-    async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         if self.down:
             raise ConnectionRefusedError("connection refused")
-        return self.objects.get(name)
+        return self.objects.get(name) if kind is self.kind else None
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    async def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None:
+        assert kind is self.kind
         self.patches.append((name, status))
         self.objects[name].setdefault("status", {}).update(status)
 
 
-def _guard(objects: FakeObjects, clock: Clock, served: list[bool], busy: set[str] | None = None) -> WatchGuard:
+def _guard(
+    objects: FakeObjects,
+    clock: Clock,
+    served: list[bool],
+    busy: set[str] | None = None,
+    kinds: tuple[Kind, ...] = (PROFILE,),
+) -> WatchGuard:
     state = WatchState(probe_interval=60, probe_timeout=30, clock=clock)
 
     async def rediscover() -> None:
@@ -183,6 +197,7 @@ def _guard(objects: FakeObjects, clock: Clock, served: list[bool], busy: set[str
     return WatchGuard(
         state=state,
         objects=objects,
+        kinds=kinds,
         scope=lambda: [None],
         busy=lambda uid: uid in (busy or set()),
         is_served=lambda: served[0],
@@ -206,6 +221,7 @@ def test_a_deaf_watch_is_a_problem_once_a_lost_probe_is_confirmed() -> None:
     run(guard.step())
     probe = guard.state.probe
     assert probe is not None and objects.patches == [("a", {"kopf": {"dummy": probe.token}})]
+    assert probe.kind is PROFILE
     clock.now += 30
     run(guard.step())  # overdue; the API server holds the touch; no event came
     problem = guard.state.problem("smups")
@@ -214,6 +230,21 @@ def test_a_deaf_watch_is_a_problem_once_a_lost_probe_is_confirmed() -> None:
     clock.now += 100
     run(guard.step())
     assert guard.state.problem("smups") == problem, "no new probe while deaf: the problem stays"
+
+
+def test_a_deaf_watch_is_found_through_an_object_of_any_kind() -> None:
+    """No user profiles at all, only a space: the probe touches the space and confirms it as a space."""
+    clock = Clock()
+    objects = FakeObjects([obj("lab")], kind=SPACE)
+    guard = _guard(objects, clock, [True, True], kinds=all_kinds())
+    clock.now += 60
+    asyncio.run(guard.step())
+    probe = guard.state.probe
+    assert probe is not None and probe.kind is SPACE and objects.patches == [("lab", {"kopf": {"dummy": probe.token}})]
+    clock.now += 30
+    asyncio.run(guard.step())
+    problem = guard.state.problem("smups")
+    assert problem is not None and "ns/lab" in problem
 
 
 def test_a_probe_the_api_server_cannot_confirm_is_inconclusive_not_deaf() -> None:
