@@ -212,9 +212,15 @@ class WatchGuard:
                     continue
                 meta = obj["metadata"]
                 token = f"{PROBE_PREFIX}{datetime.now(UTC).isoformat()}"
-                sent = self.state.clock()
-                await self._objects.patch_status(kind, meta["namespace"], meta["name"], {"kopf": {"dummy": token}})
-                self.state.probe_sent(Probe(meta["namespace"], meta["name"], token, sent, kind))
+                # Recorded before it is sent: the touch's watch event can arrive before the PATCH returns,
+                # and an event that came first must still count as the answer.
+                self.state.probe_sent(Probe(meta["namespace"], meta["name"], token, self.state.clock(), kind))
+                try:
+                    await self._objects.patch_status(kind, meta["namespace"], meta["name"], {"kopf": {"dummy": token}})
+                except Exception:
+                    if self.state.probe is not None and self.state.probe.token == token:
+                        self.state.probe_inconclusive()
+                    raise
                 metrics.WATCH_PROBES.inc()
                 return
         self.state.nothing_to_probe()

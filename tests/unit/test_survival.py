@@ -167,6 +167,7 @@ class FakeObjects:
         self.objects = {o["metadata"]["name"]: o for o in objects}
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self.down = False
+        self.on_patch: Any = None  # called while the PATCH is "in flight" (a watch event racing it)
 
     async def first(self, kind: Kind, namespace: str | None) -> dict[str, Any] | None:
         return next(iter(self.objects.values()), None) if kind is self.kind else None
@@ -180,6 +181,8 @@ class FakeObjects:
         assert kind is self.kind
         self.patches.append((name, status))
         self.objects[name].setdefault("status", {}).update(status)
+        if self.on_patch is not None:
+            self.on_patch()
 
 
 def _guard(
@@ -258,6 +261,21 @@ def test_a_probe_the_api_server_cannot_confirm_is_inconclusive_not_deaf() -> Non
     clock.now += 30
     asyncio.run(guard.step())
     assert guard.state.problem("smups") is None and guard.state.probe is None
+
+
+def test_the_touch_event_arriving_before_the_patch_returns_answers_the_probe() -> None:
+    """A local API server can deliver the touch's watch event before the PATCH call has returned: that
+    event is the answer, not a lost probe (an e2e run once saw a healthy operator exit for it)."""
+    clock = Clock()
+    objects = FakeObjects([obj("a")])
+    guard = _guard(objects, clock, [True, True])
+    objects.on_patch = guard.state.event_seen
+    clock.now += 60
+    asyncio.run(guard.step())
+    assert objects.patches and guard.state.probe is None
+    clock.now += 30
+    asyncio.run(guard.step())
+    assert guard.state.problem("smups") is None
 
 
 def test_an_event_before_the_timeout_answers_the_probe() -> None:
