@@ -17,10 +17,16 @@ What it does not do: read the cluster, or write files (the `crd` subcommand prin
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, get_args
+from enum import StrEnum
+from types import UnionType
+from typing import Any, Final, Literal, Union, get_args, get_origin
 
 import yaml
+from annotated_types import Ge, MaxLen
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from cfn_registry.patterns import re2_pattern
 from cfn_registry.schema import JsonObject, PropertyPath, ResourceSchema
@@ -29,10 +35,10 @@ from userprofile_operator.models import (
     REGION_MAX_LENGTH,
     REGION_PATTERN,
     AdoptionPolicy,
-    ConditionStatus,
     DeletionPolicy,
+    KubeTime,
     ManagementPolicy,
-    OperationType,
+    ResourceStatus,
 )
 
 __all__ = [
@@ -59,9 +65,6 @@ def generated_header(kind: Kind) -> str:
 def crd_file_name(kind: Kind) -> str:
     """Where `crds/` keeps the kind's CRD: `sagemaker.awscc.dev_<plural>.yaml`."""
     return f"{kind.group}_{kind.plural}.yaml"
-
-
-_K8S_MAX_STRING: Final = 32768
 
 
 def operator_spec_fields(kind: Kind) -> Mapping[str, JsonObject]:
@@ -281,112 +284,59 @@ def spec_schema(kind: Kind) -> JsonObject:
     }
 
 
-def _time(description: str) -> JsonObject:
-    return {"type": "string", "format": "date-time", "description": description}
-
-
-def _int64(description: str) -> JsonObject:
-    return {"type": "integer", "format": "int64", "minimum": 0, "description": description}
-
-
 def status_schema(kind: Kind) -> JsonObject:
-    """The OpenAPI v3 schema of `.status`, as the operator writes it."""
+    """The OpenAPI v3 schema of `.status`, generated from the model the reconciler writes (`ResourceStatus`)."""
     identifier = "|".join(".".join(kind.naming.spec_path(path)) for path in kind.schema.primary_identifier)
-    condition: JsonObject = {
+    words = {"noun": kind.noun, "short_noun": kind.short_noun, "identifier": identifier}
+    return _model_schema(ResourceStatus, words)
+
+
+def _model_schema(model: type[BaseModel], words: Mapping[str, str], description: str | None = None) -> JsonObject:
+    """An object schema of a status model: its fields in order, camelCase, with their descriptions and bounds."""
+    out: JsonObject = {
         "type": "object",
-        "description": "A condition of the resource, following Kubernetes conventions.",
-        "required": ["type", "status"],
-        "properties": {
-            "type": {
-                "type": "string",
-                "maxLength": 316,
-                "description": (
-                    f"Ready: the AWS {kind.short_noun} exists and matches the spec; "
-                    "Synced: the last reconcile succeeded."
-                ),
-            },
-            "status": {
-                "type": "string",
-                "enum": list(get_args(ConditionStatus)),
-                "description": "True, False or Unknown.",
-            },
-            "reason": {"type": "string", "maxLength": 1024, "description": "A CamelCase word saying why."},
-            "message": {
-                "type": "string",
-                "maxLength": _K8S_MAX_STRING,
-                "description": "Details for humans; quotes AWS's own error text.",
-            },
-            "lastTransitionTime": _time("When the status last changed."),
-            "observedGeneration": _int64("The generation of the spec this condition describes."),
-        },
+        "description": description or getattr(model, "description", "").format(**words),
     }
-    operation: JsonObject = {
-        "type": "object",
-        "description": "The Cloud Control operation in flight, kept so that a restarted operator resumes it.",
-        "required": ["type"],
-        "properties": {
-            "type": {
-                "type": "string",
-                "enum": [t.value for t in OperationType],
-                "description": "The operation.",
-            },
-            "requestToken": {
-                "type": "string",
-                "maxLength": 128,
-                "description": "Cloud Control's RequestToken.",
-            },
-            "clientToken": {
-                "type": "string",
-                "maxLength": 128,
-                "description": "The idempotency ClientToken sent with the request.",
-            },
-            "generation": _int64("The generation of the spec the operation applies."),
-            "startedAt": _time("When the operation was requested."),
-        },
+    required = [info.alias or name for name, info in model.model_fields.items() if info.is_required()]
+    if required:
+        out["required"] = required
+    out["properties"] = {
+        info.alias or name: _field_schema(info.annotation, info, words) for name, info in model.model_fields.items()
     }
-    return {
-        "type": "object",
-        "description": f"The observed state of the SageMaker Studio {kind.noun}.",
-        "properties": {
-            "observedGeneration": _int64("The generation of the spec the operator last reconciled."),
-            "arn": {"type": "string", "maxLength": 256, "description": f"The ARN of the AWS {kind.noun}."},
-            "identifier": {
-                "type": "string",
-                "maxLength": 256,
-                "description": f"The Cloud Control identifier, {identifier}.",
-            },
-            "region": {
-                "type": "string",
-                "maxLength": REGION_MAX_LENGTH,
-                "description": "The AWS region in use.",
-            },
-            "conditions": {
-                "type": "array",
-                "description": "Ready and Synced conditions.",
-                "items": condition,
-                "x-kubernetes-list-type": "map",
-                "x-kubernetes-list-map-keys": ["type"],
-            },
-            "operation": operation,
-            "lastSyncTime": _time("When the operator last reconciled successfully with AWS."),
-            "lastDriftCheckTime": _time("When the operator last compared AWS with the spec."),
-            "driftDetected": {
-                "type": "boolean",
-                "description": "Whether the last drift check found AWS differing from the spec.",
-            },
-            "failedGeneration": _int64("The generation whose reconcile hit a terminal error."),
-            "awsState": {
-                "type": "object",
-                "description": f"The {kind.noun} as AWS last reported it (camelCase).",
-                "x-kubernetes-preserve-unknown-fields": True,
-            },
-            "kopf": {
-                "type": "object",
-                "description": "Progress records of the kopf framework.",
-                "x-kubernetes-preserve-unknown-fields": True,
-            },
-        },
-    }
+    out["properties"].update(copy.deepcopy(getattr(model, "foreign", {})))
+    return out
+
+
+def _field_schema(annotation: Any, info: FieldInfo | None, words: Mapping[str, str]) -> JsonObject:
+    """The schema of one field's type (Optional stripped), with the field's description and bounds."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1:
+        return _field_schema(args[0], info, words)
+    description = info.description.format(**words) if info is not None and info.description else None
+    out: JsonObject
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _model_schema(annotation, words, description)
+    if get_origin(annotation) is list:
+        out = {"type": "array", "description": description, "items": _field_schema(args[0], None, words)}
+    elif get_origin(annotation) is dict:
+        out = {"type": "object", "description": description, "x-kubernetes-preserve-unknown-fields": True}
+    elif annotation is bool:
+        out = {"type": "boolean", "description": description}
+    elif annotation is int:
+        minimum = next((m.ge for m in (info.metadata if info else ()) if isinstance(m, Ge)), None)
+        out = {"type": "integer", "format": "int64", "minimum": minimum, "description": description}
+    elif annotation is KubeTime:
+        out = {"type": "string", "format": "date-time", "description": description}
+    elif get_origin(annotation) is Literal or (isinstance(annotation, type) and issubclass(annotation, StrEnum)):
+        values = [str(v) for v in (get_args(annotation) or list(annotation))]
+        out = {"type": "string", "enum": values, "description": description}
+    elif annotation is str:
+        max_length = next((m.max_length for m in (info.metadata if info else ()) if isinstance(m, MaxLen)), None)
+        out = {"type": "string", "maxLength": max_length, "description": description}
+    else:
+        raise TypeError(f"no CRD schema for a status field of type {annotation!r}")
+    extra = info.json_schema_extra if info is not None and isinstance(info.json_schema_extra, dict) else {}
+    return {k: v for k, v in {**out, **extra}.items() if v is not None}
 
 
 def _printer_columns(kind: Kind) -> list[JsonObject]:

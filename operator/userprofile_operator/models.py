@@ -20,6 +20,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Field,
     PlainSerializer,
     StringConstraints,
     model_validator,
@@ -178,42 +179,107 @@ class _StatusModel(BaseModel):
     # Unknown keys are ignored, not refused: status is shared with kopf and older operator versions.
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
+    description: ClassVar[str] = ""
+    """What the CRD says of an object of this model (its fields say the rest, in `Field(description=)`).
+
+    Descriptions may name the kind: `{noun}`, `{short_noun}` and `{identifier}` are filled in per kind."""
+
+
+_K8S_MAX_STRING: Final = 32768
+
 
 class Condition(_StatusModel):
     """A Kubernetes condition (metav1.Condition conventions)."""
 
-    type: str
-    status: ConditionStatus
-    reason: str | None = None
-    message: str | None = None
-    last_transition_time: KubeTime | None = None
-    observed_generation: int | None = None
+    description: ClassVar[str] = "A condition of the resource, following Kubernetes conventions."
+
+    type: str = Field(
+        max_length=316,
+        description="Ready: the AWS {short_noun} exists and matches the spec; Synced: the last reconcile succeeded.",
+    )
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str | None = Field(default=None, max_length=1024, description="A CamelCase word saying why.")
+    message: str | None = Field(
+        default=None, max_length=_K8S_MAX_STRING, description="Details for humans; quotes AWS's own error text."
+    )
+    last_transition_time: KubeTime | None = Field(default=None, description="When the status last changed.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The generation of the spec this condition describes."
+    )
 
 
 class OperationInFlight(_StatusModel):
     """The Cloud Control operation the operator started and has not seen finish."""
 
-    type: OperationType
-    request_token: str | None = None
-    client_token: str | None = None
-    generation: int | None = None
-    started_at: KubeTime | None = None
+    description: ClassVar[str] = "The Cloud Control operation in flight, kept so that a restarted operator resumes it."
+
+    type: OperationType = Field(description="The operation.")
+    request_token: str | None = Field(default=None, max_length=128, description="Cloud Control's RequestToken.")
+    client_token: str | None = Field(
+        default=None, max_length=128, description="The idempotency ClientToken sent with the request."
+    )
+    generation: int | None = Field(default=None, ge=0, description="The generation of the spec the operation applies.")
+    started_at: KubeTime | None = Field(default=None, description="When the operation was requested.")
 
 
 class ResourceStatus(_StatusModel):
-    """`.status` of a managed object, as the operator writes it."""
+    """`.status` of a managed object, as the operator writes it; the CRDs' status schema is generated
+    from this model (`crd.status_schema`)."""
 
-    observed_generation: int | None = None
-    arn: str | None = None
-    identifier: str | None = None
-    region: str | None = None
-    conditions: list[Condition] | None = None
+    description: ClassVar[str] = "The observed state of the SageMaker Studio {noun}."
+    foreign: ClassVar[dict[str, Any]] = {
+        "kopf": {
+            "type": "object",
+            "description": "Progress records of the kopf framework.",
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
+    }
+    """Status fields others write (kopf's own records): in the CRD's schema, never in this model, so that
+    parsing and writing status never touches them."""
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The generation of the spec the operator last reconciled."
+    )
+    arn: str | None = Field(default=None, max_length=256, description="The ARN of the AWS {noun}.")
+    identifier: str | None = Field(
+        default=None, max_length=256, description="The Cloud Control identifier, {identifier}."
+    )
+    region: str | None = Field(default=None, max_length=REGION_MAX_LENGTH, description="The AWS region in use.")
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description="Ready and Synced conditions.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
     operation: OperationInFlight | None = None
-    last_sync_time: KubeTime | None = None
-    last_drift_check_time: KubeTime | None = None
-    drift_detected: bool | None = None
-    failed_generation: int | None = None
-    aws_state: dict[str, Any] | None = None
+    last_sync_time: KubeTime | None = Field(
+        default=None, description="When the operator last reconciled successfully with AWS."
+    )
+    last_drift_check_time: KubeTime | None = Field(
+        default=None, description="When the operator last compared AWS with the spec."
+    )
+    drift_detected: bool | None = Field(
+        default=None, description="Whether the last drift check found AWS differing from the spec."
+    )
+    failed_generation: int | None = Field(
+        default=None, ge=0, description="The generation whose reconcile hit a terminal error."
+    )
+    aws_state: dict[str, Any] | None = Field(
+        default=None, description="The {noun} as AWS last reported it (camelCase)."
+    )
+
+    @classmethod
+    def patch(cls, **fields: Any) -> dict[str, Any]:
+        """A merge patch of `.status` with these fields (Python names), checked by the model.
+
+        A field given as None is sent as null, which removes it (`operation` once it has finished).
+        """
+        unknown = set(fields) - set(cls.model_fields)
+        if unknown:
+            raise ValueError(f"status has no field {sorted(unknown)}")
+        model = cls.model_validate({k: v for k, v in fields.items() if v is not None})
+        patch: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        patch.update({cls.model_fields[k].alias or k: None for k, v in fields.items() if v is None})
+        return patch
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any] | None) -> Self:

@@ -32,6 +32,9 @@ from userprofile_operator.models import (
     DeletionPolicy,
     ManagedSpec,
     ManagementPolicy,
+    OperationInFlight,
+    OperationType,
+    ResourceStatus,
     spec_model,
 )
 from userprofile_operator.plan import (
@@ -153,17 +156,17 @@ class Reconciler:
             _now(),
         )
         out.status.update(
-            {
-                "observedGeneration": view.generation,
-                "operation": {
-                    "type": kind,
-                    "requestToken": event.request_token,
-                    "clientToken": token,
-                    "generation": view.generation,
-                    "startedAt": _stamp(_now()),
-                },
-                "conditions": conditions,
-            }
+            ResourceStatus.patch(
+                observed_generation=view.generation,
+                operation=OperationInFlight(
+                    type=OperationType(kind),
+                    request_token=event.request_token,
+                    client_token=token,
+                    generation=view.generation,
+                    started_at=_now(),
+                ),
+                conditions=conditions,
+            )
         )
         out.retry_in = poll_delay(0, event.retry_after, time.time(), self.settings.poll_min, self.settings.poll_max)
         out.retry_reason = f"waiting for {reason.lower()} request {event.request_token}"
@@ -192,9 +195,11 @@ class Reconciler:
         conditions = set_condition(
             conditions, "Synced", synced, synced_reason, "" if synced else message, view.generation, now
         )
-        out.status.update({"observedGeneration": view.generation, "conditions": conditions, **(extra or {})})
         if view.status.get("operation") is not None:
-            out.status["operation"] = None
+            extra = {**(extra or {}), "operation": None}
+        out.status.update(
+            ResourceStatus.patch(observed_generation=view.generation, conditions=conditions, **(extra or {}))
+        )
         return out
 
     def _terminal(self, out: Outcome, view: ObjectView, code: str, message: str) -> Outcome:
@@ -207,7 +212,7 @@ class Reconciler:
             message=message,
             synced=False,
             synced_reason=code,
-            extra={"failedGeneration": view.generation},
+            extra={"failed_generation": view.generation},
         )
 
     def _transient(self, out: Outcome, view: ObjectView, code: str, message: str) -> Outcome:
@@ -245,20 +250,20 @@ class Reconciler:
         message: str = "",
     ) -> Outcome:
         message = message or f"The {self.noun} exists and matches the spec"
-        extra = {
+        extra: dict[str, Any] = {
             "arn": observed.get(self.kind.arn_property) or view.status.get("arn"),
             "identifier": identifier,
             "region": region,
-            "lastSyncTime": _stamp(_now()),
-            "driftDetected": False,
+            "last_sync_time": _now(),
+            "drift_detected": False,
         }
         if view.status.get("failedGeneration") is not None:
-            extra["failedGeneration"] = None
+            extra["failed_generation"] = None
         settled = all(condition_true_at(self._conditions(view), kind, view.generation) for kind in ("Ready", "Synced"))
         if settled and view.status.get("lastSyncTime"):
             # Confirmed again, nothing new to say: no status write (10,000 profiles would otherwise cost
             # a PATCH each per drift interval). lastSyncTime is when the operator last changed something.
-            del extra["lastSyncTime"]
+            del extra["last_sync_time"]
         return self._report(
             out,
             view,
@@ -496,8 +501,8 @@ class Reconciler:
             "arn": observed.get(self.kind.arn_property),
             "identifier": identifier,
             "region": view.region,
-            "lastSyncTime": _stamp(_now()),
-            "driftDetected": bool(patch),
+            "last_sync_time": _now(),
+            "drift_detected": bool(patch),
         }
         if patch:
             paths = ", ".join(op["path"] for op in patch)

@@ -232,3 +232,25 @@ def test_naive_timestamps_are_taken_as_utc() -> None:
 def test_condition_status_is_checked() -> None:
     with pytest.raises(ValidationError):
         Condition.model_validate({"type": "Ready", "status": "Yes"})
+
+
+def test_status_patch_is_checked_by_the_model_and_clears_with_none() -> None:
+    patch = ResourceStatus.patch(observed_generation=3, operation=None, last_sync_time="2025-01-02T03:04:05+00:00")
+    assert patch == {"observedGeneration": 3, "operation": None, "lastSyncTime": "2025-01-02T03:04:05Z"}
+    with pytest.raises(ValueError, match="no field"):
+        ResourceStatus.patch(lastSyncTime="2025-01-02T03:04:05Z")  # Python names only: a typo is refused
+    with pytest.raises(ValidationError):
+        ResourceStatus.patch(observed_generation=-1)
+
+
+def test_the_crd_status_schema_is_generated_from_the_status_model() -> None:
+    for kind in all_kinds():
+        status = render_crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+        fields = [info.alias or name for name, info in ResourceStatus.model_fields.items()]
+        assert list(status["properties"]) == [*fields, "kopf"]
+        condition = status["properties"]["conditions"]["items"]
+        assert list(condition["properties"]) == [i.alias or n for n, i in Condition.model_fields.items()]
+        assert condition["required"] == ["type", "status"]
+        assert status["properties"]["identifier"]["description"].endswith(
+            "|".join(".".join(kind.naming.spec_path(p)) for p in kind.schema.primary_identifier) + "."
+        )

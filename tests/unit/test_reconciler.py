@@ -12,6 +12,7 @@ from typing import Any
 import jsonpatch
 import pytest
 
+from userprofile_operator.crd import render_crd
 from userprofile_operator.kind import Kind
 from userprofile_operator.kinds import all_kinds
 from userprofile_operator.kinds.space import KIND as SPACE
@@ -326,3 +327,32 @@ async def test_delete_blocked_by_dependents_says_so_once_and_retries(kind: Kind)
     done = await reconciler.finalize(make_view(status={**status, **again.status}, retry=2), cc)
     assert done.release and not cc.resources
     assert [e[1] for e in done.events] == ["Deleted"]
+
+
+async def test_a_new_kind_is_a_schema_and_a_descriptor() -> None:
+    """AWS::SageMaker::App has a vendored schema and no descriptor in the product: one written here,
+    and nothing else, gives a CRD and a reconciler that creates, confirms and deletes it."""
+    app = Kind(
+        type_name="AWS::SageMaker::App",
+        kind="SageMakerApp",
+        plural="sagemakerapps",
+        short_names=("smapp",),
+        noun="app",
+        short_noun="app",
+        arn_property="AppArn",
+        name_property="AppName",
+    )
+    spec = render_crd(app)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert {"appName", "appType", "domainId", "userProfileName"} <= set(spec["required"])
+    assert "appArn" not in spec["properties"]  # readOnly
+    apps = Reconciler(SETTINGS, app)
+    cc = FakeCloudControl(app)
+    base = {"appName": "default", "appType": "JupyterServer", "domainId": "d-abcdef123456", "userProfileName": "alice"}
+    created = await apps.reconcile(view(base_spec=base), cc, "create")
+    assert cc.calls == ["CreateResource"]
+    assert created.status["identifier"] == "default|JupyterServer|d-abcdef123456|alice"
+    settled = await apps.reconcile(view(base_spec=base, status=created.status), cc, "drift")
+    assert cc.calls == ["CreateResource", "GetResource"]  # a drift check: one read, no write
+    assert cond(settled.status, "Ready")["status"] == "True"
+    gone = await apps.finalize(view(base_spec=base, status=created.status), cc)
+    assert gone.release and cc.resources == {}
