@@ -30,7 +30,7 @@ from cfn_registry import ResourceSchema
 from cfn_registry.schema import MISSING, JsonObject, PropertyPath, delete_path, get_path, path_to_pointer, set_path
 
 from . import errors, validation
-from .rules import DOMAIN, RULES, USER_PROFILE, render, rules_for, seeded_domain
+from .rules import DOMAIN, RULES, USER_PROFILE, format_failure, render, rules_for, seeded_domain
 from .rules import check as check_rules
 
 Operation = Literal["CREATE", "UPDATE", "DELETE"]
@@ -217,12 +217,21 @@ class World:
             found.append((key, render(reference.missing, fields, self.region, self.backend.account_id)))
         return found
 
-    def _parents(self, schema: ResourceSchema, model: JsonObject) -> list[ResourceKey]:
-        """The resources ``model`` refers to; ``_Failed`` when one is missing or a requirement is not met."""
-        for requirement in rules_for(schema.type_name).requirements:
+    @staticmethod
+    def _check_rules(schema: ResourceSchema, model: JsonObject) -> None:
+        """``_Failed`` (InvalidRequest) when ``model`` breaks a requirement or a format of its type."""
+        rules = rules_for(schema.type_name)
+        for requirement in rules.requirements:
             applies = get_path(model, requirement.path) == requirement.value
             if applies and get_path(model, requirement.requires) is MISSING:
                 raise _Failed("InvalidRequest", requirement.message)
+        message = format_failure(rules, model)
+        if message is not None:
+            raise _Failed("InvalidRequest", message)
+
+    def _parents(self, schema: ResourceSchema, model: JsonObject) -> list[ResourceKey]:
+        """The resources ``model`` refers to; ``_Failed`` when one is missing or a rule is broken."""
+        self._check_rules(schema, model)
         parents: list[ResourceKey] = []
         for key, missing in self._references(schema, model):
             if key not in self.resources:
@@ -240,6 +249,7 @@ class World:
             code = "NotUpdatable" if failure.name == "NotUpdatableException" else "InvalidRequest"
             raise _Failed(code, failure.message) from None
         self.backend.complete_model(schema, model, self.region, identifier)
+        self._check_rules(schema, model)
         resource.model = model
         resource.refresh()
         return resource
@@ -616,6 +626,18 @@ class Backend:
             items.append(resource)
         return Page(items, ids[index - 1] if index < len(ids) else None)
 
+    def listed_properties(self, type_name: str, resource: Resource) -> str:
+        """What ListResources shows of a resource: its primary identifier and what its type lists
+        (every readable property with ``list_full_properties``)."""
+        if self.settings.list_full_properties:
+            return resource.properties_json
+        shown: JsonObject = {}
+        for path in (*self.schema(type_name).primary_identifier, *rules_for(type_name).listed):
+            value = get_path(resource.readable, path)
+            if value is not MISSING:
+                set_path(shown, path, value)
+        return json.dumps(shown, separators=(",", ":"))
+
     def list_requests(
         self,
         region: str,
@@ -672,6 +694,10 @@ class Backend:
             raise errors.ResourceNotFoundException(_not_found_message(type_name, identifier))
         model = self.patched_model(schema, resource.model, patch)
         self.complete_model(schema, model, region, identifier)
+        try:
+            world._check_rules(schema, model)
+        except _Failed as failure:
+            raise errors.InvalidRequestException(failure.text) from None
         resource.model = model
         resource.refresh()
         return resource

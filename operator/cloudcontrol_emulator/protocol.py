@@ -132,9 +132,7 @@ def check_members(operation: str, body: Mapping[str, Any]) -> None:
         value = body.get(name)
         if value is None:
             if member.required:
-                problems.append(
-                    f"Value null at '{member.wire}' failed to satisfy constraint: Member must not be null"
-                )
+                problems.append(f"Value null at '{member.wire}' failed to satisfy constraint: Member must not be null")
             continue
         if not isinstance(value, member.kind) or isinstance(value, bool):
             raise errors.SerializationException(f"Unexpected value type for member {name}")
@@ -239,9 +237,7 @@ def _show_id(backend: Backend) -> bool:
 
 
 def _create(backend: Backend, region: str, body: JsonObject, fault: str | None) -> JsonObject | bytes:
-    request = backend.create_resource(
-        region, body["TypeName"], body["DesiredState"], body.get("ClientToken"), fault
-    )
+    request = backend.create_resource(region, body["TypeName"], body["DesiredState"], body.get("ClientToken"), fault)
     return {"ProgressEvent": progress_event(request, _show_id(backend))}
 
 
@@ -253,9 +249,7 @@ def _update(backend: Backend, region: str, body: JsonObject, fault: str | None) 
 
 
 def _delete(backend: Backend, region: str, body: JsonObject, fault: str | None) -> JsonObject | bytes:
-    request = backend.delete_resource(
-        region, body["TypeName"], body["Identifier"], body.get("ClientToken"), fault
-    )
+    request = backend.delete_resource(region, body["TypeName"], body["Identifier"], body.get("ClientToken"), fault)
     return {"ProgressEvent": progress_event(request, _show_id(backend))}
 
 
@@ -286,16 +280,10 @@ def _list_resources(backend: Backend, region: str, body: JsonObject, fault: str 
         if not isinstance(model_filter, dict):
             raise errors.ValidationException("ResourceModel must be a JSON object")
     page = backend.list_resources(region, type_name, after, PAGE_SIZES["ListResources"], model_filter)
-    schema = backend.schema(type_name)
-    descriptions = []
-    for resource in page.items:
-        if backend.settings.list_full_properties:
-            properties = resource.properties_json
-        else:
-            properties = json.dumps(
-                {path[-1]: resource.model.get(path[-1]) for path in schema.primary_identifier}
-            )
-        descriptions.append({"Identifier": resource.identifier, "Properties": properties})
+    descriptions = [
+        {"Identifier": resource.identifier, "Properties": backend.listed_properties(type_name, resource)}
+        for resource in page.items
+    ]
     result: JsonObject = {"TypeName": type_name, "ResourceDescriptions": descriptions}
     if page.next_token is not None:
         result["NextToken"] = _encode_token(page.next_token)

@@ -11,6 +11,9 @@ data, so the backend stays generic:
   deleted while it exists (``ResourceInUse``, reported as ``ResourceConflict``);
 * ``requirements``: a value that makes another property mandatory (SageMaker's
   ``ValidationException``, reported as ``InvalidRequest``);
+* ``formats``: shapes SageMaker checks that the schema leaves open (a ``VpcId`` is ``vpc-`` and 8 or 17
+  hex digits), also ``ValidationException`` / ``InvalidRequest``;
+* ``listed``: what the list handler shows of each resource besides its primary identifier;
 * ``defaults``: settings SageMaker reports although nobody set them.
 
 A type with a schema but no entry here is served with :data:`GENERIC` rules: the schema alone.
@@ -24,7 +27,9 @@ identifier, so a computed value stays the same across updates, which recompute i
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 import secrets
 import string
 from collections.abc import Mapping
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cfn_registry import ResourceSchema
-from cfn_registry.schema import PropertyPath
+from cfn_registry.schema import PropertyPath, get_path
 
 __all__ = [
     "APP",
@@ -41,10 +46,12 @@ __all__ = [
     "RULES",
     "SPACE",
     "USER_PROFILE",
+    "Format",
     "Reference",
     "Requirement",
     "TypeRules",
     "check",
+    "format_failure",
     "render",
     "rules_for",
     "seeded_domain",
@@ -82,6 +89,28 @@ class Requirement:
     message: str
 
 
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+@dataclass(frozen=True)
+class Format:
+    """The value at ``path`` (each item, for a list of strings) must match ``pattern`` in full.
+
+    Checked only where the model has a value. A mismatch is worded as SageMaker words its own
+    validation errors, naming the API member (the property name in lowerCamelCase, a list item as
+    ``subnetIds.1.member``): see :func:`format_failure`.
+    """
+
+    path: PropertyPath
+    pattern: str
+
+    @property
+    def compiled(self) -> re.Pattern[str]:
+        return _compiled(self.pattern)
+
+
 @dataclass(frozen=True)
 class TypeRules:
     label: str
@@ -94,6 +123,9 @@ class TypeRules:
     generated: Mapping[PropertyPath, str] = field(default_factory=dict)
     references: tuple[Reference, ...] = ()
     requirements: tuple[Requirement, ...] = ()
+    formats: tuple[Format, ...] = ()
+    listed: tuple[PropertyPath, ...] = ()
+    """What ListResources shows besides the primary identifier (the rest needs a GetResource)."""
     defaults: Mapping[str, Any] = field(default_factory=dict)
     """JSON pointers (``/UserSettings/StudioWebPortal``) to the values SageMaker fills in."""
 
@@ -157,6 +189,13 @@ RULES: Final[Mapping[str, TypeRules]] = {
             ("Url",): "https://{DomainId}.studio.{region}.sagemaker.aws",
             ("HomeEfsFileSystemId",): "fs-{digest:17}",
         },
+        # The schema allows any `[-0-9a-zA-Z]+`; SageMaker refuses what is not an EC2 id.
+        formats=(
+            Format(("VpcId",), r"vpc-([0-9a-f]{8}|[0-9a-f]{17})"),
+            Format(("SubnetIds",), r"subnet-([0-9a-f]{8}|[0-9a-f]{17})"),
+        ),
+        # What SageMaker's ListDomains reports of each domain.
+        listed=(("DomainArn",), ("DomainName",), ("Url",)),
     ),
     APP: TypeRules(
         label="App",
@@ -206,6 +245,44 @@ def check(schemas: Mapping[str, ResourceSchema]) -> None:
         for requirement in rules.requirements:
             schema.node_at(requirement.path)
             schema.node_at(requirement.requires)
+        for rule in rules.formats:
+            node = schema.node_at(rule.path)
+            if node.get("type") == "array":
+                node = schema.resolve(node["items"])
+            if node.get("type") != "string":
+                raise ValueError(f"{type_name}: format of {'/'.join(rule.path)}, which holds no strings")
+        for path in rules.listed:
+            schema.node_at(path)
+            if _under(path, schema.write_only):
+                raise ValueError(f"{type_name}: listed {'/'.join(path)} is writeOnly")
+
+
+def format_failure(rules: TypeRules, model: Mapping[str, Any]) -> str | None:
+    """SageMaker's ValidationException text for the values of ``model`` that break ``rules.formats``.
+
+    "1 validation error detected: Value 'vpc-1' at 'vpcId' failed to satisfy constraint: Member must
+    satisfy regular expression pattern: vpc-([0-9a-f]{8}|[0-9a-f]{17})"; None when every value fits.
+    """
+    problems: list[str] = []
+    for rule in rules.formats:
+        value = get_path(model, rule.path)
+        member = ".".join(part[:1].lower() + part[1:] for part in rule.path)
+        if isinstance(value, str):
+            checked = [(member, value)]
+        elif isinstance(value, list):
+            checked = [(f"{member}.{index}.member", item) for index, item in enumerate(value, 1)]
+        else:
+            continue  # not given (the schema has checked the type)
+        problems.extend(
+            f"Value '{item}' at '{where}' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {rule.pattern}"
+            for where, item in checked
+            if not (isinstance(item, str) and rule.compiled.fullmatch(item))
+        )
+    if not problems:
+        return None
+    count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "
+    return count + "; ".join(problems)
 
 
 def seeded_domain(domain_id: str, account: str) -> dict[str, Any]:

@@ -36,6 +36,16 @@ def space(name: str = "lab", domain: str = DOMAIN, **extra: Any) -> dict[str, An
     return {"DomainId": domain, "SpaceName": name, **extra}
 
 
+def domain(name: str = "research", **extra: Any) -> dict[str, Any]:
+    """The desired state of a new domain (its DomainId is the service's to make)."""
+    return {
+        "DomainName": name,
+        "AuthMode": "IAM",
+        "DefaultUserSettings": {"ExecutionRole": "arn:aws:iam::123456789012:role/SageMakerExec"},
+        **extra,
+    }
+
+
 def create(client: Any, model: dict[str, Any], type_name: str = TYPE_NAME, **kwargs: Any) -> dict[str, Any]:
     event: dict[str, Any] = client.create_resource(TypeName=type_name, DesiredState=json.dumps(model), **kwargs)[
         "ProgressEvent"
