@@ -1,10 +1,13 @@
--- Argo CD health check for the kinds of sagemaker.awscc.dev (SageMakerUserProfile, SageMakerSpace, ...):
+-- Argo CD health check for the kinds of sagemaker.awscc.dev (SageMakerDomain, SageMakerUserProfile,
+-- SageMakerSpace, ...):
 -- they all report the same status (conditions Ready and Synced, observedGeneration, operation).
 --
 --   Healthy      Ready=True and the operator has observed the current generation.
 --   Progressing  no status or conditions yet, observedGeneration behind metadata.generation, a Cloud
---                Control operation in flight (status.operation), or a transient failure (creating,
---                updating, throttled, retrying, ...): the operator is still working on it.
+--                Control operation in flight (status.operation), a transient failure (creating,
+--                updating, throttled, retrying, ...), a reference whose target is not Ready yet (a
+--                profile's domainIdRef while its domain is being created), or a delete that waits for
+--                what depends on it: the operator is still working on it.
 --   Degraded     Ready=False and Synced=False with a terminal reason (AccessDenied, InvalidRequest,
 --                ...): nothing will change until a human fixes the spec, the IAM role or AWS.
 --
@@ -12,9 +15,10 @@
 local hs = {status = "Progressing", message = "Waiting for the operator to reconcile it"}
 
 -- Reasons the operator sets while it is still making progress; any other reason of a failed
--- reconcile is terminal.
+-- reconcile is terminal. A retried AWS error keeps AWS's code in Synced and says Retrying in Ready.
 local transient = {
   Creating = true, Updating = true, Deleting = true, Pending = true, Throttled = true, Retrying = true,
+  ReferenceNotReady = true, DeleteBlocked = true,
 }
 
 local function condition(conditions, type_)
@@ -73,7 +77,8 @@ end
 -- failure is on the current spec while AWS still holds an older one.
 if synced ~= nil and synced.status == "False" and ((ready ~= nil and ready.status == "False") or failed) then
   local reason = synced.reason or (ready and ready.reason)
-  if reason ~= nil and not transient[reason] then
+  local retried = ready ~= nil and ready.reason ~= nil and transient[ready.reason]
+  if reason ~= nil and not transient[reason] and not retried then
     hs.status = "Degraded"
     hs.message = describe(ready ~= nil and ready.status == "False" and ready or synced, reason)
     return hs

@@ -46,6 +46,8 @@ class CloudControlApi(Protocol):
     async def request_status(self, request_token: str) -> ProgressEvent: ...
     async def cancel(self, request_token: str) -> ProgressEvent: ...
 
+    async def find(self, name_property: str, value: Any) -> tuple[str, dict[str, Any]] | None: ...
+
 
 class TokenBucket:
     """At most `rate` acquisitions per second after an initial `burst`, fair in arrival order."""
@@ -199,6 +201,17 @@ class CloudControl:
             "CancelResourceRequest", self._client.cancel_resource_request, RequestToken=request_token
         )
         return _progress(raw["ProgressEvent"])
+
+    async def find(self, name_property: str, value: Any) -> tuple[str, dict[str, Any]] | None:
+        """The one resource whose `name_property` is `value` (ListResources, then GetResource where the
+        listing leaves the property out): how a resource whose identifier AWS makes is found by name."""
+        for item in await self.list_all():
+            properties = item["Properties"]
+            if name_property not in properties:
+                properties = await self.get(item["Identifier"]) or {}
+            if properties.get(name_property) == value:
+                return str(item["Identifier"]), properties
+        return None
 
     async def list_all(self, resource_model: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Every resource of the type (all pages): [{"Identifier": ..., "Properties": {...}}]."""

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Reason", "condition_status", "condition_true_at", "set_condition"]
+__all__ = ["Reason", "condition_reason", "condition_status", "condition_true_at", "set_condition"]
 
 
 class Reason(StrEnum):
@@ -30,6 +30,8 @@ class Reason(StrEnum):
     DRIFTED = "Drifted"
     DELETE_FAILED = "DeleteFailed"
     DELETE_BLOCKED = "DeleteBlocked"
+    REFERENCE_NOT_READY = "ReferenceNotReady"
+    REFERENCE_CHANGED = "ReferenceChanged"
 
 
 def set_condition(
@@ -64,6 +66,13 @@ def condition_status(conditions: list[dict[str, Any]], type_: str) -> str | None
     for c in conditions:
         if c.get("type") == type_:
             return str(c.get("status"))
+    return None
+
+
+def condition_reason(conditions: list[dict[str, Any]], type_: str) -> str | None:
+    for c in conditions:
+        if c.get("type") == type_:
+            return str(c.get("reason"))
     return None
 
 

@@ -31,6 +31,7 @@ from pydantic.fields import FieldInfo
 from cfn_registry.patterns import re2_pattern
 from cfn_registry.schema import JsonObject, PropertyPath, ResourceSchema
 from userprofile_operator.kind import CATEGORIES, Kind, Rule
+from userprofile_operator.kinds import by_name
 from userprofile_operator.models import (
     REGION_MAX_LENGTH,
     REGION_PATTERN,
@@ -40,6 +41,7 @@ from userprofile_operator.models import (
     ManagementPolicy,
     ResourceStatus,
 )
+from userprofile_operator.references import REF_SUFFIX
 
 __all__ = [
     "CATEGORIES",
@@ -116,8 +118,46 @@ IMMUTABLE_SPEC_PATHS: Final = (("region",),)
 
 
 def immutable_spec_paths(kind: Kind) -> tuple[tuple[str, ...], ...]:
-    """camelCase paths under spec that CEL rules freeze: the createOnly properties, then region."""
-    return (*(kind.naming.spec_path(path) for path in kind.schema.create_only), *IMMUTABLE_SPEC_PATHS)
+    """camelCase paths under spec that CEL rules freeze: the createOnly properties, the references that
+    stand for one of them, then region."""
+    create_only = [kind.naming.spec_path(path) for path in kind.schema.create_only]
+    refs = [
+        (*kind.naming.spec_path(ref.path)[:-1], kind.naming.spec_name(ref.path[-1]) + REF_SUFFIX)
+        for ref in kind.references
+        if ref.path in kind.schema.create_only
+    ]
+    return (*create_only, *refs, *IMMUTABLE_SPEC_PATHS)
+
+
+def _reference_fields(kind: Kind, parent: PropertyPath, props: JsonObject, required: list[str]) -> list[Rule]:
+    """Adds `<field>Ref` beside each field of `parent` that another object can supply; the field is then
+    no longer required, and a CEL rule asks for exactly one of the two."""
+    rules: list[Rule] = []
+    for ref in kind.references:
+        if ref.path[:-1] != parent:
+            continue
+        name = kind.naming.spec_name(ref.path[-1])
+        target = by_name(ref.target)
+        source = "identifier" if ref.value == "identifier" else ref.value
+        props[name + REF_SUFFIX] = {
+            "type": "object",
+            "description": (
+                f"Instead of {name}: the {target.kind} of this namespace that supplies it (its {source}), "
+                f"once that {target.noun} is Ready. Immutable like {name}."
+            ),
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "maxLength": 253, "description": f"metadata.name of the {target.kind}."}
+            },
+        }
+        if name in required:
+            required.remove(name)
+        rules.append(
+            Rule(
+                f"has(self.{name}) != has(self.{name}{REF_SUFFIX})", f"exactly one of {name} and {name}Ref must be set"
+            )
+        )
+    return rules
 
 
 def _unique_items_rule() -> Rule:
@@ -187,9 +227,10 @@ class _Translator:
                 props[self.spec_name(child_name)] = self.property(child, child_path, own_definition, child_name)
             out["properties"] = props
             required = [self.spec_name(r) for r in resolved.get("required", ())]
+            reference_rules = _reference_fields(self.kind, path, props, required)
             if required:
                 out["required"] = required
-            rules = [rule for definition in chain for rule in self.rules.get(definition, ())]
+            rules = [rule for definition in chain for rule in self.rules.get(definition, ())] + reference_rules
             if rules:
                 out["x-kubernetes-validations"] = [rule.render() for rule in rules]
         elif kind == "array":
@@ -262,7 +303,7 @@ def spec_schema(kind: Kind) -> JsonObject:
     props.update({name: dict(field) for name, field in operator_fields.items()})
 
     required = [spec_name(name) for name in schema.required]
-    rules: list[Rule] = []
+    rules: list[Rule] = _reference_fields(kind, (), props, required)
     for path in immutable_spec_paths(kind):
         if len(path) == 1 and path[0] in required:
             # required: present before and after, so a plain transition rule on the field suffices

@@ -19,7 +19,7 @@ import kopf
 from kopf._cogs.structs.references import NamespaceName, match_namespace  # kopf's own pattern rules
 
 from userprofile_operator.cloudcontrol import CloudControl, CloudControlPool, Target
-from userprofile_operator.conditions import condition_status
+from userprofile_operator.conditions import Reason, condition_reason, condition_status
 from userprofile_operator.drift import DriftScheduler, Ref
 from userprofile_operator.election import Fence
 from userprofile_operator.kind import FINALIZER, GROUP, Kind
@@ -32,6 +32,7 @@ from userprofile_operator.plan import (
     resolve_region,
 )
 from userprofile_operator.reconciler import ObjectView, Outcome, Reconciler, Trigger
+from userprofile_operator.references import Resolution, TargetState, resolve, target_of
 from userprofile_operator.resync import Resync
 from userprofile_operator.settings import (
     DRIFT_INTERVAL_ANNOTATION,
@@ -62,6 +63,11 @@ class Runtime:
         self.busy: set[str] = set()  # uids a handler is working on right now
         self.kinds = tuple(kinds)
         self.reconcilers = {kind: Reconciler(settings, kind) for kind in self.kinds}
+        # References: what the watch events said of every object (kind name, namespace, name), and who
+        # waits for which target. A target's event wakes its waiters: no polling.
+        self.seen: dict[tuple[str, str, str], TargetState] = {}
+        self.waiting: dict[tuple[str, str, str], set[Ref]] = {}
+        self.followups: dict[str, int] = {}  # uid -> retries of a check that must come back (outside kopf)
         self.pool: CloudControlPool | None = None
         self.namespaces: dict[str, dict[str, str | None]] = {}
         self.scheduler: DriftScheduler | None = None
@@ -109,13 +115,48 @@ class Runtime:
         delay = random.uniform(0, spread) if spread else drift_delay(interval, self.settings.drift_jitter)
         self.scheduler.schedule(Ref(kind, meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", "")), delay)
 
+    def saw(self, kind: Kind, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A watch event of an object: remember it as a possible reference target; wake its waiters."""
+        meta = body.get("metadata") or {}
+        key = (kind.kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        if event_type == "DELETED":
+            self.seen.pop(key, None)
+            return
+        target = target_of(body)
+        self.seen[key] = target
+        if target.ready and self.scheduler is not None:
+            for ref in self.waiting.pop(key, set()):
+                self.scheduler.schedule(ref, 0)
+
+    def _resolve(
+        self, kind: Kind, namespace: str, spec: Mapping[str, Any], status: Mapping[str, Any], deleting: bool = False
+    ) -> Resolution:
+        """The spec with its references replaced by their targets' values. An object AWS already has
+        keeps the values it settled (its identifier's parts) when a target is gone or not Ready; one being
+        deleted waits for nothing."""
+        identifier = status.get("identifier")
+        fallback = (kind.schema.identifier_parts(str(identifier)) or {}) if identifier else ({} if deleting else None)
+        return resolve(
+            spec,
+            kind.references,
+            kind.naming.spec_path,
+            lambda target, name: self.seen.get((target, namespace, name)),
+            fallback,
+        )
+
     def view(
         self, kind: Kind, body: Mapping[str, Any], retry: int, previous_spec: dict[str, Any] | None = None
     ) -> tuple[ObjectView, CloudControl | None]:
         meta = body.get("metadata", {})
         namespace, name = meta.get("namespace") or "", meta.get("name") or ""
-        spec = dict(body.get("spec") or {})
         status = dict(body.get("status") or {})
+        resolution = self._resolve(kind, namespace, body.get("spec") or {}, status, bool(meta.get("deletionTimestamp")))
+        spec = resolution.spec
+        ref = Ref(kind, namespace, name, meta.get("uid") or "")
+        for target, target_name, _ in resolution.waiting:
+            self.waiting.setdefault((target, namespace, target_name), set()).add(ref)
+        if previous_spec is not None:
+            previous_spec = self._resolve(kind, namespace, previous_spec, status).spec
         ns = self.namespaces.get(namespace, {})
         # Once created, a resource lives where status says: a namespace annotation changed later must not
         # make the operator look for (or create) it in another region.
@@ -133,6 +174,7 @@ class Runtime:
             region=region,
             retry=retry,
             previous_spec=previous_spec,
+            waiting=tuple(f"{target} {target_name} ({why})" for target, target_name, why in resolution.waiting),
         )
         cc = self.aws().for_target(Target(region, ns.get("role_arn")), kind) if region else None
         return view, cc
@@ -144,11 +186,22 @@ class Runtime:
         if body is None or body["metadata"].get("uid") != ref.uid or body["metadata"].get("deletionTimestamp"):
             return
         status = body.get("status") or {}
-        if not (reconciled(body) and status.get("identifier")):
+        waited = condition_reason(status.get("conditions") or [], "Ready") == Reason.REFERENCE_NOT_READY
+        ours = ref.uid in self.followups  # a request this check started and came back for
+        if not ((reconciled(body) and (status.get("identifier") or waited)) or ours):
             return  # a handler is at work on it, or it waits for a new spec; it schedules the next check
-        view, cc = self.view(ref.kind, body, 0)
-        outcome = await self.reconcilers[ref.kind].reconcile(view, cc, "drift")
-        self.schedule_drift(ref.kind, body)
+        view, cc = self.view(ref.kind, body, self.followups.get(ref.uid, 0))
+        with self.working_on(ref.uid):
+            trigger: Trigger = "reference" if waited else "resume" if ours else "drift"
+            outcome = await self.reconcilers[ref.kind].reconcile(view, cc, trigger)
+        if outcome.retry_in is not None and self.scheduler is not None:
+            # Outside kopf nobody retries for us: come back ourselves (a create woken by its reference
+            # outlives the in-line wait; a drift correction meets throttling).
+            self.followups[ref.uid] = self.followups.get(ref.uid, 0) + 1
+            self.scheduler.schedule(ref, outcome.retry_in)
+        else:
+            self.followups.pop(ref.uid, None)
+            self.schedule_drift(ref.kind, body)
         changed = _changed(outcome, status)
         if changed:
             await self.objects.patch_status(ref.kind, ref.namespace, ref.name, changed)
@@ -256,9 +309,11 @@ def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, kind: Kind
     reconciler = runtime.reconcilers[kind]
 
     @kopf.on.event(*kind.resource, registry=registry, id="watch_self_check")
-    def event_seen(**_: Any) -> None:
-        # Every watch event of our resources, the initial listing included: the watch self-check's input.
+    def event_seen(type: str | None, body: kopf.Body, **_: Any) -> None:
+        # Every watch event of our resources, the initial listing included: the watch self-check's input,
+        # and what references resolve against.
         runtime.watch.event_seen()
+        runtime.saw(kind, type, body)
 
     async def reconcile(trigger: Trigger, body: kopf.Body, patch: kopf.Patch, retry: int, old: Any = None) -> None:
         previous = dict(old) if isinstance(old, dict) else None

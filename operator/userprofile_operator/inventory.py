@@ -189,7 +189,10 @@ class Row:
 
     def to_dict(self) -> dict[str, Any]:
         spec_name = self.kind.naming.spec_name
-        described: dict[str, Any] = {spec_name(path[0]): self.properties.get(path[0]) for path in _by_name(self.kind)}
+        paths = _by_name(self.kind)
+        if (self.kind.name_property,) not in paths:  # the identifier is AWS's (a domain's DomainId)
+            paths.insert(0, (self.kind.name_property,))
+        described: dict[str, Any] = {spec_name(path[0]): self.properties.get(path[0]) for path in paths}
         described.update({"identifier": self.identifier, "region": self.region})
         described[spec_name(self.kind.arn_property)] = self.properties.get(self.kind.arn_property)
         if self.kind.execution_role is not None:
@@ -214,7 +217,9 @@ def sort_rows(rows: Iterable[Row]) -> list[Row]:
 
 def render_table(kind: Kind, rows: Sequence[Row]) -> str:
     with_role = kind.execution_role is not None
-    header = (kind.short_noun.upper(), "DOMAIN", *(("EXECUTION-ROLE",) if with_role else ()), "MANAGED-BY")
+    # The second column is the domain's id: for a domain itself, its own.
+    domain_column = "ID" if kind.short_noun.upper() == "DOMAIN" else "DOMAIN"
+    header = (kind.short_noun.upper(), domain_column, *(("EXECUTION-ROLE",) if with_role else ()), "MANAGED-BY")
     lines = [
         (
             row.name,

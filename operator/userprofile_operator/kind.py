@@ -17,6 +17,7 @@ from typing import Any, Final
 import cfn_registry
 from cfn_registry.schema import JsonObject, PropertyPath, ResourceSchema
 from userprofile_operator.naming import Naming
+from userprofile_operator.references import Reference
 
 __all__ = ["CATEGORIES", "FINALIZER", "GROUP", "VERSION", "Column", "Kind", "Rule"]
 
@@ -95,6 +96,8 @@ class Kind:
     describes a top-level property, in place of the schema's own description."""
     extra_max_lengths: Mapping[PropertyPath, int] = field(default_factory=dict)
     """maxLength for strings the schema leaves unbounded but CEL rules compare."""
+    references: tuple[Reference, ...] = ()
+    """Fields another managed object can supply (`<field>Ref: {name}` beside them, same namespace)."""
 
     # -- API names -----------------------------------------------------------------------------------
 
@@ -132,6 +135,12 @@ class Kind:
     @cached_property
     def naming(self) -> Naming:
         return Naming(self.schema.property_names())
+
+    @cached_property
+    def generated_identifier(self) -> bool:
+        """Whether AWS makes the identifier (it is readOnly, like a domain's DomainId): then it is known
+        only from the create request's ProgressEvent, and an existing resource is found by its name."""
+        return all(path in self.schema.read_only for path in self.schema.primary_identifier)
 
     @cached_property
     def identifier_help(self) -> str:

@@ -52,7 +52,7 @@ from userprofile_operator.plan import (
 from userprofile_operator.settings import OWNER_TAG_KEY, Settings
 from userprofile_operator.wire import NOT_FOUND_CODES, AwsError, ProgressEvent, is_transient
 
-Trigger = Literal["create", "update", "resume", "drift"]
+Trigger = Literal["create", "update", "resume", "drift", "reference"]
 _OPERATION_VERB = {"CREATE": "create", "UPDATE": "update", "DELETE": "delete"}
 
 
@@ -70,6 +70,8 @@ class ObjectView:
     region: str | None
     retry: int = 0
     previous_spec: dict[str, Any] | None = None
+    waiting: tuple[str, ...] = ()
+    """References that cannot be resolved yet (`Kind name: why`); the spec is not usable until they are."""
 
 
 @dataclass
@@ -189,13 +191,14 @@ class Reconciler:
         synced: bool,
         synced_reason: str,
         extra: dict[str, Any] | None = None,
+        keep_operation: bool = False,
     ) -> Outcome:
         now = _now()
         conditions = set_condition(self._conditions(view), "Ready", ready, ready_reason, message, view.generation, now)
         conditions = set_condition(
             conditions, "Synced", synced, synced_reason, "" if synced else message, view.generation, now
         )
-        if view.status.get("operation") is not None:
+        if view.status.get("operation") is not None and not keep_operation:
             extra = {**(extra or {}), "operation": None}
         out.status.update(
             ResourceStatus.patch(observed_generation=view.generation, conditions=conditions, **(extra or {}))
@@ -279,6 +282,8 @@ class Reconciler:
 
     async def reconcile(self, view: ObjectView, cc: CloudControlApi | None, trigger: Trigger) -> Outcome:
         out = Outcome()
+        if view.waiting:
+            return self._waiting(out, view)
         try:
             spec = self.spec_model.from_spec(view.spec)
         except pydantic.ValidationError as err:
@@ -291,7 +296,17 @@ class Reconciler:
                 "No region: set spec.region, the namespace annotation "
                 "sagemaker.awscc.dev/default-region, or the operator's --region",
             )
-        identifier = spec.identifier
+        identifier = self._identifier(view, spec)
+        known = view.status.get("identifier")
+        if known and identifier and known != identifier:
+            # Only a reference can get here (the fields are immutable): it now names another parent.
+            return self._terminal(
+                out,
+                view,
+                Reason.REFERENCE_CHANGED,
+                f"The spec now resolves to {self.noun} {identifier}, but this object manages {known}; the "
+                "identifier is create-only. Point the reference back, or delete this object and create a new one.",
+            )
         try:
             result = await self._reconcile(out, view, spec, identifier, cc, trigger)
         except AwsError as err:
@@ -301,12 +316,37 @@ class Reconciler:
         ).inc()
         return result
 
+    def _identifier(self, view: ObjectView, spec: ManagedSpec) -> str | None:
+        """The Cloud Control identifier: from the spec, or, where AWS makes it (a domain's DomainId), from
+        status once known (None before the create request has said it)."""
+        if self.kind.generated_identifier:
+            known = view.status.get("identifier")
+            return str(known) if known else None
+        return spec.identifier
+
+    def _waiting(self, out: Outcome, view: ObjectView) -> Outcome:
+        """Its references are not resolved yet: say what it waits for; the target's change wakes it."""
+        message = "Waiting for " + "; ".join(view.waiting)
+        ready = next((c for c in self._conditions(view) if c.get("type") == "Ready"), {})
+        if ready.get("reason") != Reason.REFERENCE_NOT_READY:
+            out.event("Normal", Reason.REFERENCE_NOT_READY, message)
+        return self._report(
+            out,
+            view,
+            ready=False,
+            ready_reason=Reason.REFERENCE_NOT_READY,
+            message=message,
+            synced=False,
+            synced_reason=Reason.REFERENCE_NOT_READY,
+            keep_operation=True,  # a request already sent is still ours: resumed once the reference resolves
+        )
+
     async def _reconcile(
         self,
         out: Outcome,
         view: ObjectView,
         spec: ManagedSpec,
-        identifier: str,
+        identifier: str | None,
         cc: CloudControlApi,
         trigger: Trigger,
     ) -> Outcome:
@@ -327,6 +367,7 @@ class Reconciler:
                 return self._failed(out, view, AwsError(event.error_code or "GeneralServiceException", event.message))
             if event.status == "SUCCESS" and event.resource_model:
                 observed = event.resource_model
+            identifier = identifier or event.identifier
 
         if trigger in ("resume", "drift") and status.get("failedGeneration") == view.generation:
             return out  # a terminal error at this generation: wait for the spec to change
@@ -342,12 +383,19 @@ class Reconciler:
         observed_only = any(
             c.get("type") == "Synced" and c.get("reason") == Reason.OBSERVED for c in self._conditions(view)
         )
-        owned = observed is not None or (status.get("identifier") == identifier and not observed_only)
+        owned = observed is not None or (
+            identifier is not None and status.get("identifier") == identifier and not observed_only
+        )
 
         # 2. Observe once: what AWS has, wherever it may hold something to see. A new object that adopts
         #    nothing is created straight away; AWS's AlreadyExists is then the observation.
         if observed is None and (owned or adopt or observe_only):
-            observed = await cc.get(identifier)
+            if identifier is not None:
+                observed = await cc.get(identifier)
+            else:  # AWS makes the identifier: an existing one is found by its name
+                name = desired.get(self.kind.name_property)
+                found = await cc.find(self.kind.name_property, name) if name else None
+                identifier, observed = found if found else (None, None)
 
         # 3. Decide, and take that one branch.
         return await self._act(
@@ -359,7 +407,7 @@ class Reconciler:
         out: Outcome,
         view: ObjectView,
         desired: dict[str, Any],
-        identifier: str,
+        identifier: str | None,
         cc: CloudControlApi,
         trigger: Trigger,
         observed: dict[str, Any] | None,
@@ -374,12 +422,15 @@ class Reconciler:
         )
         step = decide(observed is not None, owned=owned, observe_only=observe_only, adopt=adopt, whose=whose)
         if step is Step.OBSERVE:
-            return self._observe(out, view, desired, identifier, observed, trigger)
+            return self._observe(
+                out, view, desired, identifier or desired.get(self.kind.name_property, ""), observed, trigger
+            )
         if step is Step.CREATE:
             created = await self._create(out, view, desired, identifier, cc)
             if created is not None:
                 return created
             # AlreadyExists: something has this identifier. Whose is it? Decide again on what it is.
+            assert identifier is not None  # AWS-made identifiers never collide
             observed = await cc.get(identifier)
             if observed is None:  # gone again between the two calls: try later
                 return self._transient(out, view, Reason.NOT_FOUND, f"The {self.noun} vanished during creation")
@@ -411,7 +462,7 @@ class Reconciler:
             )
         if step is Step.ADOPT:
             out.event("Normal", "Adopting", f"Taking over the existing {self.noun} {identifier}")
-        assert observed is not None
+        assert observed is not None and identifier is not None
         return await self._sync(out, view, desired, identifier, cc, trigger, observed)
 
     async def _sync(
@@ -456,7 +507,7 @@ class Reconciler:
         return self._available(out, view, event.resource_model or observed, identifier, view.region)
 
     async def _create(
-        self, out: Outcome, view: ObjectView, desired: dict[str, Any], identifier: str, cc: CloudControlApi
+        self, out: Outcome, view: ObjectView, desired: dict[str, Any], identifier: str | None, cc: CloudControlApi
     ) -> Outcome | None:
         """Creates the resource. Returns the outcome, or None when it already exists (the caller decides)."""
         assert view.region is not None
@@ -468,6 +519,13 @@ class Reconciler:
             return None
         if event.status != "SUCCESS":
             return self._failed(out, view, AwsError(event.error_code or "GeneralServiceException", event.message))
+        # Where AWS makes the identifier, the request says it (also when this is a re-sent request: the same
+        # ClientToken after a crash returns the first request, so nothing is created twice).
+        identifier = identifier or event.identifier
+        if identifier is None:
+            return self._transient(
+                out, view, "NotStabilized", f"Cloud Control did not say the new {self.noun}'s identifier"
+            )
         observed = event.resource_model or await cc.get(identifier) or {}
         out.event("Normal", "Created", f"Created {self.noun} {identifier} in {view.region}")
         return self._available(out, view, observed, identifier, view.region)
@@ -539,9 +597,16 @@ class Reconciler:
         try:
             spec = self.spec_model.from_spec(view.spec)
         except pydantic.ValidationError:
+            # Unusable (a reference whose target is gone, on an object AWS never confirmed): a request in
+            # flight may still create it, so finish that request and delete what it made.
+            if view.status.get("operation") and cc is not None and view.spec.get("deletionPolicy") != "Retain":
+                try:
+                    return await self._finalize(out, view, None, cc)
+                except AwsError as err:
+                    return self._delete_retry(out, view, "", err)
             out.release = True
             return out
-        identifier = spec.identifier
+        identifier = self._identifier(view, spec)
         if spec.deletion_policy is DeletionPolicy.RETAIN or spec.management_policy is ManagementPolicy.OBSERVE_ONLY:
             out.event(
                 "Normal",
@@ -557,15 +622,18 @@ class Reconciler:
         try:
             return await self._finalize(out, view, identifier, cc)
         except AwsError as err:
-            if err.code.removesuffix("Exception") in NOT_FOUND_CODES:
-                out.release = True
-                return out
-            out.event("Warning", err.code, f"Deleting {self.noun} {identifier} failed: {err.message} (will retry)")
-            out.retry_in = backoff(view.retry, self.settings.retry_min, self.settings.retry_max)
-            out.retry_reason = f"{err.code}: {err.message}"
-            return out
+            return self._delete_retry(out, view, identifier or "", err)
 
-    async def _finalize(self, out: Outcome, view: ObjectView, identifier: str, cc: CloudControlApi) -> Outcome:
+    def _delete_retry(self, out: Outcome, view: ObjectView, identifier: str, err: AwsError) -> Outcome:
+        if err.code.removesuffix("Exception") in NOT_FOUND_CODES:
+            out.release = True
+            return out
+        out.event("Warning", err.code, f"Deleting {self.noun} {identifier} failed: {err.message} (will retry)")
+        out.retry_in = backoff(view.retry, self.settings.retry_min, self.settings.retry_max)
+        out.retry_reason = f"{err.code}: {err.message}"
+        return out
+
+    async def _finalize(self, out: Outcome, view: ObjectView, identifier: str | None, cc: CloudControlApi) -> Outcome:
         budget = self.settings.inline_wait
         operation = view.status.get("operation") or {}
         event: ProgressEvent | None = None
@@ -576,6 +644,10 @@ class Reconciler:
                     out, view, event, operation.get("type", "DELETE"), operation.get("clientToken", "")
                 )
         if not (event and operation.get("type") == "DELETE"):
+            identifier = identifier or (event.identifier if event is not None else None)
+            if identifier is None:  # AWS makes the identifier, and no request of ours ever learned one
+                out.release = True
+                return out
             if view.status.get("identifier") != identifier:
                 observed = await cc.get(identifier)
                 if observed is None:
@@ -592,6 +664,7 @@ class Reconciler:
             event = await self._wait(cc, await cc.delete(identifier, token), budget)
             if not event.done:
                 return self._pending(out, view, event, "DELETE", token)
+        identifier = identifier or event.identifier or ""
         if event.status == "SUCCESS" or event.error_code in NOT_FOUND_CODES:
             out.event("Normal", "Deleted", f"Deleted {self.noun} {identifier}")
             out.release = True

@@ -65,10 +65,23 @@ def test_demo_no_wait_shows_both_profiles_ready_and_cleans_up() -> None:
     table = out.split("$ kubectl get smup -n demo -o wide\n", 1)[1].split("\n\n", 1)[0].splitlines()
     header = table[0].split()
     assert header[:6] == ["NAME", "PROFILE", "DOMAIN", "REGION", "READY", "SYNCED"]
-    rows = {cols[0]: dict(zip(header, cols, strict=False)) for cols in (row.split() for row in table[1:])}
-    assert set(rows) == {"alice", "bob"}
+    # By column position: a profile that names its domain by domainIdRef has an empty DOMAIN cell.
+    starts = [table[0].index(f"{name} ") if name != header[-1] else table[0].index(name) for name in header]
+    cells = [[row[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)] for row in table[1:]]
+    rows = {cols[0]: dict(zip(header, cols, strict=True)) for cols in cells}
+    assert set(rows) == {"alice", "bob", "carol", "dave"}  # the examples, and the Studio setup's profiles
     for row in rows.values():
         assert (row["READY"], row["SYNCED"], row["REGION"]) == ("True", "True", "us-east-1")
+
+    # Every kind, by the category: the Studio setup's domain and spaces too.
+    listing = out.split("$ kubectl get sagemaker -n demo\n", 1)[1].split("$ kubectl get smup", 1)[0]
+    for name in (
+        "sagemakerdomain.sagemaker.awscc.dev/studio",
+        "sagemakerspace.sagemaker.awscc.dev/carol-notebooks",
+        "sagemakerspace.sagemaker.awscc.dev/team-lab",
+        "sagemakeruserprofile.sagemaker.awscc.dev/carol",
+    ):
+        assert name in listing, listing
 
     # The emulator's view: both profiles, tagged as owned by their objects.
     raw = out.split("GET /_emulator/resources?Region=us-east-1:\n", 1)[1]

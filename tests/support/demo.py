@@ -7,7 +7,9 @@ emulator (`emulator.py`), the operator process (`operator.py`) and helm (`chart.
 and the Helm chart's RBAC, and runs the operator with the token of the chart's ServiceAccount and the
 product's timings, so the demo has exactly the rights a real installation has. It then applies
 `examples/minimal.yaml` and `examples/full.yaml`, waits until both are Ready, shows them as Kubernetes and
-as the emulator see them, prints how to reach everything, and waits for Ctrl-C or SIGTERM.
+as the emulator see them, prints how to reach everything, and waits for Ctrl-C or SIGTERM. It also
+applies `examples/studio.yaml` (a domain, two profiles and two spaces wired by references) and shows
+every kind with `kubectl get sagemaker`.
 
 What it owns: the order of start-up, the demo's temporary folder (kubeconfigs, logs, helm's home),
 and a stop that leaves no process behind, whatever happened before. What it does not do: build the
@@ -43,6 +45,8 @@ from tests.support.processes import free_port
 
 DEMO_NAMESPACE = "demo"
 EXAMPLES = ("minimal.yaml", "full.yaml")
+STUDIO = "studio.yaml"  # a whole Studio setup: its objects refer to each other, not to AWS ids
+KINDS = "sagemakerdomains,sagemakeruserprofiles,sagemakerspaces"
 # The chart's objects the demo installs: no Deployment (no kubelet runs pods), no Service.
 RBAC_KINDS = {"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 
@@ -211,10 +215,12 @@ class Demo:
             spec = manifest["spec"]
             objects[str(manifest["metadata"]["name"])] = f"{spec['userProfileName']}|{spec['domainId']}"
             self.kubectl("apply", "-n", DEMO_NAMESPACE, "-f", str(path))
+        self.step(f"applying examples/{STUDIO} (a domain, two profiles, two spaces) into namespace {DEMO_NAMESPACE}")
+        self.kubectl("apply", "-n", DEMO_NAMESPACE, "-f", str(REPO_ROOT / "examples" / STUDIO))
         return objects
 
     def wait_ready(self, names: Sequence[str]) -> None:
-        self.step("waiting for the profiles to become Ready")
+        self.step("waiting for every object to become Ready (the Studio setup in dependency order)")
         try:
             self.kubectl(
                 "wait",
@@ -222,18 +228,22 @@ class Demo:
                 f"--timeout={self.ready_timeout:.0f}s",
                 "-n",
                 DEMO_NAMESPACE,
-                *(f"sagemakeruserprofiles/{name}" for name in names),
+                KINDS,
+                "--all",
                 timeout=self.ready_timeout + 30,
             )
         except AssertionError as err:
             conditions = self.kubectl(
-                "get", "smup", "-n", DEMO_NAMESPACE, "-o",
-                "custom-columns=NAME:.metadata.name,CONDITIONS:.status.conditions",
+                "get", KINDS, "-n", DEMO_NAMESPACE, "-o",
+                "custom-columns=KIND:.kind,NAME:.metadata.name,CONDITIONS:.status.conditions",
             )  # fmt: skip
             log = self.operator.log(30) if self.operator is not None else ""
             raise DemoError(f"{err}\n{conditions}\noperator log:\n{log}") from None
 
     def show(self, identifiers: Collection[str]) -> None:
+        _say("", self.out)
+        _say(f"$ kubectl get sagemaker -n {DEMO_NAMESPACE}", self.out)
+        _say(self.kubectl("get", "sagemaker", "-n", DEMO_NAMESPACE).rstrip(), self.out)
         _say("", self.out)
         _say(f"$ kubectl get smup -n {DEMO_NAMESPACE} -o wide", self.out)
         _say(self.kubectl("get", "smup", "-n", DEMO_NAMESPACE, "-o", "wide").rstrip(), self.out)

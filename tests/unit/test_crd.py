@@ -26,9 +26,10 @@ from userprofile_operator.crd import (
     render_crd_yaml,
 )
 from userprofile_operator.kind import CATEGORIES, GROUP, VERSION, Kind
-from userprofile_operator.kinds import all_kinds
+from userprofile_operator.kinds import all_kinds, by_name
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
 from userprofile_operator.models import ResourceStatus
+from userprofile_operator.references import REF_SUFFIX, Reference
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRDS = REPO_ROOT / "crds"
@@ -105,6 +106,22 @@ def _crd_paths(node: dict[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[t
         yield from _crd_paths(child, (*prefix, name))
 
 
+def _ref_path(kind: Kind, reference: Reference) -> tuple[str, ...]:
+    """Where the CRD puts a reference: `<field>Ref` beside the field it stands for."""
+    camel = kind.naming.spec_path(reference.path)
+    return (*camel[:-1], camel[-1] + REF_SUFFIX)
+
+
+def _ref_paths(kind: Kind) -> set[tuple[str, ...]]:
+    """Every path a kind's references add to the spec: each `<field>Ref` and its `name`."""
+    return {path for ref in kind.references for path in (_ref_path(kind, ref), (*_ref_path(kind, ref), "name"))}
+
+
+def _referenced(kind: Kind, parent: PropertyPath) -> set[str]:
+    """The camelCase names of the fields directly below `parent` that a reference can supply."""
+    return {kind.naming.spec_name(ref.path[-1]) for ref in kind.references if ref.path[:-1] == parent}
+
+
 def test_the_profile_crd_file_is_the_generator_output() -> None:
     assert crd_file_name(PROFILE) == CRD_FILE.name
     assert CRD_FILE.read_text() == render_crd_yaml(PROFILE), (
@@ -171,6 +188,7 @@ def test_the_schema_is_structural(kind: Kind) -> None:
 def test_every_writable_property_is_in_the_spec_and_nothing_else(kind: Kind) -> None:
     expected = {kind.naming.spec_path(path) for path in kind.schema.writable_property_paths()}
     expected |= {(name,) for name in operator_spec_fields(kind)}
+    expected |= _ref_paths(kind)
     assert set(_crd_paths(_spec(kind))) == expected
 
 
@@ -198,7 +216,10 @@ def test_every_constraint_of_the_schema_is_carried_over(kind: Kind) -> None:
         if source["type"] == "string" and "pattern" in source:
             assert node["pattern"] == re2_pattern(source["pattern"], source.get("maxLength")), path
         if "required" in source:
-            assert node["required"] == list(spec_path(tuple(source["required"]))), path
+            # a field a reference can supply is required as "exactly one of it and its Ref" (CEL), not here
+            referenced = _referenced(kind, path)
+            required = [name for name in spec_path(tuple(source["required"])) if name not in referenced]
+            assert node.get("required", []) == required, path
         if source["type"] == "array" and "items" in source:
             items = schema.resolve(source["items"])
             for keyword in ("enum", "pattern", "maxLength", "minLength"):
@@ -207,8 +228,16 @@ def test_every_constraint_of_the_schema_is_carried_over(kind: Kind) -> None:
 
 
 def test_required_top_level_properties() -> None:
-    assert _spec()["required"] == ["domainId", "userProfileName"]
+    # domainId is required too, or its domainIdRef: exactly one of the two, by a CEL rule
+    assert _spec()["required"] == ["userProfileName"]
     assert _root()["required"] == ["spec"]
+
+
+@each_kind
+def test_the_spec_requires_what_the_schema_requires_but_referenced_fields(kind: Kind) -> None:
+    referenced = _referenced(kind, ())
+    expected = [kind.naming.spec_name(name) for name in kind.schema.required]
+    assert _spec(kind)["required"] == [name for name in expected if name not in referenced]
 
 
 def test_patterns_come_from_the_cfn_lint_copy_where_the_registry_has_none() -> None:
@@ -307,6 +336,8 @@ def test_every_create_only_property_of_the_profile_is_counted() -> None:
 @each_kind
 def test_every_create_only_property_and_region_is_immutable(kind: Kind) -> None:
     expected = {kind.naming.spec_path(path) for path in kind.schema.create_only} | {("region",)}
+    # the reference that stands for a createOnly field is as immutable as the field
+    expected |= {_ref_path(kind, ref) for ref in kind.references if ref.path in kind.schema.create_only}
     assert set(immutable_spec_paths(kind)) == expected
     for path in expected:
         rules = _rules_for(path, kind)
@@ -359,13 +390,89 @@ def test_cross_field_rules() -> None:
             ),
         }
     ]
-    sso = [r for r in _spec()["x-kubernetes-validations"] if "fieldPath" not in r]
-    assert sso == [
+    cross = [r for r in _spec()["x-kubernetes-validations"] if "fieldPath" not in r]
+    assert cross == [
+        {
+            "rule": "has(self.domainId) != has(self.domainIdRef)",
+            "message": "exactly one of domainId and domainIdRef must be set",
+        },
         {
             "rule": "has(self.singleSignOnUserIdentifier) == has(self.singleSignOnUserValue)",
             "message": ("singleSignOnUserIdentifier and singleSignOnUserValue must be given together or not at all"),
-        }
+        },
     ]
+
+
+# -- references: `<field>Ref: {name}` beside a field that names another managed object ---------------
+
+REFERENCES = [(kind, ref) for kind in all_kinds() for ref in kind.references]
+each_reference = pytest.mark.parametrize(
+    ("kind", "ref"), REFERENCES, ids=[f"{kind.kind}.{'/'.join(ref.path)}" for kind, ref in REFERENCES]
+)
+
+
+def test_the_profile_and_the_space_name_their_parents_by_reference() -> None:
+    assert {(kind.kind, _ref_path(kind, ref)) for kind, ref in REFERENCES} == {
+        ("SageMakerUserProfile", ("domainIdRef",)),
+        ("SageMakerSpace", ("domainIdRef",)),
+        ("SageMakerSpace", ("ownershipSettings", "ownerUserProfileNameRef")),
+    }
+
+
+@each_reference
+def test_a_reference_is_a_name_beside_its_field_and_exactly_one_of_them_is_set(kind: Kind, ref: Reference) -> None:
+    field = kind.naming.spec_path(ref.path)
+    parent = _crd_node(field[:-1], kind) if len(field) > 1 else _spec(kind)
+    name, ref_name = field[-1], _ref_path(kind, ref)[-1]
+    assert name in parent["properties"]
+    assert name not in parent.get("required", []), "the field is optional: its Ref may stand in for it"
+    target = by_name(ref.target)
+    node = parent["properties"][ref_name]
+    assert node["type"] == "object"
+    assert node["required"] == ["name"]
+    assert node["properties"] == {
+        "name": {"type": "string", "maxLength": 253, "description": f"metadata.name of the {target.kind}."}
+    }
+    assert target.kind in node["description"] and f"Instead of {name}" in node["description"]
+    assert {
+        "rule": f"has(self.{name}) != has(self.{ref_name})",
+        "message": f"exactly one of {name} and {ref_name} must be set",
+    } in parent["x-kubernetes-validations"]
+
+
+@each_reference
+def test_a_reference_is_as_immutable_as_its_field(kind: Kind, ref: Reference) -> None:
+    frozen = immutable_spec_paths(kind)
+    ref_path = _ref_path(kind, ref)
+    if ref.path in kind.schema.create_only:
+        assert ref_path in frozen
+        (rule,) = _rules_for(ref_path, kind)
+        assert (
+            rule["message"]
+            == f"{'.'.join(ref_path)} is immutable: it cannot be added, changed or removed after creation"
+        )
+    else:
+        # below a createOnly object (a space's ownershipSettings): the object's own rule freezes it whole
+        assert ref_path not in frozen
+        assert any(ref_path[: len(path)] == path for path in frozen if len(path) < len(ref_path)), ref_path
+
+
+def test_a_profile_without_references_keeps_its_required_fields() -> None:
+    """A kind that declares no references gets no Ref fields and keeps the schema's required list."""
+    plain = Kind(
+        type_name="AWS::SageMaker::UserProfile",
+        kind="SageMakerPlainProfile",
+        plural="sagemakerplainprofiles",
+        short_names=(),
+        noun="user profile",
+        short_noun="profile",
+        arn_property="UserProfileArn",
+        name_property="UserProfileName",
+    )
+    spec = _spec(plain)
+    assert spec["required"] == ["domainId", "userProfileName"]
+    assert not any(name.endswith(REF_SUFFIX) for name in spec["properties"])
+    assert not any(REF_SUFFIX in rule["rule"] for rule in spec["x-kubernetes-validations"])
 
 
 def test_operator_fields() -> None:

@@ -1,4 +1,5 @@
-"""The Argo CD health check of every kind (SageMakerUserProfile, SageMakerSpace), run in Lua 5.1 as Argo CD does.
+"""The Argo CD health check of every kind (SageMakerDomain, SageMakerUserProfile, SageMakerSpace), run in Lua 5.1
+as Argo CD does.
 
 Argo CD (gopher-lua, Lua 5.1) hands the script the live object as the global `obj`, a Lua table
 converted from the JSON object (maps become tables, lists 1-based tables), and reads `status` and
@@ -17,6 +18,10 @@ import yaml
 from lupa import lua51
 
 from tests.support.helm import helm_binary
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
+from userprofile_operator.reconciler import ObjectView, Reconciler
+from userprofile_operator.settings import Settings
+from userprofile_operator.wire import AwsError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARGOCD = REPO_ROOT / "deploy" / "argocd"
@@ -206,6 +211,67 @@ def test_ready_unknown_is_progressing() -> None:
     assert hs["status"] == "Progressing"
 
 
+# -- the status the reconciler really writes -------------------------------------------------------
+
+
+def _view(**kw: Any) -> ObjectView:
+    base: dict[str, Any] = {
+        "namespace": "ml-team",
+        "name": "alice",
+        "uid": "uid-alice",
+        "generation": 1,
+        "spec": {"domainId": "d-abcdef123456", "userProfileName": "alice"},
+        "status": {},
+        "owner_value": "kubernetes/ml-team/alice",
+        "region": "us-east-1",
+    }
+    return ObjectView(**{**base, **kw})
+
+
+class _Throttled:
+    """A Cloud Control that refuses every call with a transient error."""
+
+    async def create(self, desired: dict[str, Any], token: str) -> Any:
+        raise AwsError("ThrottlingException", "Rate exceeded")
+
+
+async def test_progressing_while_a_reference_waits_for_its_target() -> None:
+    """kubectl apply of a domain and its profiles at once: the profiles wait, they have not failed."""
+    waiting = ("SageMakerDomain studio (is not Ready)",)
+    out = await Reconciler(Settings(), PROFILE).reconcile(_view(waiting=waiting), None, "create")
+    hs = health(profile(1, out.status))
+    assert hs == {"status": "Progressing", "message": "Waiting for SageMakerDomain studio (is not Ready)"}
+
+
+async def test_progressing_while_an_aws_error_is_retried() -> None:
+    """A retried AWS error: AWS's code in Synced, Retrying in Ready."""
+    out = await Reconciler(Settings(), PROFILE).reconcile(_view(), _Throttled(), "create")
+    conditions = {c["type"]: c["reason"] for c in out.status["conditions"]}
+    assert conditions == {"Ready": "Retrying", "Synced": "ThrottlingException"}
+    assert health(profile(1, out.status)) == {"status": "Progressing", "message": "Rate exceeded"}
+
+
+def test_progressing_while_a_delete_waits_for_its_dependents() -> None:
+    blocked = "ResourceConflict: the domain still has user profiles"
+    status = {
+        "observedGeneration": 1,
+        "conditions": [cond("Ready", "False", "DeleteBlocked", blocked), cond("Synced", "False", "ResourceConflict")],
+    }
+    assert health(profile(1, status)) == {"status": "Progressing", "message": blocked}
+
+
+def test_degraded_when_a_reference_now_names_another_parent() -> None:
+    changed = "The spec now resolves to user profile alice|d-new, but this object manages alice|d-old"
+    status = {
+        "observedGeneration": 1,
+        "conditions": [
+            cond("Ready", "False", "ReferenceChanged", changed),
+            cond("Synced", "False", "ReferenceChanged"),
+        ],
+    }
+    assert health(profile(1, status)) == {"status": "Degraded", "message": changed}
+
+
 @pytest.mark.parametrize(("group", "kind"), KINDS)
 def test_every_kind_gets_healthy_progressing_and_degraded(group: str, kind: str) -> None:
     assert group == "sagemaker.awscc.dev"
@@ -220,7 +286,10 @@ def test_configmap_patch_covers_every_kind_with_the_same_script() -> None:
     patch = yaml.safe_load((ARGOCD / "argocd-cm-patch.yaml").read_text())
     assert patch["kind"] == "ConfigMap"
     assert patch["metadata"]["name"] == "argocd-cm"
-    assert {"resource.customizations.health.sagemaker.awscc.dev_SageMakerUserProfile"} < HEALTH_KEYS
+    assert {
+        f"resource.customizations.health.sagemaker.awscc.dev_{kind}"
+        for kind in ("SageMakerUserProfile", "SageMakerDomain", "SageMakerSpace")
+    } <= HEALTH_KEYS
     assert set(patch["data"]) == HEALTH_KEYS, "one key per kind of crds/, and no other"
     for key in HEALTH_KEYS:
         assert patch["data"][key] == (ARGOCD / "health.lua").read_text(), key

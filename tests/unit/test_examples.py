@@ -1,4 +1,8 @@
-"""The manifests in examples/: valid ones parse and cover every field; invalid ones say why they fail."""
+"""The manifests in examples/: valid ones parse and cover every field; invalid ones say why they fail.
+
+A file may hold several objects of several kinds (examples/studio.yaml: a domain, its profiles and spaces,
+which name each other by `...Ref`); a valid file's references resolve to objects of the same file.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,11 @@ import yaml
 
 from cfn_registry.validation import desired_state_errors, desired_state_validator
 from userprofile_operator.crd import render_crd
+from userprofile_operator.kind import Kind
+from userprofile_operator.kinds import all_kinds, by_name
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
 from userprofile_operator.models import OPERATOR_SPEC_FIELDS, spec_model
+from userprofile_operator.references import REF_SUFFIX, TargetState, resolve
 
 ProfileSpec = spec_model(PROFILE)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -25,6 +32,36 @@ _EXPECT = re.compile(r"^# expect: (.+)$", re.MULTILINE)
 def _load(path: Path) -> dict[str, Any]:
     document: dict[str, Any] = yaml.safe_load(path.read_text())
     return document
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    return [document for document in yaml.safe_load_all(path.read_text()) if document]
+
+
+EXAMPLE_DOMAIN_ID = "d-abcdef123456"
+
+
+def _resolved(path: Path) -> list[tuple[Kind, dict[str, Any]]]:
+    """Each object of a file with its references resolved against the file's other objects, as if all were
+    Ready (a domain with a made-up id); a reference to an object the file lacks fails the test."""
+    documents = _documents(path)
+    targets = {
+        (document["kind"], document["metadata"]["name"]): TargetState(
+            ready=True,
+            identifier=EXAMPLE_DOMAIN_ID if by_name(document["kind"]).generated_identifier else None,
+            spec=document["spec"],
+        )
+        for document in documents
+    }
+    resolved = []
+    for document in documents:
+        kind = by_name(document["kind"])
+        resolution = resolve(
+            document["spec"], kind.references, kind.naming.spec_path, lambda target, name: targets.get((target, name))
+        )
+        assert resolution.waiting == [], f"{path.name}: {document['metadata']['name']} names what the file lacks"
+        resolved.append((kind, resolution.spec))
+    return resolved
 
 
 def _paths(value: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
@@ -39,28 +76,32 @@ def _paths(value: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
     return found
 
 
-def _cross_field_messages() -> set[str]:
+def _cross_field_messages(kind: Kind) -> set[str]:
     """Messages of the CRD's CEL rules that check constraints the CloudFormation schema only states in
-    prose (not the immutability rules, not uniqueness, which jsonschema checks as uniqueItems)."""
+    prose (not the immutability rules, not uniqueness, which jsonschema checks as uniqueItems, and not
+    "exactly one of a field and its Ref": with neither, the spec lacks a field the schema requires)."""
     messages: set[str] = set()
+    refs = [f"has(self.{kind.naming.spec_name(ref.path[-1])}{REF_SUFFIX})" for ref in kind.references]
 
     def walk(node: dict[str, Any]) -> None:
         messages.update(
             rule["message"]
             for rule in node.get("x-kubernetes-validations", [])
-            if "oldSelf" not in rule["rule"] and "exists_one" not in rule["rule"]
+            if "oldSelf" not in rule["rule"]
+            and "exists_one" not in rule["rule"]
+            and not any(ref in rule["rule"] for ref in refs)
         )
         for child in node.get("properties", {}).values():
             walk(child)
         if "items" in node:
             walk(node["items"])
 
-    walk(render_crd(PROFILE)["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+    walk(render_crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
     return messages
 
 
 def test_the_examples_exist() -> None:
-    assert {p.name for p in VALID} >= {"minimal.yaml", "full.yaml"}
+    assert {p.name for p in VALID} >= {"minimal.yaml", "full.yaml", "studio.yaml"}
     names = {p.stem for p in INVALID}
     assert names >= {
         "bad-enum",
@@ -77,20 +118,45 @@ def test_the_examples_exist() -> None:
 
 
 @pytest.mark.parametrize("path", VALID + INVALID, ids=lambda p: p.name)
-def test_every_example_is_a_namespace_less_manifest_of_our_kind(path: Path) -> None:
-    manifest = _load(path)
-    assert manifest["apiVersion"] == PROFILE.api_version
-    assert manifest["kind"] == PROFILE.kind
-    assert set(manifest["metadata"]) == {"name"}, "leave the namespace to kubectl -n"
+def test_every_example_is_a_namespace_less_manifest_of_our_kinds(path: Path) -> None:
+    documents = _documents(path)
+    assert documents
+    for manifest in documents:
+        assert manifest["apiVersion"] == PROFILE.api_version
+        assert manifest["kind"] in {kind.kind for kind in all_kinds()}
+        assert set(manifest["metadata"]) == {"name"}, "leave the namespace to kubectl -n"
+    names = [(manifest["kind"], manifest["metadata"]["name"]) for manifest in documents]
+    assert len(names) == len(set(names)), "two objects of one kind with one name"
 
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
 def test_valid_examples_parse_and_validate_against_the_registry_schema(path: Path) -> None:
-    spec = ProfileSpec.from_spec(_load(path)["spec"])
-    desired = spec.to_desired_state()
-    assert desired_state_errors(PROFILE.schema, desired) == []
-    desired_state_validator(PROFILE.schema).validate(desired)  # raises on any violation
-    assert spec.identifier == f"{spec.properties['userProfileName']}|{spec.properties['domainId']}"
+    for kind, document in _resolved(path):
+        spec = spec_model(kind).from_spec(document)
+        desired = spec.to_desired_state()
+        assert desired_state_errors(kind.schema, desired) == []
+        desired_state_validator(kind.schema).validate(desired)  # raises on any violation
+        if kind is PROFILE:
+            assert spec.identifier == f"{spec.properties['userProfileName']}|{spec.properties['domainId']}"
+        elif not kind.generated_identifier:
+            assert spec.identifier == kind.identifier_of_spec(document)
+
+
+def test_the_studio_example_sets_up_every_kind_by_reference() -> None:
+    """One apply: the profiles and spaces name the domain (and the spaces their owners) by object, not by id."""
+    documents = _documents(EXAMPLES / "studio.yaml")
+    assert {document["kind"] for document in documents} == {kind.kind for kind in all_kinds()}
+    resolved = _resolved(EXAMPLES / "studio.yaml")  # every reference names an object of the file
+    for manifest, (kind, spec) in zip(documents, resolved, strict=True):
+        assert "domainId" not in manifest["spec"], "a new domain's id is not known: name it by domainIdRef"
+        if kind.references:
+            assert "domainIdRef" in manifest["spec"]
+            assert spec["domainId"] == EXAMPLE_DOMAIN_ID
+    owners = [
+        spec["ownershipSettings"]["ownerUserProfileName"] for kind, spec in resolved if "ownershipSettings" in spec
+    ]
+    profiles = {spec["userProfileName"] for kind, spec in resolved if kind is PROFILE}
+    assert owners and set(owners) <= profiles
 
 
 def test_minimal_example() -> None:
@@ -141,9 +207,11 @@ def test_invalid_examples_are_refused_offline_too(path: Path) -> None:
     expect = _EXPECT.search(text)
     assert expect, f"{path.name} needs a '# expect: <API server message>' line"
     message = expect.group(1).strip()
-    spec = _load(path)["spec"]
-    if any(m in message or message in m for m in _cross_field_messages()):
-        ProfileSpec.from_spec(spec)  # schema-valid: only the API server's CEL refuses it
+    manifest = _load(path)
+    kind = by_name(manifest["kind"])
+    model = spec_model(kind)
+    if any(m in message or message in m for m in _cross_field_messages(kind)):
+        model.from_spec(manifest["spec"])  # schema-valid: only the API server's CEL refuses it
     else:
         with pytest.raises(ValueError):
-            ProfileSpec.from_spec(spec)
+            model.from_spec(manifest["spec"])

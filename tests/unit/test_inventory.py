@@ -331,9 +331,9 @@ def test_space_manifest_leaves_out_what_aws_sets() -> None:
 
 
 def test_cli_refuses_an_unknown_kind_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["list", "--kind", "smdomain", "--region", REGION]) == 1
+    assert cli.main(["list", "--kind", "smapp", "--region", REGION]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: unknown kind 'smdomain'") and "smspace" in err
+    assert err.startswith("error: unknown kind 'smapp'") and "smspace" in err and "smdomain" in err
     assert err.count("\n") == 1
 
 

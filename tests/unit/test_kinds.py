@@ -17,6 +17,7 @@ from userprofile_operator import cli
 from userprofile_operator.crd import crd_file_name, render_crd, render_crd_yaml
 from userprofile_operator.kind import CATEGORIES, GROUP, VERSION, Kind
 from userprofile_operator.kinds import all_kinds, by_name, default_kind
+from userprofile_operator.kinds.domain import KIND as DOMAIN
 from userprofile_operator.kinds.space import KIND as SPACE
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
 
@@ -40,10 +41,15 @@ def _node(spec: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
 # -- finding a kind -------------------------------------------------------------------------------
 
 
-def test_the_kinds_are_the_profile_first_then_the_space() -> None:
-    assert all_kinds() == (PROFILE, SPACE)
+def test_the_kinds_are_the_profile_first_then_by_kind_name() -> None:
+    assert all_kinds() == (PROFILE, DOMAIN, SPACE)
     assert default_kind() is PROFILE
-    assert (PROFILE.type_name, SPACE.type_name) == ("AWS::SageMaker::UserProfile", "AWS::SageMaker::Space")
+    assert (PROFILE.type_name, DOMAIN.type_name, SPACE.type_name) == (
+        "AWS::SageMaker::UserProfile",
+        "AWS::SageMaker::Domain",
+        "AWS::SageMaker::Space",
+    )
+    assert (DOMAIN.kind, DOMAIN.plural, DOMAIN.short_names) == ("SageMakerDomain", "sagemakerdomains", ("smdomain",))
     assert (PROFILE.kind, PROFILE.plural, PROFILE.short_names) == (
         "SageMakerUserProfile",
         "sagemakeruserprofiles",
@@ -72,13 +78,17 @@ def test_no_two_kinds_share_a_name() -> None:
         ("SageMakerSpaces", SPACE),
         ("smspace", SPACE),
         ("SmSpace", SPACE),
+        ("SageMakerDomain", DOMAIN),
+        ("sagemakerdomains", DOMAIN),
+        ("smdomain", DOMAIN),
+        ("SMDOMAIN", DOMAIN),
     ],
 )
 def test_a_kind_is_found_by_kind_plural_or_short_name_in_any_case(name: str, expected: Kind) -> None:
     assert by_name(name) is expected
 
 
-@pytest.mark.parametrize("name", ["smdomain", "", "space", "sagemaker", "AWS::SageMaker::Space"])
+@pytest.mark.parametrize("name", ["smapp", "", "space", "domain", "sagemaker", "AWS::SageMaker::Space"])
 def test_an_unknown_name_is_refused_with_the_known_names(name: str) -> None:
     with pytest.raises(KeyError) as info:
         by_name(name)
@@ -98,7 +108,12 @@ def test_the_kind_agrees_with_its_schema(kind: Kind) -> None:
     schema = kind.schema
     assert schema.type_name == kind.type_name
     assert (kind.arn_property,) in schema.read_only
-    assert (kind.name_property,) in schema.primary_identifier
+    if kind.generated_identifier:
+        # AWS makes the identifier; the name a user gives finds an existing one, and never changes
+        assert (kind.name_property,) not in schema.primary_identifier
+        assert kind.name_property in schema.required and (kind.name_property,) in schema.create_only
+    else:
+        assert (kind.name_property,) in schema.primary_identifier
     assert schema.tag_property == ("Tags",)
     assert kind.api_version == f"{GROUP}/{VERSION}"
     assert kind.crd_name == f"{kind.plural}.{GROUP}"
@@ -141,16 +156,20 @@ def test_the_space_crd() -> None:
     assert "spaceArn" not in props and "url" not in props  # readOnly: AWS's to set
     assert "spaceSettings" in props
     assert {"appType", "jupyterLabAppSettings", "codeEditorAppSettings"} <= set(props["spaceSettings"]["properties"])
-    assert spec["required"] == ["domainId", "spaceName"]
+    assert spec["required"] == ["spaceName"]  # domainId, or domainIdRef: exactly one (CEL)
     assert {"region", "deletionPolicy", "managementPolicy", "adoptionPolicy"} <= set(props)
     immutable = {rule.get("fieldPath") for rule in spec["x-kubernetes-validations"]}
     assert {".spaceSharingSettings", ".ownershipSettings", ".region"} <= immutable
     together = [rule for rule in spec["x-kubernetes-validations"] if "fieldPath" not in rule]
     assert together == [
         {
+            "rule": "has(self.domainId) != has(self.domainIdRef)",
+            "message": "exactly one of domainId and domainIdRef must be set",
+        },
+        {
             "rule": "has(self.ownershipSettings) == has(self.spaceSharingSettings)",
             "message": "ownershipSettings and spaceSharingSettings must be given together",
-        }
+        },
     ]
     columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
     assert [c["name"] for c in columns] == [
@@ -168,6 +187,30 @@ def test_the_space_crd() -> None:
         "identifier"
     ]
     assert "domainId|spaceName" in identifier["description"]
+
+
+def test_the_domain_crd() -> None:
+    """AWS makes a domain's id: the spec has no domainId, and the id is shown from status."""
+    crd = render_crd(DOMAIN)
+    assert crd["metadata"]["name"] == "sagemakerdomains.sagemaker.awscc.dev"
+    assert crd["spec"]["names"]["shortNames"] == ["smdomain"]
+    assert DOMAIN.generated_identifier and not PROFILE.generated_identifier and not SPACE.generated_identifier
+    spec = _spec_schema(DOMAIN)
+    assert "domainId" not in spec["properties"] and "domainArn" not in spec["properties"]  # readOnly
+    assert spec["required"] == ["authMode", "defaultUserSettings", "domainName"]
+    immutable = {rule.get("fieldPath") for rule in spec["x-kubernetes-validations"]}
+    assert {".kmsKeyId", ".region"} <= immutable
+    assert _node(spec, ("domainName",))["x-kubernetes-validations"] == [
+        {"rule": "self == oldSelf", "message": "domainName is immutable"}
+    ]
+    columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+    assert [(c["name"], c["jsonPath"]) for c in columns][:3] == [
+        ("Domain", ".spec.domainName"),
+        ("Id", ".status.identifier"),
+        ("Auth", ".spec.authMode"),
+    ]
+    status = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    assert "domainId" in status["properties"]["identifier"]["description"]
 
 
 def test_kubectl_explain_says_space_settings_are_not_checked_for_drift() -> None:
@@ -195,7 +238,13 @@ def test_every_property_path_round_trips_through_the_kinds_naming(kind: Kind) ->
 
 
 @pytest.mark.parametrize(
-    ("argv", "expected"), [([], PROFILE), (["--kind", "smspace"], SPACE), (["--kind", "SageMakerUserProfile"], PROFILE)]
+    ("argv", "expected"),
+    [
+        ([], PROFILE),
+        (["--kind", "smspace"], SPACE),
+        (["--kind", "smdomain"], DOMAIN),
+        (["--kind", "SageMakerUserProfile"], PROFILE),
+    ],
 )
 def test_the_crd_command_prints_one_kinds_crd(
     argv: list[str], expected: Kind, capsys: pytest.CaptureFixture[str]
@@ -205,11 +254,11 @@ def test_the_crd_command_prints_one_kinds_crd(
 
 
 def test_the_crd_command_refuses_an_unknown_kind_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["crd", "--kind", "smdomain"]) == 2
+    assert cli.main(["crd", "--kind", "smapp"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("error: unknown kind 'smdomain'") and captured.err.count("\n") == 1
-    assert "smspace" in captured.err
+    assert captured.err.startswith("error: unknown kind 'smapp'") and captured.err.count("\n") == 1
+    assert "smspace" in captured.err and "smdomain" in captured.err
 
 
 def test_the_crd_command_writes_every_kind_to_a_folder(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from userprofile_operator.kind import Column, Kind, Rule
+from userprofile_operator.references import Reference
 
 
 def _spec_rules(kind: Kind) -> Sequence[Rule]:
@@ -27,6 +28,10 @@ KIND = Kind(
     short_noun="space",
     arn_property="SpaceArn",
     name_property="SpaceName",
+    references=(
+        Reference(("DomainId",), "SageMakerDomain"),
+        Reference(("OwnershipSettings", "OwnerUserProfileName"), "SageMakerUserProfile", "userProfileName"),
+    ),
     columns=(
         Column("Space", ".spec.spaceName"),
         Column("Domain", ".spec.domainId"),

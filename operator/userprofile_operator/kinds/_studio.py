@@ -1,0 +1,63 @@
+"""What the SageMaker Studio kinds share: CEL rules and descriptions of the definitions their schemas have
+in common (a profile's UserSettings are a domain's DefaultUserSettings). Not a kind (no KIND)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from userprofile_operator.kind import Kind, Rule
+
+
+def definition_rules(kind: Kind) -> Mapping[str, Sequence[Rule]]:
+    """Constraints the schema states only in its descriptions."""
+    definitions = kind.schema.definitions
+
+    def names(definition: str, *pascal: str) -> list[str]:
+        props = definitions[definition]["properties"]
+        for name in pascal:
+            if name not in props:
+                raise KeyError(f"{definition} has no property {name}; update the CEL rules")
+        return [kind.naming.spec_name(name) for name in pascal]
+
+    default, maximum = names("DefaultEbsStorageSettings", "DefaultEbsVolumeSizeInGb", "MaximumEbsVolumeSizeInGb")
+    idle, low, high = names(
+        "IdleSettings", "IdleTimeoutInMinutes", "MinIdleTimeoutInMinutes", "MaxIdleTimeoutInMinutes"
+    )
+
+    def exactly_one(pascal: list[str]) -> Rule:
+        members = [kind.naming.spec_name(name) for name in pascal]
+        count = " + ".join(f"(has(self.{m}) ? 1 : 0)" for m in members)
+        return Rule(f"{count} == 1", f"exactly one of {', '.join(members)} must be set")
+
+    def ordered(smaller: str, larger: str) -> Rule:
+        return Rule(
+            f"!has(self.{smaller}) || !has(self.{larger}) || self.{smaller} <= self.{larger}",
+            f"{smaller} must be less than or equal to {larger}",
+        )
+
+    return {
+        "DefaultEbsStorageSettings": [
+            Rule(f"self.{maximum} >= self.{default}", f"{maximum} must be greater than or equal to {default}")
+        ],
+        "IdleSettings": [ordered(low, idle), ordered(idle, high), ordered(low, high)],
+        # a union in the SageMaker API: each item names exactly one kind of file system
+        "CustomFileSystemConfig": [exactly_one(list(definitions["CustomFileSystemConfig"]["properties"]))],
+    }
+
+
+FILE_SYSTEM_DESCRIPTIONS: Final[Mapping[str | tuple[str, str], str]] = {
+    "CustomFileSystemConfig": "A file system to mount: one of EFS, FSx for Lustre or S3.",
+    "EFSFileSystemConfig": "An Amazon EFS file system to mount.",
+    ("EFSFileSystemConfig", "FileSystemId"): "The id of the Amazon EFS file system (fs-...).",
+    ("EFSFileSystemConfig", "FileSystemPath"): "The path inside the file system to mount (default /).",
+    "FSxLustreFileSystemConfig": "An Amazon FSx for Lustre file system to mount.",
+    ("FSxLustreFileSystemConfig", "FileSystemId"): "The id of the FSx for Lustre file system (fs-...).",
+    ("FSxLustreFileSystemConfig", "FileSystemPath"): "The path inside the file system to mount (default /).",
+    "S3FileSystemConfig": "An Amazon S3 location to mount as a file system.",
+    ("S3FileSystemConfig", "MountPath"): "Where the S3 location is mounted in the space.",
+    ("S3FileSystemConfig", "S3Uri"): "The S3 location to mount (s3://bucket/prefix).",
+    "HiddenSageMakerImage": "A SageMaker image whose version aliases are hidden from the Studio UI.",
+    ("HiddenSageMakerImage", "VersionAliases"): "The version aliases (major.minor) to hide.",
+}
+"""Descriptions of the file system and hidden-image definitions, which the schemas leave undescribed."""
