@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.support.chart import (
     LEASE,
@@ -44,7 +45,7 @@ from tests.support.chart import (
 )
 from tests.support.emulator import EmulatorProcess
 from tests.support.helm import CRD_NAME, Helm
-from tests.support.kube import Kube, wait_for
+from tests.support.kube import REPO_ROOT, Kube, wait_for
 from tests.support.manifests import profile
 from tests.support.node import LocalNode, find_operator_image, rebuilt_image_archive
 
@@ -364,6 +365,56 @@ def test_deleting_a_namespace_full_of_profiles_runs_their_finalizers(
         if request.get("Operation") == "DELETE" and request.get("OperationStatus") == "SUCCESS" and name in deletes:
             deletes[name] += 1
     assert set(deletes.values()) == {1}, deletes
+
+
+def test_deleting_the_namespace_of_a_studio_setup_leaves_aws_empty(
+    release: Installation, node: LocalNode, node_kube: Kube, emulator: EmulatorProcess
+) -> None:
+    """examples/studio.yaml (a domain, profiles and spaces by references), then `kubectl delete namespace`:
+    kube-controller-manager deletes every object at once; the operator's finalizers go in dependency order
+    (AWS refuses a domain with profiles, a profile with spaces) and none is left stuck."""
+    kube = node_kube
+    namespace = f"studio-{uuid.uuid4().hex[:6]}"
+    kube.create_namespace(namespace)
+    domain_name = f"studio-{uuid.uuid4().hex[:6]}"
+    docs = list(yaml.safe_load_all((REPO_ROOT / "examples" / "studio.yaml").read_text()))
+    for doc in docs:
+        doc["metadata"]["namespace"] = namespace
+        if doc["kind"] == "SageMakerDomain":
+            doc["spec"]["domainName"] = domain_name
+    kube.apply_list(docs)
+
+    def everything() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = kube.get_json("sagemaker", "-n", namespace)["items"]
+        return items
+
+    def all_ready() -> bool:
+        items = everything()
+        return len(items) == len(docs) and all(
+            (kube.condition(o, "Ready") or {}).get("status") == "True" for o in items
+        )
+
+    wait_for("the Studio setup Ready", all_ready, timeout=120, interval=1)
+    domain_id = next(o for o in everything() if o["kind"] == "SageMakerDomain")["status"]["identifier"]
+
+    start = time.monotonic()
+    kube.kubectl("delete", "namespace", namespace, "--wait=false")
+
+    def gone() -> bool:
+        proc = kube.kubectl("get", "namespace", namespace, check=False)
+        return proc.returncode != 0 and "NotFound" in proc.stderr
+
+    try:
+        wait_for(f"namespace {namespace} gone", gone, timeout=240, interval=1)
+    except AssertionError as err:
+        left = kube.kubectl("get", "sagemaker", "-n", namespace, "-o", "yaml", check=False).stdout[-4000:]
+        raise AssertionError(f"{err}\n{left}") from None
+    TIMINGS["namespace of a Studio setup deleted"] = time.monotonic() - start
+    for type_name in ("AWS::SageMaker::Space", "AWS::SageMaker::UserProfile"):
+        left = emulator.admin("GET", f"/_emulator/resources?TypeName={type_name}")["Resources"]
+        assert [r for r in left if r["Properties"].get("DomainId") == domain_id] == [], type_name
+    domains = emulator.admin("GET", "/_emulator/resources?TypeName=AWS::SageMaker::Domain")["Resources"]
+    assert [r for r in domains if r["Identifier"] == domain_id] == []
 
 
 def test_helm_uninstall_keeps_the_crd_and_the_profiles(
