@@ -46,6 +46,7 @@ __all__ = [
     "TENANT_POLICY_PLURAL",
     "Guard",
     "guards",
+    "instance_type_paths",
     "policy_file_name",
     "policy_name",
     "render_policy",
@@ -53,7 +54,6 @@ __all__ = [
     "render_tenant_policy_crd",
     "render_tenant_policy_crd_yaml",
     "role_paths",
-    "instance_type_paths",
     "tenant_policy_crd_file_name",
 ]
 
@@ -105,6 +105,7 @@ def _through_array(kind: Kind, path: PropertyPath) -> bool:
 
 def role_paths(kind: Kind) -> tuple[PropertyPath, ...]:
     """Every writable property of the kind that names IAM roles (a string, or a list of strings)."""
+
     def names_roles(path: PropertyPath) -> bool:
         leaf, _ = _leaf(kind, path)
         # not ExecutionRoleIdentityConfig (an enum) nor an object
@@ -374,9 +375,7 @@ def render_tenant_policy_crd(kinds: Sequence[Kind] | None = None) -> JsonObject:
             },
             "allowedInstanceTypes": {
                 "type": "array",
-                "description": (
-                    "Instance types the apps' default resource specs may name. Unset: any; empty: none."
-                ),
+                "description": ("Instance types the apps' default resource specs may name. Unset: any; empty: none."),
                 "x-kubernetes-list-type": "set",
                 "items": {"type": "string", "enum": _instance_types(kinds)},
             },
@@ -442,6 +441,8 @@ def render_tenant_policy_crd(kinds: Sequence[Kind] | None = None) -> JsonObject:
 
 
 def render_tenant_policy_crd_yaml() -> str:
-    return _header(f"the {TENANT_POLICY_KIND} CRD, the parameters of the tenant guardrails") + "---\n" + dump_yaml(
-        render_tenant_policy_crd()
+    return (
+        _header(f"the {TENANT_POLICY_KIND} CRD, the parameters of the tenant guardrails")
+        + "---\n"
+        + dump_yaml(render_tenant_policy_crd())
     )
