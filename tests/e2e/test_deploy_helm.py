@@ -96,6 +96,9 @@ def test_chart_installs_and_its_token_reads_profiles_but_not_secrets(release: Re
     assert kube.get_json("role", f"{release.fullname}-leader-election", "-n", ns)
     assert "deploy/iam/policy.json" in release.notes
     assert f"{ns}/{release.fullname}" in release.notes  # the Lease, in the high availability note
+    assert f"{release.fullname}-tenant-policy-admin" in release.notes  # the guardrails, and who writes their params
+    policies = kube.kubectl("get", "validatingadmissionpolicies", "-o", "name").stdout.split()
+    assert sum(release.fullname in name for name in policies) == len(all_kinds())  # accepted by the API server
 
     token = kube.kubectl("create", "token", release.service_account, "-n", ns).stdout.strip()
     listed = kube.kubectl("get", SMUP, "--all-namespaces", "--token", token, "-o", "name", check=False)
