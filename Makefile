@@ -31,8 +31,8 @@ tools: ## Build etcd, kube-apiserver and helm from pinned Go modules (cached und
 
 ##@ Development
 .PHONY: crd
-crd: venv tools ## Regenerate crds/ from the vendored CloudFormation schemas, then the chart's copies, deploy/kustomize/ and deploy/iam/policy.json
-	$(BIN)/userprofile-operator crd --output-dir crds
+crd: venv tools ## Regenerate crds/ and the tenant guardrails (the chart's files/admission/) from the vendored CloudFormation schemas, then the chart's copies, deploy/kustomize/ and deploy/iam/
+	$(BIN)/userprofile-operator crd --output-dir crds --policies-dir deploy/helm/sagemaker-userprofile-operator/files/admission
 	deploy/render-kustomize.sh
 	$(BIN)/python deploy/iam/render.py
 

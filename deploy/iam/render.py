@@ -1,7 +1,17 @@
-"""Writes deploy/iam/policy.json, the operator role's IAM policy, from the managed kinds' registry schemas.
+"""Writes deploy/iam/policy.json, the operator role's IAM policy, from the managed kinds' registry schemas,
+and deploy/iam/policy-scoped-passrole.json, the same with iam:PassRole scoped for many tenants.
 
-    .venv/bin/python deploy/iam/render.py            rewrite deploy/iam/policy.json (`make crd` runs it)
-    .venv/bin/python deploy/iam/render.py --check    exit 1 when the committed file is stale
+    .venv/bin/python deploy/iam/render.py            rewrite both files (`make crd` runs it)
+    .venv/bin/python deploy/iam/render.py --check    exit 1 when a committed file is stale
+    .venv/bin/python deploy/iam/render.py --pass-role-path /sagemaker/tenants/ [--account 123456789012]
+    .venv/bin/python deploy/iam/render.py --pass-role-name-prefix sagemaker-exec- [--account ...]
+                                                     print a variant scoped to your role path or name prefix
+
+The scoped variant is the IAM half of the tenant guardrails (README, "Multi-tenant setup"): the chart's
+admission policies refuse a spec that names another team's role (intent), and this policy makes AWS refuse
+to pass any role outside the execution roles' path or name prefix, whatever a spec says (blast radius).
+Give every execution role that path (`aws iam create-role --path /sagemaker-userprofile-operator/...`) or
+prefix; then no spec, namespace or operator bug can make SageMaker run as an unrelated, more powerful role.
 
 Cloud Control runs a type's resource handlers with the caller's credentials, so the operator's role
 needs every permission the handlers of each managed kind list (`handlers.*.permissions` of the vendored
@@ -17,7 +27,7 @@ schema), besides the Cloud Control actions themselves. The statements:
   related resources, IAM Identity Center), on `*`: each acts on its own resource type only, so naming
   every ARN of that type would grant nothing less.
 - `PassExecutionRolesToSageMakerOnly`: `iam:PassRole`, when a kind's handlers list it, only to the
-  kinds' services.
+  kinds' services; on every role (policy.json) or on the roles of one path or name prefix (the variant).
 - `OptionalAssumeNamespaceRoles`: `sts:AssumeRole` for the per-namespace roles (the namespace
   annotation `sagemaker.awscc.dev/role-arn`).
 
@@ -39,6 +49,14 @@ from userprofile_operator.kind import Kind
 from userprofile_operator.kinds import all_kinds
 
 POLICY = Path(__file__).resolve().parent / "policy.json"
+SCOPED_POLICY = Path(__file__).resolve().parent / "policy-scoped-passrole.json"
+ANY_ROLE = "arn:aws:iam::*:role/*"
+DEFAULT_PASS_ROLE_PATH = "/sagemaker-userprofile-operator/"
+"""The role path of the execution roles in the committed scoped variant."""
+# IAM's own rules: a path is / or /.../ of printable ASCII; a role name of [\w+=,.@-], 64 at most.
+_ROLE_PATH = re.compile(r"^/(?:[\x21-\x2e\x30-\x7e]+/)*$")
+_ROLE_NAME_PREFIX = re.compile(r"^[\w+=,.@-]{1,63}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
 
 # Every Cloud Control operation (botocore's cloudcontrol model); the test checks the code calls no other.
 CLOUD_CONTROL_ACTIONS = (
@@ -99,7 +117,18 @@ def kind_statements(kind: Kind) -> list[dict[str, Any]]:
     return out
 
 
-def policy(kinds: Sequence[Kind]) -> dict[str, Any]:
+def pass_role_resource(path: str | None = None, name_prefix: str | None = None, account: str | None = None) -> str:
+    """The roles iam:PassRole may pass: every role, or those under a role path, or with a name prefix."""
+    if account is not None and not _ACCOUNT.fullmatch(account):
+        raise ValueError(f"not an AWS account id: {account!r}")
+    if path is not None and not _ROLE_PATH.fullmatch(path):
+        raise ValueError(f"not an IAM role path (/ or /name/.../): {path!r}")
+    if name_prefix is not None and not _ROLE_NAME_PREFIX.fullmatch(name_prefix):
+        raise ValueError(f"not the start of an IAM role name: {name_prefix!r}")
+    return f"arn:aws:iam::{account or '*'}:role{path or '/'}{name_prefix or ''}*"
+
+
+def policy(kinds: Sequence[Kind], pass_role: str = ANY_ROLE) -> dict[str, Any]:
     statements: list[dict[str, Any]] = [
         {
             "Sid": "CloudControl",
@@ -118,7 +147,7 @@ def policy(kinds: Sequence[Kind]) -> dict[str, Any]:
                 "Sid": "PassExecutionRolesToSageMakerOnly",
                 "Effect": "Allow",
                 "Action": [PASS_ROLE],
-                "Resource": "arn:aws:iam::*:role/*",
+                "Resource": pass_role,
                 "Condition": {"StringEquals": {"iam:PassedToService": services[0] if len(services) == 1 else services}},
             }
         )
@@ -126,21 +155,40 @@ def policy(kinds: Sequence[Kind]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def render(kinds: Sequence[Kind] | None = None) -> str:
-    return json.dumps(policy(all_kinds() if kinds is None else kinds), indent=2) + "\n"
+def render(kinds: Sequence[Kind] | None = None, pass_role: str = ANY_ROLE) -> str:
+    return json.dumps(policy(all_kinds() if kinds is None else kinds, pass_role), indent=2) + "\n"
+
+
+def committed() -> dict[Path, str]:
+    """The files this script keeps in the repository, and what they must hold."""
+    return {POLICY: render(), SCOPED_POLICY: render(pass_role=pass_role_resource(DEFAULT_PASS_ROLE_PATH))}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when the committed policy is stale")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a committed policy is stale")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--pass-role-path", help="print a variant: iam:PassRole only for roles under this path")
+    scope.add_argument("--pass-role-name-prefix", help="print a variant: iam:PassRole only for roles named so")
+    parser.add_argument("--account", help="with a variant: only roles of this account (default: any)")
     args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if POLICY.read_text() != text:
-            print(f"{POLICY} is stale: run deploy/iam/render.py (or make crd)", file=sys.stderr)
-            return 1
+    if args.pass_role_path is not None or args.pass_role_name_prefix is not None:
+        try:
+            resource = pass_role_resource(args.pass_role_path, args.pass_role_name_prefix, args.account)
+        except ValueError as err:
+            parser.error(str(err))
+        sys.stdout.write(render(pass_role=resource))
         return 0
-    POLICY.write_text(text)
+    if args.account is not None:
+        parser.error("--account goes with --pass-role-path or --pass-role-name-prefix")
+    files = committed()
+    if args.check:
+        stale = [path.name for path, text in files.items() if not path.is_file() or path.read_text() != text]
+        for name in stale:
+            print(f"deploy/iam/{name} is stale: run deploy/iam/render.py (or make crd)", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in files.items():
+        path.write_text(text)
     return 0
 
 

@@ -57,8 +57,19 @@ def _build_parser() -> argparse.ArgumentParser:
     crd = sub.add_parser(
         "crd", help="print a kind's CustomResourceDefinition, generated from its CloudFormation schema"
     )
-    crd.add_argument("--kind", help="the kind: smup (the default), smspace, or any of its names")
-    crd.add_argument("--output-dir", type=Path, help="write the CRDs here, one file each: every kind's, or --kind's")
+    crd.add_argument(
+        "--kind", help="the kind: smup (the default), smspace, smtp (the tenant policy), or any of its names"
+    )
+    crd.add_argument(
+        "--output-dir",
+        type=Path,
+        help="write the CRDs here, one file each: every kind's and the tenant policy's, or --kind's",
+    )
+    crd.add_argument(
+        "--policies-dir",
+        type=Path,
+        help="also write every kind's ValidatingAdmissionPolicy (the tenant guardrails) here, one file each",
+    )
     demo = sub.add_parser(
         "demo", help="local control plane + Cloud Control emulator + operator + the examples, until Ctrl-C"
     )
@@ -238,23 +249,38 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _crd(args: argparse.Namespace) -> int:
+    from userprofile_operator import admission
     from userprofile_operator.crd import crd_file_name, render_crd_yaml
     from userprofile_operator.kinds import all_kinds, by_name
 
+    tenant_names = {admission.TENANT_POLICY_KIND.lower(), admission.TENANT_POLICY_PLURAL, "smtp"}
+    tenant_policy = bool(args.kind) and args.kind.lower() in tenant_names
     try:
-        chosen = [by_name(args.kind)] if args.kind else None
+        chosen = [by_name(args.kind)] if args.kind and not tenant_policy else None
     except KeyError as err:
-        print(f"error: {err.args[0]}", file=sys.stderr)
+        print(f"error: {err.args[0]}; or smtp, the tenant policy", file=sys.stderr)
         return 2
-    if args.output_dir is None:
-        sys.stdout.write(render_crd_yaml(chosen[0] if chosen else by_name("smup")))
+    files: dict[Path, str] = {}
+    if args.output_dir is not None:
+        for kind in chosen or ([] if tenant_policy else all_kinds()):
+            files[args.output_dir / crd_file_name(kind)] = render_crd_yaml(kind)
+        if chosen is None:
+            files[args.output_dir / admission.tenant_policy_crd_file_name()] = admission.render_tenant_policy_crd_yaml()
+    if args.policies_dir is not None:
+        for kind in chosen or all_kinds():
+            files[args.policies_dir / admission.policy_file_name(kind)] = admission.render_policy_yaml(kind)
+    if not files:
+        if tenant_policy:
+            sys.stdout.write(admission.render_tenant_policy_crd_yaml())
+        else:
+            sys.stdout.write(render_crd_yaml(chosen[0] if chosen else by_name("smup")))
         return 0
     try:
-        args.output_dir.mkdir(parents=True, exist_ok=True)
-        for kind in chosen or all_kinds():
-            (args.output_dir / crd_file_name(kind)).write_text(render_crd_yaml(kind), encoding="utf-8")
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
     except OSError as err:
-        print(f"error: cannot write to {args.output_dir}: {err.strerror or err}", file=sys.stderr)
+        print(f"error: cannot write {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 1
     return 0
 

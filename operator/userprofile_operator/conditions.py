@@ -32,6 +32,7 @@ class Reason(StrEnum):
     DELETE_BLOCKED = "DeleteBlocked"
     REFERENCE_NOT_READY = "ReferenceNotReady"
     REFERENCE_CHANGED = "ReferenceChanged"
+    ROLE_NOT_ALLOWED = "RoleNotAllowed"
 
 
 def set_condition(

@@ -47,6 +47,7 @@ __all__ = [
     "CATEGORIES",
     "IMMUTABLE_SPEC_PATHS",
     "crd_file_name",
+    "dump_yaml",
     "generated_header",
     "immutable_spec_paths",
     "operator_spec_fields",
@@ -456,7 +457,11 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str_representer)
 
 
+def dump_yaml(document: Mapping[str, Any]) -> str:
+    """One generated document as block-style YAML, keys in the order written (for the files in review)."""
+    return yaml.dump(dict(document), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+
+
 def render_crd_yaml(kind: Kind) -> str:
     """The CRD as YAML, with a header saying it is generated: what `userprofile-operator crd` prints."""
-    body = yaml.dump(render_crd(kind), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
-    return generated_header(kind) + "---\n" + body
+    return generated_header(kind) + "---\n" + dump_yaml(render_crd(kind))

@@ -26,6 +26,7 @@ from userprofile_operator.kind import FINALIZER, GROUP, Kind
 from userprofile_operator.kube import ObjectClient
 from userprofile_operator.plan import (
     drift_delay,
+    namespace_role_refusal,
     owner_tag_value,
     parse_duration,
     reconciled,
@@ -101,6 +102,11 @@ class Runtime:
             return [None]
         return sorted(ns for ns in self.namespaces if any(match_namespace(NamespaceName(ns), p) for p in self.patterns))
 
+    def role_refusal(self, namespace: str) -> str | None:
+        """Why the namespace's role annotation must not be used (SMUP_ALLOWED_ROLE_ARNS), or None."""
+        role = self.namespaces.get(namespace, {}).get("role_arn")
+        return namespace_role_refusal(role, self.settings.allowed_role_arns, namespace)
+
     def drift_interval(self, body: Mapping[str, Any]) -> float:
         annotations = body.get("metadata", {}).get("annotations") or {}
         override = parse_duration(annotations.get(DRIFT_INTERVAL_ANNOTATION))
@@ -175,9 +181,11 @@ class Runtime:
             retry=retry,
             previous_spec=previous_spec,
             waiting=tuple(f"{target} {target_name} ({why})" for target, target_name, why in resolution.waiting),
+            role_not_allowed=self.role_refusal(namespace),
         )
-        cc = self.aws().for_target(Target(region, ns.get("role_arn")), kind) if region else None
-        return view, cc
+        if view.role_not_allowed is not None or not region:
+            return view, None  # no client: nothing can reach AWS
+        return view, self.aws().for_target(Target(region, ns.get("role_arn")), kind)
 
     async def drift_check(self, ref: Ref) -> None:
         """Runs outside kopf: reads the object, reconciles it, writes status and Events itself."""
@@ -334,7 +342,8 @@ def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, kind: Kind
     @kopf.on.resume(*kind.resource, registry=registry, id="resume")
     async def on_resume(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
         ready = condition_status(body.status.get("conditions") or [], "Ready") == "True"
-        if ready and reconciled(body):
+        refused = runtime.role_refusal(body.metadata.namespace or "") is not None
+        if ready and reconciled(body) and not refused:
             # Nothing in flight and nothing to do: re-read it within one drift interval, spread out.
             runtime.schedule_drift(kind, body, spread=runtime.drift_interval(body))
             return

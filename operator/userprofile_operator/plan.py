@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Container, Iterable, Mapping
+import re
+from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -228,6 +229,23 @@ def parse_duration(text: str | None) -> float | None:
 
 # ---------------------------------------------------------------------------------------------
 # Region and progress
+
+
+def namespace_role_refusal(role_arn: str | None, allowed: Sequence[str] | None, namespace: str) -> str | None:
+    """Why the namespace's role (its annotation) must not be assumed, or None when it may be.
+
+    `allowed` is the operator's setting: regular expressions that must match the whole ARN; None
+    allows any role (no guardrail), an empty list none. No role annotation needs no guardrail.
+    """
+    if role_arn is None or allowed is None:
+        return None
+    if any(re.fullmatch(pattern, role_arn) for pattern in allowed):
+        return None
+    return (
+        f"The role {role_arn} of namespace {namespace} (annotation sagemaker.awscc.dev/role-arn) matches none "
+        "of the operator's allowed roles (SMUP_ALLOWED_ROLE_ARNS); nothing is sent to AWS and what AWS has is "
+        "left as it is. Fix the annotation, or allow the role in the operator's settings."
+    )
 
 
 def resolve_region(spec_region: str | None, namespace_default: str | None, operator_default: str | None) -> str | None:

@@ -72,6 +72,9 @@ class ObjectView:
     previous_spec: dict[str, Any] | None = None
     waiting: tuple[str, ...] = ()
     """References that cannot be resolved yet (`Kind name: why`); the spec is not usable until they are."""
+    role_not_allowed: str | None = None
+    """Why the namespace's role must not be used (a guardrail of the operator's settings): then nothing
+    goes to AWS for this object, and it says so. None when the role, if any, is allowed."""
 
 
 @dataclass
@@ -284,6 +287,8 @@ class Reconciler:
         out = Outcome()
         if view.waiting:
             return self._waiting(out, view)
+        if view.role_not_allowed is not None:
+            return self._role_not_allowed(out, view, view.role_not_allowed)
         try:
             spec = self.spec_model.from_spec(view.spec)
         except pydantic.ValidationError as err:
@@ -324,22 +329,35 @@ class Reconciler:
             return str(known) if known else None
         return spec.identifier
 
-    def _waiting(self, out: Outcome, view: ObjectView) -> Outcome:
-        """Its references are not resolved yet: say what it waits for; the target's change wakes it."""
-        message = "Waiting for " + "; ".join(view.waiting)
+    def _held(self, out: Outcome, view: ObjectView, reason: Reason, message: str, event_type: str) -> Outcome:
+        """The object cannot go on yet, and nothing goes to AWS: say why (one Event, when the reason is
+        new). A request already sent is still ours: kept in status, resumed once the object can go on."""
         ready = next((c for c in self._conditions(view) if c.get("type") == "Ready"), {})
-        if ready.get("reason") != Reason.REFERENCE_NOT_READY:
-            out.event("Normal", Reason.REFERENCE_NOT_READY, message)
+        if ready.get("reason") != reason:
+            out.event(event_type, reason, message)
         return self._report(
             out,
             view,
             ready=False,
-            ready_reason=Reason.REFERENCE_NOT_READY,
+            ready_reason=reason,
             message=message,
             synced=False,
-            synced_reason=Reason.REFERENCE_NOT_READY,
-            keep_operation=True,  # a request already sent is still ours: resumed once the reference resolves
+            synced_reason=reason,
+            keep_operation=True,
         )
+
+    def _waiting(self, out: Outcome, view: ObjectView) -> Outcome:
+        """Its references are not resolved yet: say what it waits for; the target's change wakes it."""
+        return self._held(out, view, Reason.REFERENCE_NOT_READY, "Waiting for " + "; ".join(view.waiting), "Normal")
+
+    def _role_not_allowed(self, out: Outcome, view: ObjectView, message: str) -> Outcome:
+        """A guardrail forbids the namespace's role: report it, touch nothing in AWS (a resource made
+        before the guardrail was tightened stays as it is), and look again later, since the annotation
+        or the setting may change. Not a failed generation: the spec is not at fault."""
+        self._held(out, view, Reason.ROLE_NOT_ALLOWED, message, "Warning")
+        out.retry_in = backoff(view.retry, self.settings.retry_min, self.settings.retry_max)
+        out.retry_reason = Reason.ROLE_NOT_ALLOWED
+        return out
 
     async def _reconcile(
         self,
@@ -616,6 +634,11 @@ class Reconciler:
             )
             out.release = True
             return out
+        if view.role_not_allowed is not None:
+            if not view.status.get("identifier") and not view.status.get("operation"):
+                out.release = True  # it never reached AWS: nothing there to delete
+                return out
+            return self._role_not_allowed(out, view, view.role_not_allowed)
         if cc is None:
             out.release = True
             return out

@@ -6,9 +6,10 @@ by the matching `userprofile-operator run` flag, which wins. Nothing reads the e
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Annotations users put on namespaces and objects.
@@ -105,6 +106,22 @@ class Settings(BaseSettings):
         "no mutating AWS call is made past it.",
     )
     retry_period: float = Field(default=2.0, ge=1, description="Leader election: time between two attempts.")
+    allowed_role_arns: list[str] | None = Field(
+        default=None,
+        description="The roles the namespace annotation sagemaker.awscc.dev/role-arn may name: regular "
+        "expressions, each matched against the whole ARN (JSON list in SMUP_ALLOWED_ROLE_ARNS). A namespace "
+        "whose role matches none gets Ready=False, RoleNotAllowed, and no AWS call. None: any role; []: none.",
+    )
+
+    @field_validator("allowed_role_arns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str] | None) -> list[str] | None:
+        for pattern in patterns or ():
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"allowed_role_arns: {pattern!r} is not a regular expression: {err}") from None
+        return patterns
 
     @model_validator(mode="after")
     def _election_timings(self) -> Settings:

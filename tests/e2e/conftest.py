@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import REPO_ROOT, Kube
 from tests.support.localcluster import LocalControlPlane, find_assets
 from tests.support.manifests import DOMAIN, REGION
 from tests.support.operator import OperatorProcess
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -105,6 +107,18 @@ def own_namespace(crd: Kube) -> str:
     name = f"own-{uuid.uuid4().hex[:10]}"
     crd.create_namespace(name)
     return name
+
+
+@pytest.fixture(scope="module")
+def moto_sts() -> Iterator[str]:
+    """moto's STS (moto implements it; it has no Cloud Control), for the per-namespace roles."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -15,10 +15,13 @@ import yaml
 
 from tests.support.helm import CHART, Helm
 from tests.support.kube import Kube
+from userprofile_operator.admission import TENANT_POLICY_PLURAL
+from userprofile_operator.kind import GROUP
 from userprofile_operator.kinds import all_kinds
 
 SMUP = "sagemakeruserprofiles.sagemaker.awscc.dev"  # the resource, as kubectl names it
 LEASES = "leases.coordination.k8s.io"
+CRD_NAMES = [*(kind.crd_name for kind in all_kinds()), f"{TENANT_POLICY_PLURAL}.{GROUP}"]  # what the chart installs
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +51,9 @@ class Release:
 
     def install(self, *sets: str) -> None:
         args = ["install", self.name, str(CHART), "--namespace", self.namespace]
+        # The chart's guardrails (ValidatingAdmissionPolicies, cluster-wide by default) would refuse the
+        # other tests' objects in namespaces without a SageMakerTenantPolicy: keep them to this namespace.
+        args += ["--set", f"guardrails.namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name={self.namespace}"]
         for item in sets:
             args += ["--set", item]
         self.notes = self.helm(*args).stdout
@@ -90,6 +96,9 @@ def test_chart_installs_and_its_token_reads_profiles_but_not_secrets(release: Re
     assert kube.get_json("role", f"{release.fullname}-leader-election", "-n", ns)
     assert "deploy/iam/policy.json" in release.notes
     assert f"{ns}/{release.fullname}" in release.notes  # the Lease, in the high availability note
+    assert f"{release.fullname}-tenant-policy-admin" in release.notes  # the guardrails, and who writes their params
+    policies = kube.kubectl("get", "validatingadmissionpolicies", "-o", "name").stdout.split()
+    assert sum(release.fullname in name for name in policies) == len(all_kinds())  # accepted by the API server
 
     token = kube.kubectl("create", "token", release.service_account, "-n", ns).stdout.strip()
     listed = kube.kubectl("get", SMUP, "--all-namespaces", "--token", token, "-o", "name", check=False)
@@ -157,9 +166,7 @@ def test_namespaced_scope_grants_only_in_the_watched_namespaces(release: Release
     other = f"{release.namespace}-c"
     for ns in [*watched, other]:
         kube.create_namespace(ns)
-    release.install(
-        "crds.install=false", "rbac.scope=namespaced", f"watchNamespaces={{{watched[0]},{watched[1]}}}"
-    )
+    release.install("crds.install=false", "rbac.scope=namespaced", f"watchNamespaces={{{watched[0]},{watched[1]}}}")
     for ns in watched:
         assert release.can("list", SMUP, ns)
         assert release.can("patch", SMUP, ns, subresource="status")
@@ -205,7 +212,7 @@ def test_install_refuses_bad_values(release: Release) -> None:
 def test_rendered_crds_are_accepted_by_the_api_server(helm: Helm, crd: Kube) -> None:
     rendered = helm("template", "smup", str(CHART), "--show-only", "templates/crd.yaml").stdout
     names = sorted(doc["metadata"]["name"] for doc in yaml.safe_load_all(rendered) if doc)
-    assert names == sorted(kind.crd_name for kind in all_kinds())  # every kind's CRD, nothing else
+    assert names == sorted(CRD_NAMES)  # every kind's CRD and the tenant policy's, nothing else
     proc = crd.kubectl(
         "apply", "--server-side", "--dry-run=server", "--force-conflicts", "--field-manager=chart-test",
         "-f", "-", input=rendered,
@@ -220,7 +227,7 @@ def test_helm_uninstall_keeps_the_crds(helm: Helm, crd: Kube, namespace: str) ->
         "meta.helm.sh/release-name": rel.name,
         "meta.helm.sh/release-namespace": namespace,
     }
-    names = [kind.crd_name for kind in all_kinds()]
+    names = CRD_NAMES
     # Helm adopts an existing object only when it is marked as the release's.
     for name in names:
         crd.kubectl("annotate", "crd", name, *(f"{k}={v}" for k, v in ownership.items()), "--overwrite")

@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-from moto.server import ThreadedMotoServer
 
 from tests.e2e.conftest import DOMAIN, REGION
 from tests.e2e.test_reconciler import apply, manifest, profile, requests_for, tags, wait_condition
@@ -107,18 +103,6 @@ def test_everything_converges_with_30_percent_of_calls_throttled(
     finally:
         emulator.clear_faults()
         op.stop()
-
-
-@pytest.fixture(scope="module")
-def moto_sts() -> Iterator[str]:
-    """moto's STS (moto implements it; it has no Cloud Control), for role assumption."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def test_namespace_role_is_assumed_through_sts(

@@ -53,20 +53,26 @@ def operator_env(emulator: EmulatorProcess, region: str = REGION) -> list[dict[s
     ]
 
 
+# The tenant guardrails stay installed, but a namespace without a SageMakerTenantPolicy may create objects:
+# the node's tests are about pods, and the guardrails have tests of their own (tests/e2e/test_tenancy.py).
+GUARDRAILS = {"withoutPolicy": "allow"}
+
+
 def chart_values(image: str, emulator: EmulatorProcess, region: str = REGION) -> dict[str, Any]:
     """The chart's defaults (2 replicas, leader election) plus the image as imported into the node, never
-    pulled, the emulator, and the default region."""
+    pulled, the emulator, the default region, and GUARDRAILS."""
     repository, tag = image.rsplit(":", 1)
     return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "config": {"defaultRegion": region},
         "extraEnv": operator_env(emulator, region),
+        "guardrails": dict(GUARDRAILS),
     }
 
 
 def kustomize_overlay(folder: Path, image: str, emulator: EmulatorProcess, region: str = REGION) -> Path:
     """An overlay of deploy/kustomize in `folder`: the image name and tag, `imagePullPolicy: Never` and the
-    emulator's environment by a strategic merge patch (env entries merge by name)."""
+    emulator's environment by a strategic merge patch (env entries merge by name), and GUARDRAILS."""
     repository, tag = image.rsplit(":", 1)
     patch = {
         "apiVersion": "apps/v1",
@@ -98,7 +104,16 @@ def kustomize_overlay(folder: Path, image: str, emulator: EmulatorProcess, regio
                 "newTag": tag,
             }
         ],
-        "patches": [{"patch": yaml.safe_dump(patch)}],
+        "patches": [
+            {"patch": yaml.safe_dump(patch)},
+            # GUARDRAILS, as the chart's value guardrails.withoutPolicy=allow renders them
+            {
+                "target": {"kind": "ValidatingAdmissionPolicyBinding", "name": ".*-create"},
+                "patch": yaml.safe_dump(
+                    [{"op": "replace", "path": "/spec/paramRef/parameterNotFoundAction", "value": "Allow"}]
+                ),
+            },
+        ],
     }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))

@@ -17,6 +17,7 @@ import yaml
 import cfn_registry
 from cfn_registry.patterns import python_pattern, re2_pattern
 from cfn_registry.schema import PropertyPath
+from userprofile_operator.admission import tenant_policy_crd_file_name
 from userprofile_operator.crd import (
     crd_file_name,
     generated_header,
@@ -138,8 +139,9 @@ def test_every_crd_file_is_the_generator_output(kind: Kind) -> None:
     )
 
 
-def test_crds_holds_one_file_per_kind_and_nothing_else() -> None:
-    assert sorted(p.name for p in CRDS.glob("*.yaml")) == sorted(crd_file_name(kind) for kind in all_kinds())
+def test_crds_holds_one_file_per_kind_and_the_tenant_policys_and_nothing_else() -> None:
+    expected = [*(crd_file_name(kind) for kind in all_kinds()), tenant_policy_crd_file_name()]
+    assert sorted(p.name for p in CRDS.glob("*.yaml")) == sorted(expected)
 
 
 @each_kind

@@ -18,7 +18,7 @@ from userprofile_operator.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "deploy" / "helm" / "sagemaker-userprofile-operator"
-CRD_FILES = sorted((REPO_ROOT / "crds").glob("*.yaml"))  # one per managed kind
+CRD_FILES = sorted((REPO_ROOT / "crds").glob("*.yaml"))  # one per managed kind, and the tenant policy's
 RELEASE = "smup"
 NAMESPACE = "ops"
 FULLNAME = "smup-sagemaker-userprofile-operator"
@@ -32,8 +32,14 @@ def crd(path: Path) -> dict[str, Any]:
 
 
 CRDS = {path.name: crd(path) for path in CRD_FILES}
-# (apiGroup, plural) of every kind in crds/: the chart's RBAC covers each, and its /status.
-KINDS = {(c["spec"]["group"], c["spec"]["names"]["plural"]) for c in CRDS.values()}
+# (apiGroup, plural) of every managed kind in crds/ (category aws): the chart's RBAC covers each, and its
+# /status. Not the tenant policy: the operator never reads nor writes it.
+KINDS = {
+    (c["spec"]["group"], c["spec"]["names"]["plural"])
+    for c in CRDS.values()
+    if "aws" in c["spec"]["names"].get("categories", [])
+}
+TENANT_POLICIES = ("sagemaker.awscc.dev", "sagemakertenantpolicies")
 # (apiGroup, resource, verb): everything the operator needs, nothing more.
 NAMESPACED_GRANTS = {
     *{(group, plural, v) for group, plural in KINDS for v in ("get", "list", "watch", "patch", "update")},
@@ -469,10 +475,10 @@ class TestRbac:
     def test_every_kind_is_covered(self) -> None:
         """The grants above come from crds/: make sure that is every kind, not an empty folder."""
         assert {("sagemaker.awscc.dev", "sagemakeruserprofiles"), ("sagemaker.awscc.dev", "sagemakerspaces")} <= KINDS
-        assert len(KINDS) == len(CRD_FILES)
+        assert len(KINDS) == len(CRD_FILES) - 1  # all but the tenant policy
 
     def test_cluster_scope_grants_exactly_the_least_privilege_set(self, default: list[dict[str, Any]]) -> None:
-        role = one(default, "ClusterRole")
+        role = named(default, "ClusterRole", FULLNAME)
         assert grants(role["rules"]) == NAMESPACED_GRANTS | CLUSTER_GRANTS
         # The only Role is leader election's (TestHighAvailability).
         assert [r["metadata"]["name"] for r in by_kind(default, "Role")] == [LEASE_ROLE]
@@ -505,7 +511,7 @@ class TestRbac:
             assert binding["roleRef"]["kind"] == "Role"
             assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": NAMESPACE}]
         # Only the cluster-scoped reads stay cluster-wide.
-        assert grants(one(namespaced, "ClusterRole")["rules"]) == CLUSTER_GRANTS
+        assert grants(named(namespaced, "ClusterRole", FULLNAME)["rules"]) == CLUSTER_GRANTS
 
     def test_namespaced_scope_watches_only_those_namespaces(self, namespaced: list[dict[str, Any]]) -> None:
         args = container(namespaced)["args"]
@@ -562,7 +568,7 @@ class TestCrd:
     def test_crds_install_false_omits_them_but_keeps_the_rbac(self) -> None:
         objects = render("crds.install=false")
         assert by_kind(objects, "CustomResourceDefinition") == []
-        assert grants(one(objects, "ClusterRole")["rules"]) == NAMESPACED_GRANTS | CLUSTER_GRANTS
+        assert grants(named(objects, "ClusterRole", FULLNAME)["rules"]) == NAMESPACED_GRANTS | CLUSTER_GRANTS
 
 
 class TestMetrics:
@@ -583,3 +589,151 @@ class TestMetrics:
         assert (
             monitor["spec"]["selector"]["matchLabels"].items() <= one(objects, "Service")["metadata"]["labels"].items()
         )
+
+
+POLICY_PREFIX = f"{FULLNAME}-tenant-"
+
+
+class TestGuardrails:
+    """The tenant guardrails: a ValidatingAdmissionPolicy per kind from files/admission/, two bindings each."""
+
+    def test_a_policy_per_kind_as_generated_and_named_after_the_release(self, default: list[dict[str, Any]]) -> None:
+        from userprofile_operator.admission import render_policy
+        from userprofile_operator.kinds import all_kinds
+
+        policies = {p["metadata"]["name"]: p for p in by_kind(default, "ValidatingAdmissionPolicy")}
+        assert sorted(policies) == sorted(f"{POLICY_PREFIX}{kind.plural}" for kind in all_kinds())
+        for kind in all_kinds():
+            policy = policies[f"{POLICY_PREFIX}{kind.plural}"]
+            assert policy["spec"] == render_policy(kind)["spec"]
+            assert policy["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
+        # cluster-scoped, like every other thing of the chart that is not in the release namespace
+        assert all("namespace" not in p["metadata"] for p in policies.values())
+
+    def test_two_bindings_per_policy_create_denies_without_params_update_never(
+        self, default: list[dict[str, Any]]
+    ) -> None:
+        bindings = {b["metadata"]["name"]: b["spec"] for b in by_kind(default, "ValidatingAdmissionPolicyBinding")}
+        policies = [p["metadata"]["name"] for p in by_kind(default, "ValidatingAdmissionPolicy")]
+        assert sorted(bindings) == sorted(f"{p}-{op}" for p in policies for op in ("create", "update"))
+        for policy in policies:
+            create, update = bindings[f"{policy}-create"], bindings[f"{policy}-update"]
+            plural = policy.removeprefix(POLICY_PREFIX)
+            for spec, operation in ((create, "CREATE"), (update, "UPDATE")):
+                assert spec["policyName"] == policy
+                assert spec["validationActions"] == ["Deny"]
+                assert spec["paramRef"]["name"] == "default"
+                assert "namespace" not in spec["paramRef"]  # the object's own namespace
+                assert spec["matchResources"]["namespaceSelector"] == {}
+                assert spec["matchResources"]["resourceRules"] == [
+                    {
+                        "apiGroups": ["sagemaker.awscc.dev"],
+                        "apiVersions": ["v1alpha1"],
+                        "resources": [plural],
+                        "operations": [operation],
+                    }
+                ]
+            assert create["paramRef"]["parameterNotFoundAction"] == "Deny"
+            # An update that finds no parameters is allowed: a finalizer must always come off.
+            assert update["paramRef"]["parameterNotFoundAction"] == "Allow"
+
+    def test_values_without_policy_selector_and_actions(self) -> None:
+        selector = {
+            "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["ops"]}]
+        }
+        objects = render(
+            values={
+                "guardrails": {
+                    "withoutPolicy": "allow",
+                    "namespaceSelector": selector,
+                    "validationActions": ["Warn", "Audit"],
+                }
+            }
+        )
+        for binding in by_kind(objects, "ValidatingAdmissionPolicyBinding"):
+            assert binding["spec"]["paramRef"]["parameterNotFoundAction"] == "Allow"
+            assert binding["spec"]["matchResources"]["namespaceSelector"] == selector
+            assert binding["spec"]["validationActions"] == ["Warn", "Audit"]
+
+    def test_disabled_renders_no_admission_objects(self) -> None:
+        objects = render("guardrails.enabled=false")
+        assert not [o for o in objects if o["apiVersion"].startswith("admissionregistration.k8s.io/")]
+        assert by_kind(objects, "CustomResourceDefinition")  # the tenant policy's CRD stays, like the others'
+
+    @pytest.mark.parametrize(
+        ("setting", "complaint"),
+        [
+            ("guardrails.withoutPolicy=maybe", "/guardrails/withoutPolicy"),
+            ("guardrails.validationActions={Deny,Warn}", "/guardrails/validationActions"),
+            ("guardrails.validationActions={Block}", "/guardrails/validationActions"),
+            ("guardrails.namespaceSelector.labels.a=b", "/guardrails/namespaceSelector"),
+            ("guardrails.enforce=true", "additional properties 'enforce' not allowed"),
+            ("config.allowedRoleArns=arn", "/config/allowedRoleArns"),
+        ],
+    )
+    def test_bad_values_are_refused(self, setting: str, complaint: str) -> None:
+        proc = helm("template", RELEASE, str(CHART), "--set", setting, check=False)
+        assert proc.returncode != 0, f"--set {setting} was accepted"
+        assert complaint in proc.stderr
+
+    def test_lint_is_clean_without_guardrails(self) -> None:
+        helm("lint", str(CHART), "--strict", "--set", "guardrails.enabled=false", "--set", "rbac.userRoles=false")
+
+    def test_allowed_role_arns_become_a_setting_the_operator_accepts(
+        self, default: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        assert "SMUP_ALLOWED_ROLE_ARNS" not in env(default)  # unset: any namespace role
+        patterns = [r"arn:aws:iam::\d{12}:role/sagemaker-userprofile-operator-.*"]
+        value = env(render(values={"config": {"allowedRoleArns": patterns}}))["SMUP_ALLOWED_ROLE_ARNS"]
+        monkeypatch.setenv("SMUP_ALLOWED_ROLE_ARNS", value)  # as the pod's environment gives it
+        assert Settings().allowed_role_arns == patterns
+        assert env(render(values={"config": {"allowedRoleArns": []}}))["SMUP_ALLOWED_ROLE_ARNS"] == "[]"  # none
+
+
+class TestRolesForPeople:
+    """ClusterRoles for tenants and the platform team; the operator's own RBAC is TestRbac's."""
+
+    def roles(self, objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        names = {f"{FULLNAME}-{suffix}" for suffix in ("editor", "viewer", "tenant-policy-admin")}
+        return {
+            r["metadata"]["name"].removeprefix(f"{FULLNAME}-"): r
+            for r in by_kind(objects, "ClusterRole")
+            if r["metadata"]["name"] in names
+        }
+
+    def test_editors_write_the_managed_kinds_and_only_read_their_tenant_policy(
+        self, default: list[dict[str, Any]]
+    ) -> None:
+        editor = self.roles(default)["editor"]
+        assert editor["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+        verbs = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+        assert grants(editor["rules"]) == {
+            *{(group, plural, v) for group, plural in KINDS for v in verbs},
+            *{(*TENANT_POLICIES, v) for v in ("get", "list", "watch")},
+        }  # not /status: status.identifier is what a domainIdRef resolves to
+
+    def test_viewers_read(self, default: list[dict[str, Any]]) -> None:
+        viewer = self.roles(default)["viewer"]
+        assert viewer["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+        assert grants(viewer["rules"]) == {
+            (g, r, v) for g, r in (*KINDS, TENANT_POLICIES) for v in ("get", "list", "watch")
+        }
+
+    def test_only_the_tenant_policy_admin_writes_tenant_policies_and_it_is_aggregated_nowhere(
+        self, default: list[dict[str, Any]]
+    ) -> None:
+        roles = self.roles(default)
+        admin = roles["tenant-policy-admin"]
+        assert not [k for k in admin["metadata"]["labels"] if k.startswith("rbac.authorization.k8s.io/aggregate-to")]
+        assert {(g, r) for g, r, _ in grants(admin["rules"])} == {TENANT_POLICIES}
+        assert (*TENANT_POLICIES, "create") in grants(admin["rules"])
+        writes = {"create", "update", "patch", "delete", "deletecollection"}
+        for role in by_kind(default, "ClusterRole") + by_kind(default, "Role"):
+            if role is not admin:
+                assert not {(g, r, v) for g, r, v, _ in named_grants(role["rules"]) if v in writes} & {
+                    (*TENANT_POLICIES, v) for v in writes
+                }, role["metadata"]["name"]
+
+    def test_user_roles_can_be_left_out(self) -> None:
+        assert self.roles(render("rbac.userRoles=false")) == {}
+        assert self.roles(render("rbac.create=false")) == {}

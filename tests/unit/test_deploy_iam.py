@@ -29,6 +29,7 @@ from botocore import xform_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POLICY = REPO_ROOT / "deploy" / "iam" / "policy.json"
+SCOPED_POLICY = REPO_ROOT / "deploy" / "iam" / "policy-scoped-passrole.json"
 RENDER = REPO_ROOT / "deploy" / "iam" / "render.py"
 PACKAGE = REPO_ROOT / "operator" / "userprofile_operator"
 SCHEMAS = REPO_ROOT / "operator" / "cfn_registry" / "schemas"
@@ -37,13 +38,16 @@ CRD_HEADER = re.compile(r"schema of (AWS::\w+::\w+)\.")
 
 
 def crd_kinds() -> dict[str, str]:
-    """Kind -> CloudFormation type, for every CRD in crds/ (the type from the generator's header line)."""
+    """Kind -> CloudFormation type, for every CRD in crds/ of a managed kind (category aws; not the tenant
+    policy), the type from the generator's header line."""
     out = {}
     for path in sorted((REPO_ROOT / "crds").glob("*.yaml")):
         text = path.read_text()
+        (crd,) = [doc for doc in yaml.safe_load_all(text) if doc]
+        if "aws" not in crd["spec"]["names"].get("categories", []):
+            continue
         match = CRD_HEADER.search(text.split("---", 1)[0])
         assert match, f"{path.name}: no `schema of AWS::...` in its header"
-        (crd,) = [doc for doc in yaml.safe_load_all(text) if doc]
         out[crd["spec"]["names"]["kind"]] = match.group(1)
     return out
 
@@ -117,6 +121,56 @@ def kind_statements(kind: str) -> list[dict[str, Any]]:
 
 def test_policy_is_what_the_generator_writes() -> None:
     assert POLICY.read_text() == render_module().render(), "deploy/iam/policy.json is stale: run make crd"
+    assert render_module().main(["--check"]) == 0, "deploy/iam/ is stale: run make crd"
+
+
+def test_the_scoped_variant_differs_only_in_the_roles_it_may_pass() -> None:
+    """The IAM half of the tenant guardrails: iam:PassRole on the execution roles' path, nothing else changed."""
+    scoped = json.loads(SCOPED_POLICY.read_text())
+    assert SCOPED_POLICY.read_text() == render_module().committed()[SCOPED_POLICY]
+    broad = {s["Sid"]: s for s in statements()}
+    narrow = {s["Sid"]: s for s in scoped["Statement"]}
+    assert sorted(broad) == sorted(narrow)
+    for sid, stmt in narrow.items():
+        if sid == "PassExecutionRolesToSageMakerOnly":
+            assert stmt["Resource"] == "arn:aws:iam::*:role/sagemaker-userprofile-operator/*"
+            assert {**stmt, "Resource": broad[sid]["Resource"]} == broad[sid]  # same condition: SageMaker only
+        else:
+            assert stmt == broad[sid], sid
+
+
+@pytest.mark.parametrize(
+    ("argv", "resource"),
+    [
+        (["--pass-role-path", "/ml/team-a/"], "arn:aws:iam::*:role/ml/team-a/*"),
+        (["--pass-role-path", "/"], "arn:aws:iam::*:role/*"),
+        (["--pass-role-name-prefix", "sagemaker-exec-"], "arn:aws:iam::*:role/sagemaker-exec-*"),
+        (["--pass-role-name-prefix", "smup-", "--account", "123456789012"], "arn:aws:iam::123456789012:role/smup-*"),
+    ],
+)
+def test_a_variant_for_your_path_or_prefix(argv: list[str], resource: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert render_module().main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    (stmt,) = [s for s in printed["Statement"] if s["Sid"] == "PassExecutionRolesToSageMakerOnly"]
+    assert stmt["Resource"] == resource
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--pass-role-path", "no-slashes"],
+        ["--pass-role-path", "/a b/"],
+        ["--pass-role-name-prefix", "has/slash"],
+        ["--pass-role-name-prefix", "x", "--account", "12345"],
+        ["--account", "123456789012"],
+        ["--pass-role-path", "/a/", "--pass-role-name-prefix", "b"],
+    ],
+)
+def test_a_bad_variant_is_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        render_module().main(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().out == ""
 
 
 def test_the_generator_covers_the_kinds_of_crds() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from userprofile_operator import cli
+from userprofile_operator import admission, cli
 from userprofile_operator.crd import crd_file_name, render_crd, render_crd_yaml
 from userprofile_operator.kind import CATEGORIES, GROUP, VERSION, Kind
 from userprofile_operator.kinds import all_kinds, by_name, default_kind
@@ -263,6 +263,20 @@ def test_the_crd_command_refuses_an_unknown_kind_in_one_line(capsys: pytest.Capt
 
 def test_the_crd_command_writes_every_kind_to_a_folder(tmp_path: Path) -> None:
     assert cli.main(["crd", "--output-dir", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(crd_file_name(kind) for kind in all_kinds())
+    tenant_policy = admission.tenant_policy_crd_file_name()
+    names = sorted([*(crd_file_name(kind) for kind in all_kinds()), tenant_policy])
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
     for kind in all_kinds():
         assert (tmp_path / crd_file_name(kind)).read_text() == render_crd_yaml(kind)
+    assert (tmp_path / tenant_policy).read_text() == admission.render_tenant_policy_crd_yaml()
+
+
+def test_the_crd_command_writes_the_guardrails_and_prints_the_tenant_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["crd", "--policies-dir", str(tmp_path / "admission")]) == 0
+    written = sorted(p.name for p in (tmp_path / "admission").iterdir())
+    assert written == sorted(admission.policy_file_name(kind) for kind in all_kinds())
+    assert capsys.readouterr().out == ""
+    assert cli.main(["crd", "--kind", "smtp"]) == 0
+    assert capsys.readouterr().out == admission.render_tenant_policy_crd_yaml()

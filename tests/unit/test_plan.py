@@ -15,6 +15,7 @@ from userprofile_operator.plan import (
     backoff,
     client_token,
     decide,
+    namespace_role_refusal,
     owner_tag_value,
     ownership,
     parse_duration,
@@ -300,3 +301,35 @@ def test_decide_takes_exactly_one_branch_from_what_was_observed(
     exists: bool, owned: bool, observe_only: bool, adopt: bool, whose: Ownership, step: Step
 ) -> None:
     assert decide(exists, owned=owned, observe_only=observe_only, adopt=adopt, whose=whose) is step
+
+
+class TestNamespaceRoleGuardrail:
+    ROLE = "arn:aws:iam::123456789012:role/team-a/sagemaker"
+
+    def test_no_setting_or_no_annotation_needs_no_guardrail(self) -> None:
+        assert namespace_role_refusal(self.ROLE, None, "ns") is None
+        assert namespace_role_refusal(None, [], "ns") is None
+
+    def test_a_pattern_must_match_the_whole_arn(self) -> None:
+        assert namespace_role_refusal(self.ROLE, [r"arn:aws:iam::123456789012:role/team-a/.*"], "ns") is None
+        assert namespace_role_refusal(self.ROLE, ["other", r"arn:aws:iam::\d{12}:role/team-a/sagemaker"], "ns") is None
+        # a prefix or a part is not enough
+        assert namespace_role_refusal(self.ROLE, [r"arn:aws:iam::123456789012:role/team-a"], "ns") is not None
+        assert namespace_role_refusal(self.ROLE, ["team-a"], "ns") is not None
+
+    def test_the_refusal_names_the_role_the_namespace_and_the_setting(self) -> None:
+        message = namespace_role_refusal(self.ROLE, [], "team-b")
+        assert message is not None
+        assert self.ROLE in message and "namespace team-b" in message and "SMUP_ALLOWED_ROLE_ARNS" in message
+
+    def test_the_setting_is_a_json_list_and_refuses_a_bad_pattern(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from pydantic import ValidationError
+
+        from userprofile_operator.settings import Settings
+
+        assert Settings().allowed_role_arns is None
+        monkeypatch.setenv("SMUP_ALLOWED_ROLE_ARNS", '["arn:aws:iam::\\\\d{12}:role/team-.*"]')
+        assert Settings().allowed_role_arns == [r"arn:aws:iam::\d{12}:role/team-.*"]
+        monkeypatch.setenv("SMUP_ALLOWED_ROLE_ARNS", '["role/(team-a"]')
+        with pytest.raises(ValidationError, match="not a regular expression"):
+            Settings()

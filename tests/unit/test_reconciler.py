@@ -577,3 +577,43 @@ async def test_a_reference_that_now_names_another_parent_is_a_terminal_error(rec
     ((type_, reason, message),) = out.events
     assert (type_, reason) == ("Warning", "ReferenceChanged")
     assert "alice|d-new" in message and "alice|d-old" in message
+
+
+ROLE_REFUSED = "The role arn:aws:iam::123456789012:role/team-b of namespace ns is not allowed"
+
+
+async def test_a_namespace_role_not_allowed_calls_no_aws_and_says_so_once(reconciler: Reconciler) -> None:
+    cc = FakeCloudControl()
+    out = await reconciler.reconcile(view(role_not_allowed=ROLE_REFUSED), cc, "create")
+    assert cc.calls == []
+    ready, synced = cond(out.status, "Ready"), cond(out.status, "Synced")
+    assert (ready["status"], ready["reason"], ready["message"]) == ("False", "RoleNotAllowed", ROLE_REFUSED)
+    assert (synced["status"], synced["reason"]) == ("False", "RoleNotAllowed")
+    assert out.events == [("Warning", "RoleNotAllowed", ROLE_REFUSED)]
+    assert out.retry_in is not None  # the annotation or the setting may change: look again later
+    assert "failedGeneration" not in out.status  # not the spec's fault: no terminal error
+    again = await reconciler.reconcile(view(status=out.status, retry=1, role_not_allowed=ROLE_REFUSED), cc, "create")
+    assert again.events == [] and cc.calls == []
+
+
+async def test_a_profile_made_before_the_role_was_disallowed_is_reported_never_touched(
+    reconciler: Reconciler,
+) -> None:
+    cc = FakeCloudControl()
+    made = await reconciler.reconcile(view(), cc, "create")
+    cc.calls.clear()
+    out = await reconciler.reconcile(view(status=made.status, role_not_allowed=ROLE_REFUSED), cc, "drift")
+    assert cc.calls == [] and IDENT in cc.resources
+    assert cond(out.status, "Ready")["reason"] == "RoleNotAllowed"
+    status = {**made.status, **out.status}
+    # Deleting the object waits (what AWS has is not deleted through a role the operator may not use)...
+    gone = await reconciler.finalize(view(status=status, role_not_allowed=ROLE_REFUSED), cc)
+    assert not gone.release and gone.retry_in is not None and cc.calls == [] and IDENT in cc.resources
+    # ...unless the object lets the profile go without AWS, or never reached AWS at all.
+    kept = await reconciler.finalize(view({"deletionPolicy": "Retain"}, status, role_not_allowed="x"), cc)
+    assert kept.release and cc.calls == []
+    never = await reconciler.finalize(view(role_not_allowed=ROLE_REFUSED), cc)
+    assert never.release and cc.calls == []
+    # Allowed again: the next pass finds it as it was, with one read.
+    back = await reconciler.reconcile(view(status=status), cc, "drift")
+    assert cc.calls == ["GetResource"] and cond(back.status, "Ready")["status"] == "True"

@@ -48,17 +48,49 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
-Rules on the namespaced resources the operator reconciles: the same in a ClusterRole or a Role. The
-reconciled resources are those of the CRDs in files/crds/ (every managed kind: SageMakerUserProfile,
-SageMakerSpace, ...), read from the files themselves, so a new kind's CRD brings its RBAC with it:
-the plural and its /status, per API group. Starts with a newline: callers trim it.
+The resources of the CRDs in files/crds/, read from the files themselves, as JSON {group: [plural, ...]}:
+"smup.managedResources", the managed AWS kinds (the CRDs in category aws: SageMakerUserProfile,
+SageMakerSpace, ...), so a new kind's CRD brings its RBAC with it; "smup.tenantPolicyResources", the
+parameters of the tenant guardrails (SageMakerTenantPolicy), which the operator never reads or writes.
 */}}
-{{- define "smup.namespacedRules" -}}
+{{- define "smup.managedResources" -}}
 {{- $byGroup := dict }}
 {{- range $path, $_ := .Files.Glob "files/crds/*.yaml" }}
-{{- $names := ($.Files.Get $path | fromYaml).spec }}
-{{- $_ := set $byGroup $names.group (append (get $byGroup $names.group | default list) $names.names.plural) }}
+{{- $spec := ($.Files.Get $path | fromYaml).spec }}
+{{- if has "aws" ($spec.names.categories | default list) }}
+{{- $_ := set $byGroup $spec.group (append (get $byGroup $spec.group | default list) $spec.names.plural) }}
 {{- end }}
+{{- end }}
+{{- toJson $byGroup }}
+{{- end }}
+
+{{- define "smup.tenantPolicyResources" -}}
+{{- $byGroup := dict }}
+{{- range $path, $_ := .Files.Glob "files/crds/*.yaml" }}
+{{- $spec := ($.Files.Get $path | fromYaml).spec }}
+{{- if eq $spec.names.kind "SageMakerTenantPolicy" }}
+{{- $_ := set $byGroup $spec.group (append (get $byGroup $spec.group | default list) $spec.names.plural) }}
+{{- end }}
+{{- end }}
+{{- toJson $byGroup }}
+{{- end }}
+
+{{/* RBAC rules on the resources of a {group: [plural, ...]} dict ("resources") with "verbs". */}}
+{{- define "smup.rulesOn" -}}
+{{- range $group, $plurals := .resources }}
+- apiGroups: [{{ $group | quote }}]
+  resources: {{ toJson $plurals }}
+  verbs: {{ toJson $.verbs }}
+{{- end }}
+{{- end }}
+
+{{/*
+Rules on the namespaced resources the operator reconciles: the same in a ClusterRole or a Role. The
+resources of every managed kind ("smup.managedResources"): the plural and its /status, per API group.
+Starts with a newline: callers trim it.
+*/}}
+{{- define "smup.namespacedRules" -}}
+{{- $byGroup := include "smup.managedResources" . | fromJson }}
 {{- if not $byGroup }}
 {{- fail "files/crds/ holds no CRD: run deploy/render-kustomize.sh" }}
 {{- end }}

@@ -1,0 +1,448 @@
+"""Tenant guardrails, enforced by the API server: the SageMakerTenantPolicy CRD (the parameters) and one
+ValidatingAdmissionPolicy per managed kind, both generated from the kinds' registry schemas.
+
+One operator serves many teams, each in namespaces of its own. Whoever may create an object of our kinds
+in a namespace must not be able to point it at another team's domain or IAM role (the confused deputy):
+the operator's AWS identity would do it for them. Each tenant namespace holds one SageMakerTenantPolicy
+named `default`, written by the platform team; a ValidatingAdmissionPolicy per kind reads it (the
+binding's paramRef) and refuses, at `kubectl apply`, an object that names
+
+- a `domainId` outside `allowedDomainIds` (the fields a `domainIdRef` can stand for: a reference names a
+  SageMakerDomain object of the same namespace, which went through these checks itself);
+- an IAM role that matches none of the RE2 patterns of `allowedExecutionRoles` (whole-ARN match), at every
+  property of the schema that names roles (`...Role`, `...RoleArn`, `...RoleArns`);
+- an instance type outside `allowedInstanceTypes`, when the list is set, at every
+  `DefaultResourceSpec.InstanceType` of every app setting;
+- `adoptionPolicy: Adopt` (and, for kinds whose identifier AWS makes, `managementPolicy: ObserveOnly`,
+  which finds an existing resource by name just as adoption does and hands its id to references), unless
+  `allowAdoption` is true.
+
+On an update, a value the object already had passes: a guardrail tightened later never blocks the edits
+of other fields, nor the finalizer the operator removes at deletion; a new value must be allowed.
+
+The paths are derived from the schemas (`iter_property_paths`, camelCase by the kind's naming), never
+listed by hand, so a property AWS adds to a schema is guarded once the schema is vendored. What this
+module does not do: bindings, names and namespace selection (the Helm chart's `templates/admission.yaml`
+adds them), or anything at run time: the policies are files (`userprofile-operator crd --policies-dir`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from cfn_registry.patterns import re2_pattern
+from cfn_registry.schema import JsonObject, PropertyPath
+from userprofile_operator.crd import dump_yaml
+from userprofile_operator.kind import GROUP, VERSION, Kind
+from userprofile_operator.kinds import all_kinds
+from userprofile_operator.models import AdoptionPolicy, ManagementPolicy
+
+__all__ = [
+    "TENANT_POLICY_KIND",
+    "TENANT_POLICY_NAME",
+    "TENANT_POLICY_PLURAL",
+    "Guard",
+    "guards",
+    "instance_type_paths",
+    "policy_file_name",
+    "policy_name",
+    "render_policy",
+    "render_policy_yaml",
+    "render_tenant_policy_crd",
+    "render_tenant_policy_crd_yaml",
+    "role_paths",
+    "tenant_policy_crd_file_name",
+]
+
+TENANT_POLICY_KIND: Final = "SageMakerTenantPolicy"
+TENANT_POLICY_PLURAL: Final = "sagemakertenantpolicies"
+TENANT_POLICY_SHORT_NAME: Final = "smtp"
+TENANT_POLICY_NAME: Final = "default"
+"""The one SageMakerTenantPolicy a namespace has: the bindings' paramRef names it."""
+
+# Properties that name IAM roles: ExecutionRole, DomainExecutionRoleArn, EmrSettings.ExecutionRoleArns, ...
+_ROLE_NAME: Final = re.compile(r"Role(Arns?)?$")
+_INSTANCE_TYPE: Final = ("DefaultResourceSpec", "InstanceType")
+_DOMAIN_KIND: Final = "SageMakerDomain"
+
+# Bounds of the parameters, so the API server can bound the cost of the CEL that reads them.
+_MAX_DOMAINS: Final = 256
+_MAX_ROLE_PATTERNS: Final = 64
+_MAX_PATTERN_LENGTH: Final = 512
+
+Rule = Literal["allowedDomainIds", "allowedExecutionRoles", "allowedInstanceTypes"]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """One guarded field of a kind's spec: which parameter allows its values, and where it is."""
+
+    rule: Rule
+    path: tuple[str, ...]
+    """camelCase names below `.spec`."""
+    many: bool = False
+    """A list of values (EmrSettings.ExecutionRoleArns) rather than one."""
+
+    @property
+    def dotted(self) -> str:
+        return "spec." + ".".join(self.path)
+
+
+def _leaf(kind: Kind, path: PropertyPath) -> tuple[JsonObject, bool]:
+    """The schema node of the values at `path` (a list's items), and whether it is a list."""
+    node = kind.schema.node_at(path)
+    if node.get("type") == "array":
+        return kind.schema.resolve(node.get("items", {})), True
+    return node, False
+
+
+def _through_array(kind: Kind, path: PropertyPath) -> bool:
+    return any(kind.schema.node_at(path[: i + 1]).get("type") == "array" for i in range(len(path) - 1))
+
+
+def role_paths(kind: Kind) -> tuple[PropertyPath, ...]:
+    """Every writable property of the kind that names IAM roles (a string, or a list of strings)."""
+
+    def names_roles(path: PropertyPath) -> bool:
+        leaf, _ = _leaf(kind, path)
+        # not ExecutionRoleIdentityConfig (an enum) nor an object
+        return leaf.get("type") == "string" and "enum" not in leaf
+
+    return tuple(
+        path for path in kind.schema.writable_property_paths() if _ROLE_NAME.search(path[-1]) and names_roles(path)
+    )
+
+
+def instance_type_paths(kind: Kind) -> tuple[PropertyPath, ...]:
+    """Every `DefaultResourceSpec.InstanceType` of the kind: the instance type each app runs by default."""
+    return tuple(path for path in kind.schema.writable_property_paths() if path[-2:] == _INSTANCE_TYPE)
+
+
+def guards(kind: Kind) -> tuple[Guard, ...]:
+    """The kind's guarded fields: its domain ids, then its roles, then its instance types."""
+    domain_ids = tuple(ref.path for ref in kind.references if ref.target == _DOMAIN_KIND)
+    rules: tuple[tuple[Rule, tuple[PropertyPath, ...]], ...] = (
+        ("allowedDomainIds", domain_ids),
+        ("allowedExecutionRoles", role_paths(kind)),
+        ("allowedInstanceTypes", instance_type_paths(kind)),
+    )
+    found: list[Guard] = []
+    for rule, paths in rules:
+        for path in paths:
+            if _through_array(kind, path):
+                # CEL would need a map over the list: add it here when a schema brings such a path.
+                raise ValueError(f"{kind.kind}: {'/'.join(path)} lies inside a list, which the policy cannot guard")
+            leaf, many = _leaf(kind, path)
+            if leaf.get("type") != "string":
+                raise ValueError(f"{kind.kind}: {'/'.join(path)} is not a string or a list of strings")
+            found.append(Guard(rule, kind.naming.spec_path(path), many))
+    return tuple(found)
+
+
+# -- CEL ------------------------------------------------------------------------------------------------
+
+_VARIABLES: Final = (
+    ("updating", "request.operation == 'UPDATE'"),
+    ("allowedDomainIds", "params.spec.?allowedDomainIds.orValue([])"),
+    ("allowedExecutionRoles", "params.spec.?allowedExecutionRoles.orValue([])"),
+    ("instanceTypesLimited", "params.spec.?allowedInstanceTypes.hasValue()"),
+    ("allowedInstanceTypes", "params.spec.?allowedInstanceTypes.orValue([])"),
+    ("allowAdoption", "params.spec.?allowAdoption.orValue(false)"),
+)
+
+
+def _values(root: str, guard: Guard) -> str:
+    """A CEL list of the guarded field's values in `root` (`object.spec`), empty where it is not set."""
+    chain = root + "".join(f".?{name}" for name in guard.path)
+    return f"{chain}.orValue([])" if guard.many else f"[?{chain}]"
+
+
+def _allowed(rule: Rule, value: str) -> str:
+    if rule == "allowedDomainIds":
+        return f"{value} in variables.allowedDomainIds"
+    if rule == "allowedExecutionRoles":
+        # RE2, anchored: a pattern must match the whole ARN, not a part of it.
+        return f"variables.allowedExecutionRoles.exists(p, {value}.matches('^(?:' + p + ')$'))"
+    return f"!variables.instanceTypesLimited || {value} in variables.allowedInstanceTypes"
+
+
+_WHAT: Final[dict[Rule, str]] = {
+    "allowedDomainIds": "a domain",
+    "allowedExecutionRoles": "an IAM role",
+    "allowedInstanceTypes": "an instance type",
+}
+
+
+def _namespace_policy() -> str:
+    return f"'namespace ' + request.namespace + ' (its {TENANT_POLICY_KIND} {TENANT_POLICY_NAME}"
+
+
+def _refused_variable(guard: Guard) -> str:
+    """The name of the variable that holds the values of `guard`'s field the policy refuses."""
+    return "refused_" + "_".join(guard.path)
+
+
+def _refused(guard: Guard) -> JsonObject:
+    """The variable: the field's values that are neither allowed nor already there before this update (a
+    tightened guardrail never blocks the edits of other fields)."""
+    new, old = _values("object.spec", guard), _values("oldObject.spec", guard)
+    ok = f"{_allowed(guard.rule, 'v')} || (variables.updating && v in {old})"
+    return {"name": _refused_variable(guard), "expression": f"{new}.filter(v, !({ok}))"}
+
+
+def _guard_validation(guard: Guard) -> JsonObject:
+    refused = f"variables.{_refused_variable(guard)}"
+    return {
+        "expression": f"size({refused}) == 0",
+        "messageExpression": (
+            f"'{guard.rule}: {guard.dotted} names ' + {refused}.join(', ') + "
+            f"', {_WHAT[guard.rule]} not allowed in ' + {_namespace_policy()} "
+            f"allows [' + variables.{guard.rule}.join(', ') + '])'"
+        ),
+        "message": f"{guard.rule}: {guard.dotted} names {_WHAT[guard.rule]} the namespace's "
+        f"{TENANT_POLICY_KIND} does not allow",
+        "reason": "Forbidden",
+    }
+
+
+def _policy_validation(field: str, value: str, default: str, why: str) -> JsonObject:
+    """`spec.<field>: <value>` only where the namespace allows adoption (or the object had it already)."""
+    now = f"object.spec.?{field}.orValue('{default}') == '{value}'"
+    before = f"oldObject.spec.?{field}.orValue('{default}') == '{value}'"
+    message = f"allowAdoption: spec.{field}: {value} {why}; it is not allowed in "
+    return {
+        "expression": f"!({now}) || variables.allowAdoption || (variables.updating && {before})",
+        "messageExpression": f"'{message}' + {_namespace_policy()} sets no allowAdoption: true)'",
+        "message": f"{message}this namespace (its {TENANT_POLICY_KIND} sets no allowAdoption: true)",
+        "reason": "Forbidden",
+    }
+
+
+def _adoption_validations(kind: Kind) -> list[JsonObject]:
+    out = [
+        _policy_validation(
+            "adoptionPolicy",
+            AdoptionPolicy.ADOPT.value,
+            AdoptionPolicy.NEVER.value,
+            f"takes over an existing AWS {kind.noun}",
+        )
+    ]
+    if kind.generated_identifier:
+        # An observed resource whose id AWS made is found by its name, and references take its id: as
+        # good as adopting it, for whoever points a profile at it.
+        out.append(
+            _policy_validation(
+                "managementPolicy",
+                ManagementPolicy.OBSERVE_ONLY.value,
+                ManagementPolicy.MANAGE.value,
+                f"finds an existing AWS {kind.noun} by its name and gives its id to references",
+            )
+        )
+    return out
+
+
+def policy_name(kind: Kind) -> str:
+    """The policy's name in its file; the chart prefixes the release's full name."""
+    return f"tenant-{kind.plural}"
+
+
+def policy_file_name(kind: Kind) -> str:
+    return f"{kind.plural}.yaml"
+
+
+def render_policy(kind: Kind) -> JsonObject:
+    """The kind's ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1), without bindings."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": policy_name(kind)},
+        "spec": {
+            "failurePolicy": "Fail",
+            "paramKind": {"apiVersion": f"{GROUP}/{VERSION}", "kind": TENANT_POLICY_KIND},
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [kind.group],
+                        "apiVersions": [kind.version],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": [kind.plural],
+                    }
+                ]
+            },
+            "variables": [
+                *({"name": name, "expression": expression} for name, expression in _VARIABLES),
+                *(_refused(g) for g in guards(kind)),
+            ],
+            "validations": [*(_guard_validation(g) for g in guards(kind)), *_adoption_validations(kind)],
+        },
+    }
+
+
+def _header(what: str) -> str:
+    return (
+        f"# Generated by `userprofile-operator crd` from the vendored CloudFormation schemas: {what}.\n"
+        "# Do not edit by hand: change the generator (operator/userprofile_operator/admission.py) and regenerate.\n"
+    )
+
+
+def render_policy_yaml(kind: Kind) -> str:
+    return _header(f"the tenant guardrails of {kind.kind}") + "---\n" + dump_yaml(render_policy(kind))
+
+
+# -- the parameters: SageMakerTenantPolicy --------------------------------------------------------------
+
+
+def _instance_types(kinds: Sequence[Kind]) -> list[str]:
+    """Every instance type any guarded field accepts (the union of the schemas' enums), sorted."""
+    found: set[str] = set()
+    for kind in kinds:
+        for path in instance_type_paths(kind):
+            found.update(str(value) for value in kind.schema.node_at(path).get("enum", ()))
+    return sorted(found)
+
+
+def _domain_id_node(kinds: Sequence[Kind]) -> JsonObject:
+    """A domain id as the profile's schema constrains it (pattern, length)."""
+    for kind in kinds:
+        for ref in kind.references:
+            if ref.target == _DOMAIN_KIND:
+                node = kind.schema.node_at(ref.path)
+                out: JsonObject = {"type": "string", "maxLength": int(node.get("maxLength", 63))}
+                if node.get("pattern"):
+                    out["pattern"] = re2_pattern(str(node["pattern"]), out["maxLength"])
+                return out
+    raise ValueError("no kind refers to a SageMakerDomain")
+
+
+def tenant_policy_crd_file_name() -> str:
+    return f"{GROUP}_{TENANT_POLICY_PLURAL}.yaml"
+
+
+def render_tenant_policy_crd(kinds: Sequence[Kind] | None = None) -> JsonObject:
+    """The SageMakerTenantPolicy CRD: namespaced, the parameters of every kind's policy."""
+    kinds = all_kinds() if kinds is None else kinds
+    pattern_rule = {
+        # A pattern RE2 cannot compile makes matches() fail, which fails the rule, with RE2's own words
+        # in the message; `? true : true` keeps CEL from absorbing the error (as `|| true` would).
+        "rule": "'arn'.matches(self) ? true : true",
+        "message": "must be an RE2 regular expression (it is matched against the whole role ARN)",
+    }
+    name = {
+        "type": "string",
+        "x-kubernetes-validations": [
+            {
+                "rule": f"self == '{TENANT_POLICY_NAME}'",
+                "message": f"the guardrails read only the {TENANT_POLICY_KIND} named {TENANT_POLICY_NAME} of each "
+                "namespace",
+            }
+        ],
+    }
+    spec = {
+        "type": "object",
+        "description": (
+            "What the objects of this namespace may name, checked at apply by the chart's "
+            "ValidatingAdmissionPolicies. Only cluster administrators should be able to write it."
+        ),
+        "properties": {
+            "allowedDomainIds": {
+                "type": "array",
+                "description": (
+                    "SageMaker domain ids (d-...) that domainId may name. A domainIdRef names a SageMakerDomain "
+                    "object of this namespace instead, which is checked itself. Empty or unset: none."
+                ),
+                "maxItems": _MAX_DOMAINS,
+                "x-kubernetes-list-type": "set",
+                "items": _domain_id_node(kinds),
+            },
+            "allowedExecutionRoles": {
+                "type": "array",
+                "description": (
+                    "RE2 regular expressions; every IAM role a spec names (executionRole, "
+                    "domainExecutionRoleArn, EMR role lists, ...) must match one of them as a whole, "
+                    "e.g. arn:aws:iam::123456789012:role/team-a/.*. Empty or unset: none."
+                ),
+                "maxItems": _MAX_ROLE_PATTERNS,
+                "x-kubernetes-list-type": "set",
+                "items": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": _MAX_PATTERN_LENGTH,
+                    "x-kubernetes-validations": [pattern_rule],
+                },
+            },
+            "allowedInstanceTypes": {
+                "type": "array",
+                "description": ("Instance types the apps' default resource specs may name. Unset: any; empty: none."),
+                "x-kubernetes-list-type": "set",
+                "items": {"type": "string", "enum": _instance_types(kinds)},
+            },
+            "allowAdoption": {
+                "type": "boolean",
+                "description": (
+                    "Whether objects may take over existing AWS resources (adoptionPolicy: Adopt; for "
+                    "domains also managementPolicy: ObserveOnly). Default false."
+                ),
+                "default": False,
+            },
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{TENANT_POLICY_PLURAL}.{GROUP}",
+            "labels": {"app.kubernetes.io/name": "sagemaker-userprofile-operator"},
+        },
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": TENANT_POLICY_KIND,
+                "listKind": f"{TENANT_POLICY_KIND}List",
+                "plural": TENANT_POLICY_PLURAL,
+                "singular": TENANT_POLICY_KIND.lower(),
+                "shortNames": [TENANT_POLICY_SHORT_NAME],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "additionalPrinterColumns": [
+                        {"name": "Domains", "type": "string", "jsonPath": ".spec.allowedDomainIds"},
+                        {"name": "Roles", "type": "string", "jsonPath": ".spec.allowedExecutionRoles"},
+                        {"name": "Adoption", "type": "boolean", "jsonPath": ".spec.allowAdoption"},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": (
+                                "The tenant guardrails of one namespace: which domains, IAM roles and "
+                                "instance types its SageMaker objects may name. One per namespace, named "
+                                f"{TENANT_POLICY_NAME}."
+                            ),
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object", "properties": {"name": name}},
+                                "spec": spec,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render_tenant_policy_crd_yaml() -> str:
+    return (
+        _header(f"the {TENANT_POLICY_KIND} CRD, the parameters of the tenant guardrails")
+        + "---\n"
+        + dump_yaml(render_tenant_policy_crd())
+    )
