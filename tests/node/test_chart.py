@@ -333,6 +333,25 @@ def test_a_frozen_leader_is_restarted_by_its_liveness_probe_and_the_other_takes_
     assert_one_create_each(emulator, names)
 
 
+def delete_namespace(kube: Kube, namespace: str, timeout: float) -> float:
+    """`kubectl delete namespace`, then wait until it is gone (kube-controller-manager deletes its objects,
+    the operator's finalizers go); the seconds it took. On a timeout, what was left is in the message."""
+    start = time.monotonic()
+    kube.kubectl("delete", "namespace", namespace, "--wait=false")
+
+    def gone() -> bool:
+        proc = kube.kubectl("get", "namespace", namespace, check=False)
+        return proc.returncode != 0 and "NotFound" in proc.stderr
+
+    try:
+        wait_for(f"namespace {namespace} gone", gone, timeout=timeout, interval=1)
+    except AssertionError as err:
+        left = kube.kubectl("get", "sagemaker", "-n", namespace, "-o", "yaml", check=False).stdout[-4000:]
+        status = kube.kubectl("get", "namespace", namespace, "-o", "yaml", check=False).stdout
+        raise AssertionError(f"{err}\n{status}\n{left}") from None
+    return time.monotonic() - start
+
+
 def test_deleting_a_namespace_full_of_profiles_runs_their_finalizers(
     release: Installation, node: LocalNode, node_kube: Kube, emulator: EmulatorProcess
 ) -> None:
@@ -344,20 +363,7 @@ def test_deleting_a_namespace_full_of_profiles_runs_their_finalizers(
     wait_profiles_ready(kube, namespace, names, timeout=90)
     assert set(names) <= set(aws_profiles(emulator))
 
-    start = time.monotonic()
-    kube.kubectl("delete", "namespace", namespace, "--wait=false")
-
-    def gone() -> bool:
-        proc = kube.kubectl("get", "namespace", namespace, check=False)
-        return proc.returncode != 0 and "NotFound" in proc.stderr
-
-    try:
-        wait_for(f"namespace {namespace} gone", gone, timeout=150, interval=1)
-    except AssertionError as err:
-        left = kube.kubectl("get", "smup", "-n", namespace, "-o", "yaml", check=False).stdout[-3000:]
-        status = kube.kubectl("get", "namespace", namespace, "-o", "yaml", check=False).stdout
-        raise AssertionError(f"{err}\n{status}\n{left}") from None
-    TIMINGS["namespace of 10 profiles deleted"] = time.monotonic() - start
+    TIMINGS["namespace of 10 profiles deleted"] = delete_namespace(kube, namespace, timeout=150)
     assert set(names).isdisjoint(aws_profiles(emulator)), "AWS profiles left after their namespace went"
     deletes = {n: 0 for n in names}
     for request in emulator.requests():
@@ -397,19 +403,7 @@ def test_deleting_the_namespace_of_a_studio_setup_leaves_aws_empty(
     wait_for("the Studio setup Ready", all_ready, timeout=120, interval=1)
     domain_id = next(o for o in everything() if o["kind"] == "SageMakerDomain")["status"]["identifier"]
 
-    start = time.monotonic()
-    kube.kubectl("delete", "namespace", namespace, "--wait=false")
-
-    def gone() -> bool:
-        proc = kube.kubectl("get", "namespace", namespace, check=False)
-        return proc.returncode != 0 and "NotFound" in proc.stderr
-
-    try:
-        wait_for(f"namespace {namespace} gone", gone, timeout=240, interval=1)
-    except AssertionError as err:
-        left = kube.kubectl("get", "sagemaker", "-n", namespace, "-o", "yaml", check=False).stdout[-4000:]
-        raise AssertionError(f"{err}\n{left}") from None
-    TIMINGS["namespace of a Studio setup deleted"] = time.monotonic() - start
+    TIMINGS["namespace of a Studio setup deleted"] = delete_namespace(kube, namespace, timeout=240)
     for type_name in ("AWS::SageMaker::Space", "AWS::SageMaker::UserProfile"):
         left = emulator.admin("GET", f"/_emulator/resources?TypeName={type_name}")["Resources"]
         assert [r for r in left if r["Properties"].get("DomainId") == domain_id] == [], type_name
