@@ -28,6 +28,7 @@ from botocore.session import get_session
 from userprofile_operator import metrics
 from userprofile_operator.election import Fence, NotLeader
 from userprofile_operator.kind import Kind
+from userprofile_operator.studio import Studio
 from userprofile_operator.wire import NOT_FOUND_CODES, AwsError, ProgressEvent
 
 T = TypeVar("T")
@@ -123,28 +124,7 @@ class CloudControl:
         self.type_name = kind.type_name
 
     async def _call(self, operation: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-        fence = self._pool.fence if operation in MUTATING else None
-
-        def send() -> dict[str, Any]:
-            if fence is not None:
-                # In the thread, right before the request: a leader frozen while it waited for the rate
-                # limit or a thread wakes up here, finds its Lease renewal too old, and sends nothing.
-                fence.check()
-            return fn(**kwargs)
-
-        async with self._pool.semaphore:
-            await self._bucket.acquire()
-            loop = asyncio.get_running_loop()
-            try:
-                result = await loop.run_in_executor(self._pool.executor, send)
-            except NotLeader:
-                raise
-            except Exception as err:
-                aws = _aws_error(err)
-                metrics.AWS_CALLS.labels(kind=self.kind.kind, operation=operation, outcome=aws.code).inc()
-                raise aws from err
-            metrics.AWS_CALLS.labels(kind=self.kind.kind, operation=operation, outcome="ok").inc()
-            return result
+        return await self._pool.call(self._bucket, self.kind.kind, operation, operation in MUTATING, fn, **kwargs)
 
     async def create(self, desired: dict[str, Any], token: str) -> ProgressEvent:
         raw = await self._call(
@@ -229,7 +209,8 @@ class CloudControl:
 
 
 class CloudControlPool:
-    """Clients per target, sharing one limit on calls in flight and one token bucket per target."""
+    """Clients per target (Cloud Control per kind, SageMaker's own API once), sharing one limit on calls in
+    flight and one token bucket per target."""
 
     def __init__(self, max_concurrent: int, rate: float, burst: int, fence: Fence | None = None) -> None:
         self.fence = fence  # asked before every mutating call (election.py)
@@ -238,8 +219,45 @@ class CloudControlPool:
         self._max_concurrent = max_concurrent
         self._rate = rate
         self._burst = burst
-        self._raw: dict[Target, tuple[Any, TokenBucket]] = {}
+        self._sessions: dict[Target, tuple[boto3.Session, TokenBucket]] = {}
+        self._raw: dict[Target, Any] = {}
         self._clients: dict[tuple[Target, Kind], CloudControl] = {}
+        self._studios: dict[Target, Studio] = {}
+
+    async def call(
+        self,
+        bucket: TokenBucket,
+        label: str,
+        operation: str,
+        mutating: bool,
+        fn: Callable[..., dict[str, Any]],
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """One AWS call of any client of a target: within the limit on calls in flight and the target's
+        token bucket, in a worker thread, behind the fence when it changes AWS; botocore's errors become
+        `AwsError`s, and every call is counted (`label` is the kind, or what else it is for)."""
+        fence = self.fence if mutating else None
+
+        def send() -> dict[str, Any]:
+            if fence is not None:
+                # In the thread, right before the request: a leader frozen while it waited for the rate
+                # limit or a thread wakes up here, finds its Lease renewal too old, and sends nothing.
+                fence.check()
+            return fn(**kwargs)
+
+        async with self.semaphore:
+            await bucket.acquire()
+            loop = asyncio.get_running_loop()
+            try:
+                result = await loop.run_in_executor(self.executor, send)
+            except NotLeader:
+                raise
+            except Exception as err:
+                aws = _aws_error(err)
+                metrics.AWS_CALLS.labels(kind=label, operation=operation, outcome=aws.code).inc()
+                raise aws from err
+            metrics.AWS_CALLS.labels(kind=label, operation=operation, outcome="ok").inc()
+            return result
 
     def _config(self, region: str) -> Config:
         # botocore's standard retry mode backs off and retries throttling a few times itself.
@@ -276,15 +294,29 @@ class CloudControlPool:
         botocore_session.set_config_variable("region", target.region)
         return boto3.Session(botocore_session=botocore_session)
 
+    def _target(self, target: Target) -> tuple[boto3.Session, TokenBucket]:
+        if target not in self._sessions:
+            self._sessions[target] = (self._session(target), TokenBucket(self._rate, self._burst))
+        return self._sessions[target]
+
     def for_target(self, target: Target, kind: Kind) -> CloudControl:
         client = self._clients.get((target, kind))
         if client is None:
+            session, bucket = self._target(target)
             if target not in self._raw:
-                raw = self._session(target).client("cloudcontrol", config=self._config(target.region))
-                self._raw[target] = (raw, TokenBucket(self._rate, self._burst))
-            raw, bucket = self._raw[target]
-            client = self._clients[(target, kind)] = CloudControl(raw, bucket, self, kind)
+                self._raw[target] = session.client("cloudcontrol", config=self._config(target.region))
+            client = self._clients[(target, kind)] = CloudControl(self._raw[target], bucket, self, kind)
         return client
+
+    def studio_for(self, target: Target) -> Studio:
+        """SageMaker's own API for the target, for what Cloud Control cannot do (`studio.py`); it shares
+        the target's credentials, token bucket, limits and fence with Cloud Control."""
+        studio = self._studios.get(target)
+        if studio is None:
+            session, bucket = self._target(target)
+            raw = session.client("sagemaker", config=self._config(target.region))
+            studio = self._studios[target] = Studio(raw, bucket, self)
+        return studio
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -5,7 +5,8 @@ that is not readOnly, every nested definition inlined (structural schemas have n
 names (see `naming.py`), and every constraint the API server can check: types, enums, patterns,
 lengths, item counts, required lists, and descriptions for `kubectl explain`. On top of that:
 
-- the operator's own fields (`region`, `deletionPolicy`, `managementPolicy`, `adoptionPolicy`);
+- the operator's own fields (`region`, `deletionPolicy`, `managementPolicy`, `adoptionPolicy`,
+  `cleanupOnDelete`);
 - CEL transition rules that make the createOnly properties (and `region`) immutable, written on the
   spec object with `has()` checks so that adding or removing an optional one is refused too;
 - CEL rules for the cross-field constraints the schema states only in prose (from the kind's descriptor);
@@ -36,7 +37,9 @@ from userprofile_operator.models import (
     REGION_MAX_LENGTH,
     REGION_PATTERN,
     AdoptionPolicy,
+    CleanupPolicy,
     DeletionPolicy,
+    HomeEfsPolicy,
     KubeTime,
     ManagementPolicy,
     ResourceStatus,
@@ -46,6 +49,7 @@ from userprofile_operator.references import REF_SUFFIX
 __all__ = [
     "CATEGORIES",
     "IMMUTABLE_SPEC_PATHS",
+    "cleanup_schema",
     "crd_file_name",
     "dump_yaml",
     "generated_header",
@@ -111,6 +115,57 @@ def operator_spec_fields(kind: Kind) -> Mapping[str, JsonObject]:
             "enum": [p.value for p in AdoptionPolicy],
             "default": AdoptionPolicy.NEVER.value,
         },
+        **({"cleanupOnDelete": cleanup_schema(kind)} if kind.cleanup is not None else {}),
+    }
+
+
+def cleanup_schema(kind: Kind) -> JsonObject:
+    """`spec.cleanupOnDelete`: the options of the kind's `Cleanup`, each with its default (the object itself
+    defaults to `{}`, so the API server fills every default in)."""
+    assert kind.cleanup is not None
+    noun = kind.noun
+    options: dict[str, JsonObject] = {
+        "apps": {
+            "type": "string",
+            "description": (
+                f"The Studio apps of the {noun} (JupyterServer, JupyterLab, Canvas, ...; SageMaker refuses to "
+                f"delete a {noun} while any is running): Delete deletes them first and waits for them; Block "
+                "touches nothing while any is running and reports them (DeleteBlocked). Apps are compute, "
+                "not data."
+            ),
+            "enum": [p.value for p in CleanupPolicy],
+            "default": CleanupPolicy.DELETE.value,
+        },
+        "ownedSpaces": {
+            "type": "string",
+            "description": (
+                f"Private spaces the {noun} owns in AWS that no object of the operator manages (they hold the "
+                "person's files; SageMaker refuses the delete while any exists): Block touches nothing while "
+                "any exists and names them (DeleteBlocked); Delete deletes their apps, then them. A space "
+                "that a SageMakerSpace manages is deleted by that object, never here."
+            ),
+            "enum": [p.value for p in CleanupPolicy],
+            "default": CleanupPolicy.BLOCK.value,
+        },
+        "homeEfs": {
+            "type": "string",
+            "description": (
+                f"The {noun}'s home EFS volume, where every user's home directory lives: Retain (AWS's "
+                "default) leaves it in AWS and an Event names it; Delete deletes it with the domain "
+                "(SageMaker's DeleteDomain RetentionPolicy)."
+            ),
+            "enum": [p.value for p in HomeEfsPolicy],
+            "default": HomeEfsPolicy.RETAIN.value,
+        },
+    }
+    return {
+        "type": "object",
+        "description": (
+            f"What deleting this object may remove in AWS before the {noun} itself, which SageMaker refuses to "
+            "delete while they exist. Ignored under deletionPolicy: Retain and ObserveOnly."
+        ),
+        "default": {},
+        "properties": {name: options[name] for name in kind.cleanup.options},
     }
 
 

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -23,7 +24,9 @@ from userprofile_operator.conditions import Reason, condition_reason, condition_
 from userprofile_operator.drift import DriftScheduler, Ref
 from userprofile_operator.election import Fence
 from userprofile_operator.kind import FINALIZER, GROUP, Kind
+from userprofile_operator.kinds import by_name
 from userprofile_operator.kube import ObjectClient
+from userprofile_operator.offboard import Surroundings
 from userprofile_operator.plan import (
     drift_delay,
     namespace_role_refusal,
@@ -43,6 +46,7 @@ from userprofile_operator.settings import (
 from userprofile_operator.watchguard import WatchState
 
 DEFAULT_REGION_ANNOTATION = f"{GROUP}/default-region"
+FINALIZE_HANDLER = "finalize"  # the delete handler's id: kopf keys its progress record by it
 
 
 class Runtime:
@@ -69,6 +73,10 @@ class Runtime:
         self.seen: dict[tuple[str, str, str], TargetState] = {}
         self.waiting: dict[tuple[str, str, str], set[Ref]] = {}
         self.followups: dict[str, int] = {}  # uid -> retries of a check that must come back (outside kopf)
+        # Deletes that wait for others (DeleteBlocked): uid -> (kind, namespace, name, generation). A managed
+        # object going, or the waiting object's spec changing, wakes them at once.
+        self.blocked: dict[str, tuple[Kind, str, str, int]] = {}
+        self._wakes: set[asyncio.Task[None]] = set()
         self.pool: CloudControlPool | None = None
         self.namespaces: dict[str, dict[str, str | None]] = {}
         self.scheduler: DriftScheduler | None = None
@@ -127,12 +135,64 @@ class Runtime:
         key = (kind.kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         if event_type == "DELETED":
             self.seen.pop(key, None)
+            self.blocked.pop(str(meta.get("uid") or ""), None)
+            # What a blocked delete waits for may have been this object: look again now.
+            for uid in list(self.blocked):
+                self.wake(uid)
             return
+        blocked = self.blocked.get(str(meta.get("uid") or ""))
+        if blocked is not None and int(meta.get("generation") or 0) != blocked[3]:
+            self.wake(str(meta.get("uid")))  # its spec changed (e.g. cleanupOnDelete): look again now
         target = target_of(body)
         self.seen[key] = target
         if target.ready and self.scheduler is not None:
             for ref in self.waiting.pop(key, set()):
                 self.scheduler.schedule(ref, 0)
+
+    def wake(self, uid: str) -> None:
+        """Runs a blocked delete's handler now rather than at the end of its back-off. kopf keeps a retried
+        handler's next run in its progress record (`status.kopf.progress.<handler id>.delayed`; we chose
+        that storage in `configure`): moving that time to now, kopf sees the change and runs the handler."""
+        entry = self.blocked.pop(uid, None)
+        if entry is None or self.objects is None:
+            return
+        kind, namespace, name, _ = entry
+        now = datetime.now(UTC).isoformat()
+        patch = {"kopf": {"progress": {FINALIZE_HANDLER: {"delayed": now}}}}
+        objects = self.objects
+
+        async def send() -> None:
+            with contextlib.suppress(Exception):  # gone meanwhile: nothing to wake; else the back-off still runs
+                await objects.patch_status(kind, namespace, name, patch)
+
+        task = asyncio.get_running_loop().create_task(send(), name=f"wake-{uid}")
+        self._wakes.add(task)
+        task.add_done_callback(self._wakes.discard)
+
+    def manages(self, kind: Kind, owner: str) -> bool:
+        """Whether the object an ownership tag names (`cluster/namespace/name`) still manages the resource:
+        True for another cluster's or a watched object's tag, False for an object of this cluster's watched
+        namespaces that is gone (its resource was left behind with deletionPolicy Retain)."""
+        cluster, _, rest = owner.partition("/")
+        namespace, _, name = rest.partition("/")
+        if cluster != self.settings.cluster_name or not name or "~" in owner:
+            return True  # another cluster's, or shortened beyond recognition: someone else's to delete
+        if self.patterns and not any(match_namespace(NamespaceName(namespace), p) for p in self.patterns):
+            return True  # outside what this operator watches: it cannot know
+        return (kind.kind, namespace, name) in self.seen
+
+    def surroundings(self, view: ObjectView) -> Surroundings | None:
+        """What a delete needs to clear the way in AWS, at the object's target; None without a region."""
+        if view.region is None or view.role_not_allowed is not None:
+            return None
+        target = Target(view.region, self.namespaces.get(view.namespace, {}).get("role_arn"))
+        pool = self.aws()
+        return Surroundings(
+            studio=pool.studio_for(target),
+            cloudcontrol=lambda kind: pool.for_target(target, kind),
+            kind_named=by_name,
+            manages=self.manages,
+        )
 
     def _resolve(
         self, kind: Kind, namespace: str, spec: Mapping[str, Any], status: Mapping[str, Any], deleting: bool = False
@@ -349,11 +409,15 @@ def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, kind: Kind
             return
         await reconcile("resume", body, patch, retry)
 
-    @kopf.on.delete(*kind.resource, registry=registry, id="finalize")
+    @kopf.on.delete(*kind.resource, registry=registry, id=FINALIZE_HANDLER)
     async def on_delete(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
         view, cc = runtime.view(kind, body, retry)
         with runtime.working_on(view.uid):
-            outcome = await reconciler.finalize(view, cc)
+            outcome = await reconciler.finalize(view, cc, runtime.surroundings(view))
         if runtime.scheduler is not None:
             runtime.scheduler.forget(view.uid)
+        if outcome.blocked:
+            runtime.blocked[view.uid] = (kind, view.namespace, view.name, view.generation)
+        else:
+            runtime.blocked.pop(view.uid, None)
         _apply(outcome, body, patch)

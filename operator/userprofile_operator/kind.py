@@ -19,7 +19,7 @@ from cfn_registry.schema import JsonObject, PropertyPath, ResourceSchema
 from userprofile_operator.naming import Naming
 from userprofile_operator.references import Reference
 
-__all__ = ["CATEGORIES", "FINALIZER", "GROUP", "VERSION", "Column", "Kind", "Rule"]
+__all__ = ["CATEGORIES", "FINALIZER", "GROUP", "VERSION", "Cleanup", "Column", "Kind", "Rule"]
 
 GROUP: Final = "sagemaker.awscc.dev"
 VERSION: Final = "v1alpha1"
@@ -56,6 +56,28 @@ class Column:
         if self.priority is not None:
             rendered["priority"] = self.priority
         return rendered
+
+
+@dataclass(frozen=True)
+class Cleanup:
+    """What SageMaker keeps from deleting a resource of the kind, and so what `spec.cleanupOnDelete` offers
+    (`cleanup.py` decides; the reconciler surveys and acts)."""
+
+    apps: str | None = None
+    """The ListApps filter that finds the resource's own apps (`UserProfileNameEquals`,
+    `SpaceNameEquals`): its apps are deleted first (`apps: Delete | Block`)."""
+    owned_spaces: bool = False
+    """Private spaces it owns go before it (`ownedSpaces: Delete | Block`): a user profile."""
+    members: bool = False
+    """Its user profiles and spaces must be gone first, and are never deleted for it: a domain."""
+    home_efs: bool = False
+    """It has a home EFS volume that its delete may take along (`homeEfs: Retain | Delete`): a domain."""
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The camelCase fields of `spec.cleanupOnDelete` that apply."""
+        flags = (("apps", self.apps is not None), ("ownedSpaces", self.owned_spaces), ("homeEfs", self.home_efs))
+        return tuple(name for name, on in flags if on)
 
 
 def _no_rules(kind: Kind) -> Mapping[str, Sequence[Rule]]:
@@ -98,6 +120,8 @@ class Kind:
     """maxLength for strings the schema leaves unbounded but CEL rules compare."""
     references: tuple[Reference, ...] = ()
     """Fields another managed object can supply (`<field>Ref: {name}` beside them, same namespace)."""
+    cleanup: Cleanup | None = None
+    """What Studio leaves behind that blocks the kind's delete; None: nothing does."""
 
     # -- API names -----------------------------------------------------------------------------------
 

@@ -36,9 +36,12 @@ __all__ = [
     "REGION_MAX_LENGTH",
     "REGION_PATTERN",
     "AdoptionPolicy",
+    "CleanupOnDelete",
+    "CleanupPolicy",
     "Condition",
     "ConditionStatus",
     "DeletionPolicy",
+    "HomeEfsPolicy",
     "KubeTime",
     "ManagedSpec",
     "ManagementPolicy",
@@ -64,6 +67,20 @@ class AdoptionPolicy(StrEnum):
     ADOPT = "Adopt"
 
 
+class CleanupPolicy(StrEnum):
+    """What a delete does with the apps or spaces in its way: delete them first, or touch nothing."""
+
+    DELETE = "Delete"
+    BLOCK = "Block"
+
+
+class HomeEfsPolicy(StrEnum):
+    """What a domain's delete does with its home EFS volume (SageMaker's DeleteDomain RetentionPolicy)."""
+
+    RETAIN = "Retain"
+    DELETE = "Delete"
+
+
 class OperationType(StrEnum):
     CREATE = "CREATE"
     UPDATE = "UPDATE"
@@ -78,8 +95,9 @@ REGION_MAX_LENGTH: Final = 32
 
 Region = Annotated[str, StringConstraints(pattern=REGION_PATTERN, max_length=REGION_MAX_LENGTH)]
 
-OPERATOR_SPEC_FIELDS: Final = ("region", "deletionPolicy", "managementPolicy", "adoptionPolicy")
-"""camelCase names of the spec fields that belong to the operator, not to CloudFormation."""
+OPERATOR_SPEC_FIELDS: Final = ("region", "deletionPolicy", "managementPolicy", "adoptionPolicy", "cleanupOnDelete")
+"""camelCase names of the spec fields that belong to the operator, not to CloudFormation (`cleanupOnDelete`
+only on kinds whose delete something in Studio can block)."""
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -106,6 +124,15 @@ def _without_none(value: Any) -> Any:
     return value
 
 
+class CleanupOnDelete(_CamelModel):
+    """`spec.cleanupOnDelete`: what a delete may remove first. A kind's CRD offers only the fields that apply
+    to it (`Kind.cleanup`); the defaults are the same everywhere. Ignored under `deletionPolicy: Retain`."""
+
+    apps: CleanupPolicy = CleanupPolicy.DELETE
+    owned_spaces: CleanupPolicy = CleanupPolicy.BLOCK
+    home_efs: HomeEfsPolicy = HomeEfsPolicy.RETAIN
+
+
 class ManagedSpec(BaseModel):
     """`.spec` of a managed object. Use `spec_model(kind)` for a kind's own class, and build it with
     `from_spec()`; it validates on construction.
@@ -121,6 +148,7 @@ class ManagedSpec(BaseModel):
     deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
     management_policy: ManagementPolicy = ManagementPolicy.MANAGE
     adoption_policy: AdoptionPolicy = AdoptionPolicy.NEVER
+    cleanup_on_delete: CleanupOnDelete = Field(default_factory=CleanupOnDelete)
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> Self:
@@ -154,8 +182,15 @@ class ManagedSpec(BaseModel):
         return extra
 
     def to_spec(self) -> dict[str, Any]:
-        """The `.spec` document (camelCase), without unset optional fields."""
-        document: dict[str, Any] = _without_none(self.model_dump(mode="json", by_alias=True, exclude_none=True))
+        """The `.spec` document (camelCase), without unset optional fields (of `cleanupOnDelete`, only what
+        was set: which of its fields a kind has depends on the kind)."""
+        document: dict[str, Any] = _without_none(
+            self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"cleanup_on_delete"})
+        )
+        if "cleanup_on_delete" in self.model_fields_set:
+            document["cleanupOnDelete"] = self.cleanup_on_delete.model_dump(
+                mode="json", by_alias=True, exclude_unset=True
+            )
         return document
 
     def to_desired_state(self) -> dict[str, Any]:

@@ -23,13 +23,16 @@ from typing import Any, Literal
 
 import pydantic
 
-from userprofile_operator import metrics
+from userprofile_operator import metrics, offboard
+from userprofile_operator.cleanup import plan_cleanup
 from userprofile_operator.cloudcontrol import CloudControlApi
 from userprofile_operator.conditions import Reason, condition_status, condition_true_at, set_condition
 from userprofile_operator.kind import Kind
 from userprofile_operator.models import (
     AdoptionPolicy,
+    CleanupOnDelete,
     DeletionPolicy,
+    HomeEfsPolicy,
     ManagedSpec,
     ManagementPolicy,
     OperationInFlight,
@@ -37,6 +40,7 @@ from userprofile_operator.models import (
     ResourceStatus,
     spec_model,
 )
+from userprofile_operator.offboard import Surroundings
 from userprofile_operator.plan import (
     Step,
     backoff,
@@ -86,6 +90,9 @@ class Outcome:
     retry_in: float | None = None
     retry_reason: str = ""
     release: bool = False
+    blocked: bool = False
+    """A delete waits for others (what is in the way, or objects of ours that depend on it): the handler
+    wakes it when one of those goes or its spec changes, not only after the back-off."""
 
     def event(self, type_: str, reason: str, message: str) -> None:
         self.events.append((type_, reason, message))
@@ -610,7 +617,12 @@ class Reconciler:
 
     # -- delete --------------------------------------------------------------------------------
 
-    async def finalize(self, view: ObjectView, cc: CloudControlApi | None) -> Outcome:
+    async def finalize(
+        self, view: ObjectView, cc: CloudControlApi | None, around: Surroundings | None = None
+    ) -> Outcome:
+        """The delete of the object: release it, or delete the resource in AWS first. `around` lets a kind
+        whose delete Studio can block (`Kind.cleanup`) clear the way first; without it, AWS's refusal is
+        reported and waited out."""
         out = Outcome()
         try:
             spec = self.spec_model.from_spec(view.spec)
@@ -619,7 +631,7 @@ class Reconciler:
             # flight may still create it, so finish that request and delete what it made.
             if view.status.get("operation") and cc is not None and view.spec.get("deletionPolicy") != "Retain":
                 try:
-                    return await self._finalize(out, view, None, cc)
+                    return await self._finalize(out, view, None, cc, None, None)
                 except AwsError as err:
                     return self._delete_retry(out, view, "", err)
             out.release = True
@@ -643,7 +655,7 @@ class Reconciler:
             out.release = True
             return out
         try:
-            return await self._finalize(out, view, identifier, cc)
+            return await self._finalize(out, view, identifier, cc, spec.cleanup_on_delete, around)
         except AwsError as err:
             return self._delete_retry(out, view, identifier or "", err)
 
@@ -656,7 +668,15 @@ class Reconciler:
         out.retry_reason = f"{err.code}: {err.message}"
         return out
 
-    async def _finalize(self, out: Outcome, view: ObjectView, identifier: str | None, cc: CloudControlApi) -> Outcome:
+    async def _finalize(
+        self,
+        out: Outcome,
+        view: ObjectView,
+        identifier: str | None,
+        cc: CloudControlApi,
+        policy: CleanupOnDelete | None,
+        around: Surroundings | None,
+    ) -> Outcome:
         budget = self.settings.inline_wait
         operation = view.status.get("operation") or {}
         event: ProgressEvent | None = None
@@ -683,6 +703,14 @@ class Reconciler:
                     )
                     out.release = True
                     return out
+            if self.kind.cleanup is not None and policy is not None and around is not None:
+                held = await self._clear_the_way(out, view, identifier, policy, around)
+                if held is not None:
+                    return held
+                if self.kind.cleanup.home_efs:
+                    if policy.home_efs is HomeEfsPolicy.DELETE:
+                        return await self._delete_with_home_volume(out, view, identifier, around)
+                    await self._home_volume_stays(out, identifier, around)
             token = client_token("DELETE", view.uid, 0, view.retry)
             event = await self._wait(cc, await cc.delete(identifier, token), budget)
             if not event.done:
@@ -695,8 +723,10 @@ class Reconciler:
         code = event.error_code or "GeneralServiceException"
         reason = Reason.DELETE_FAILED
         if code in _BLOCKED_CODES:
-            # Others depend on it in AWS (a profile's spaces): wait for them, with back-off, saying so once.
+            # Others depend on it in AWS (a profile's spaces, an app started a moment ago): wait for them,
+            # with back-off, saying so once; the next pass looks at what is in the way again.
             reason = Reason.DELETE_BLOCKED
+            out.blocked = True
             ready = next((c for c in self._conditions(view) if c.get("type") == "Ready"), {})
             if ready.get("reason") != reason:
                 out.event(
@@ -725,4 +755,116 @@ class Reconciler:
         )
         out.retry_in = backoff(view.retry, self.settings.retry_min, self.settings.retry_max)
         out.retry_reason = f"{code}: {event.message}"
+        return out
+
+    # -- clearing the way (Kind.cleanup) -------------------------------------------------------------
+
+    async def _clear_the_way(
+        self, out: Outcome, view: ObjectView, identifier: str, policy: CleanupOnDelete, around: Surroundings
+    ) -> Outcome | None:
+        """Before the delete: what Studio left in the way. None when nothing is (go on and delete); else
+        the outcome of this pass: blocked (nothing touched), or deleting what may go, or waiting for it."""
+        assert self.kind.cleanup is not None
+        _, name = offboard.parts(self.kind, identifier)
+        survey = await offboard.survey(self.kind, identifier, around)
+        plan = plan_cleanup(survey, policy, self.kind.cleanup, self.noun, name)
+        if plan.clear:
+            return None
+        if plan.blockers:
+            message = f"{self.Noun} {name} is not deleted, and nothing was touched: " + "; ".join(plan.blockers)
+            return self._blocked(out, view, message)
+        if not (plan.delete_apps or plan.delete_spaces or plan.deleting):
+            return self._blocked(out, view, f"{self.Noun} {name} waits: " + offboard.describe(plan))
+        await offboard.clear(
+            self.kind,
+            identifier,
+            plan,
+            around,
+            lambda space: client_token("DELETE", view.uid, 0, "space", space, view.retry),
+        )
+        message = offboard.describe(plan)
+        if plan.delete_apps or plan.delete_spaces:
+            out.event("Normal", "CleaningUp", message)
+        self._report(
+            out,
+            view,
+            ready=False,
+            ready_reason=Reason.DELETING,
+            message=message,
+            synced=True,
+            synced_reason=Reason.DELETING,
+        )
+        # AWS takes minutes to delete an app: look again with growing pauses, never give up.
+        out.retry_in = poll_delay(view.retry, None, time.time(), self.settings.poll_min, self.settings.poll_max)
+        out.retry_reason = message
+        return out
+
+    def _blocked(self, out: Outcome, view: ObjectView, message: str) -> Outcome:
+        """DeleteBlocked: one Warning Event while the message stays the same; back-off, and woken early
+        when a dependent object goes or the spec changes (`Outcome.blocked`)."""
+        ready = next((c for c in self._conditions(view) if c.get("type") == "Ready"), {})
+        if ready.get("reason") != Reason.DELETE_BLOCKED or ready.get("message") != message:
+            out.event("Warning", Reason.DELETE_BLOCKED, message)
+        self._report(
+            out,
+            view,
+            ready=False,
+            ready_reason=Reason.DELETE_BLOCKED,
+            message=message,
+            synced=False,
+            synced_reason=Reason.DELETE_BLOCKED,
+        )
+        out.blocked = True
+        out.retry_in = backoff(view.retry, self.settings.retry_min, self.settings.retry_max)
+        out.retry_reason = message
+        return out
+
+    async def _home_volume_stays(self, out: Outcome, identifier: str, around: Surroundings) -> None:
+        domain_id, _ = offboard.parts(self.kind, identifier)
+        described = await around.studio.describe_domain(domain_id) or {}
+        volume = described.get("HomeEfsFileSystemId")
+        if volume:
+            out.event(
+                "Normal",
+                "HomeVolumeRetained",
+                f"The home EFS volume {volume} of {self.noun} {domain_id} stays in AWS with every user's files "
+                "(cleanupOnDelete.homeEfs: Retain); delete it with `aws efs delete-file-system --file-system-id "
+                f"{volume}` once nobody needs them",
+            )
+
+    async def _delete_with_home_volume(
+        self, out: Outcome, view: ObjectView, identifier: str, around: Surroundings
+    ) -> Outcome:
+        """homeEfs: Delete. Cloud Control's Domain handler sends no RetentionPolicy, so AWS would keep the
+        volume: this one delete goes through SageMaker's DeleteDomain, and is followed by DescribeDomain."""
+        domain_id, _ = offboard.parts(self.kind, identifier)
+        described = await around.studio.describe_domain(domain_id)
+        if described is None:
+            out.event("Normal", "Deleted", f"Deleted {self.noun} {domain_id} and its home EFS volume")
+            out.release = True
+            return out
+        volume = described.get("HomeEfsFileSystemId") or "?"
+        if described.get("Status") != "Deleting":
+            try:
+                await around.studio.delete_domain(domain_id, HomeEfsPolicy.DELETE.value)
+            except AwsError as err:
+                if err.code.removesuffix("Exception") in NOT_FOUND_CODES:
+                    out.release = True
+                    return out
+                if err.code in _BLOCKED_CODES:  # a profile or space appeared meanwhile: go round again
+                    return self._blocked(out, view, f"AWS does not delete {self.noun} {domain_id} yet: {err.message}")
+                raise
+            out.event("Normal", "Deleting", f"Deleting {self.noun} {domain_id} with its home EFS volume {volume}")
+        message = f"Deleting {self.noun} {domain_id} with its home EFS volume {volume}"
+        self._report(
+            out,
+            view,
+            ready=False,
+            ready_reason=Reason.DELETING,
+            message=message,
+            synced=True,
+            synced_reason=Reason.DELETING,
+        )
+        out.retry_in = poll_delay(view.retry, None, time.time(), self.settings.poll_min, self.settings.poll_max)
+        out.retry_reason = message
         return out

@@ -190,8 +190,31 @@ def test_the_schema_is_structural(kind: Kind) -> None:
 def test_every_writable_property_is_in_the_spec_and_nothing_else(kind: Kind) -> None:
     expected = {kind.naming.spec_path(path) for path in kind.schema.writable_property_paths()}
     expected |= {(name,) for name in operator_spec_fields(kind)}
+    expected |= {("cleanupOnDelete", option) for option in (kind.cleanup.options if kind.cleanup else ())}
     expected |= _ref_paths(kind)
     assert set(_crd_paths(_spec(kind))) == expected
+
+
+def test_cleanup_on_delete_offers_what_each_kind_can_be_blocked_by_with_safe_defaults() -> None:
+    """Apps are compute (deleted by default); a person's spaces and a domain's home volume hold files
+    (kept by default). The object defaults to {} so the API server fills in every default."""
+    offered = {
+        kind.kind: _spec(kind)["properties"]["cleanupOnDelete"] for kind in all_kinds() if kind.cleanup is not None
+    }
+    assert {kind: set(node["properties"]) for kind, node in offered.items()} == {
+        "SageMakerUserProfile": {"apps", "ownedSpaces"},
+        "SageMakerSpace": {"apps"},
+        "SageMakerDomain": {"homeEfs"},
+    }
+    profile = offered["SageMakerUserProfile"]
+    assert profile["default"] == {}
+    assert profile["properties"]["apps"]["default"] == "Delete"
+    assert profile["properties"]["ownedSpaces"]["default"] == "Block"
+    assert offered["SageMakerDomain"]["properties"]["homeEfs"] == {
+        **offered["SageMakerDomain"]["properties"]["homeEfs"],
+        "enum": ["Retain", "Delete"],
+        "default": "Retain",
+    }
 
 
 def test_read_only_properties_are_left_out() -> None:

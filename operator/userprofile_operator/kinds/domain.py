@@ -6,7 +6,7 @@ finds an existing domain by its DomainName (adoption); nothing here says so twic
 
 from __future__ import annotations
 
-from userprofile_operator.kind import Column, Kind
+from userprofile_operator.kind import Cleanup, Column, Kind
 from userprofile_operator.kinds._studio import FILE_SYSTEM_DESCRIPTIONS, definition_rules
 
 KIND = Kind(
@@ -19,6 +19,8 @@ KIND = Kind(
     arn_property="DomainArn",
     name_property="DomainName",
     execution_role=("DefaultUserSettings", "ExecutionRole"),
+    # Its profiles and spaces keep SageMaker from deleting it; its home EFS volume outlives it unless asked.
+    cleanup=Cleanup(members=True, home_efs=True),
     columns=(
         Column("Domain", ".spec.domainName"),
         Column("Id", ".status.identifier"),

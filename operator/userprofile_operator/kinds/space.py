@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from userprofile_operator.kind import Column, Kind, Rule
+from userprofile_operator.kind import Cleanup, Column, Kind, Rule
 from userprofile_operator.references import Reference
 
 
@@ -32,6 +32,7 @@ KIND = Kind(
         Reference(("DomainId",), "SageMakerDomain"),
         Reference(("OwnershipSettings", "OwnerUserProfileName"), "SageMakerUserProfile", "userProfileName"),
     ),
+    cleanup=Cleanup(apps="SpaceNameEquals"),  # its JupyterLab / Code Editor app keeps it from being deleted
     columns=(
         Column("Space", ".spec.spaceName"),
         Column("Domain", ".spec.domainId"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from userprofile_operator.kind import Column, Kind, Rule
+from userprofile_operator.kind import Cleanup, Column, Kind, Rule
 from userprofile_operator.kinds._studio import FILE_SYSTEM_DESCRIPTIONS, definition_rules
 from userprofile_operator.references import Reference
 
@@ -30,6 +30,8 @@ KIND = Kind(
     name_property="UserProfileName",
     execution_role=("UserSettings", "ExecutionRole"),
     references=(Reference(("DomainId",), "SageMakerDomain"),),
+    # A person's apps and the private spaces they own keep SageMaker from deleting the profile.
+    cleanup=Cleanup(apps="UserProfileNameEquals", owned_spaces=True),
     columns=(Column("Profile", ".spec.userProfileName"), Column("Domain", ".spec.domainId")),
     definition_rules=definition_rules,
     spec_rules=_spec_rules,
