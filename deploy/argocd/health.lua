@@ -6,10 +6,13 @@
 --   Progressing  no status or conditions yet, observedGeneration behind metadata.generation, a Cloud
 --                Control operation in flight (status.operation), a transient failure (creating,
 --                updating, throttled, retrying, ...), a reference whose target is not Ready yet (a
---                profile's domainIdRef while its domain is being created), or a delete that waits for
---                what depends on it: the operator is still working on it.
+--                profile's domainIdRef while its domain is being created), or a delete that clears
+--                the way (deleting apps) or waits for objects of ours that depend on it: the operator
+--                is still working on it.
 --   Degraded     Ready=False and Synced=False with a terminal reason (AccessDenied, InvalidRequest,
---                ...): nothing will change until a human fixes the spec, the IAM role or AWS.
+--                ...): nothing will change until a human fixes the spec, the IAM role or AWS. Also a
+--                blocked delete (DeleteBlocked: apps or spaces in the way under cleanupOnDelete Block, a
+--                profile nobody here manages, AWS refusing): its message names what a person must do.
 --
 -- The message is the Ready condition's (which quotes AWS's own error text).
 local hs = {status = "Progressing", message = "Waiting for the operator to reconcile it"}
@@ -18,7 +21,7 @@ local hs = {status = "Progressing", message = "Waiting for the operator to recon
 -- reconcile is terminal. A retried AWS error keeps AWS's code in Synced and says Retrying in Ready.
 local transient = {
   Creating = true, Updating = true, Deleting = true, Pending = true, Throttled = true, Retrying = true,
-  ReferenceNotReady = true, DeleteBlocked = true,
+  ReferenceNotReady = true,
 }
 
 local function condition(conditions, type_)
@@ -70,6 +73,12 @@ end
 if observed and ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = describe(ready, "Available")
+  return hs
+end
+
+if ready ~= nil and ready.status == "False" and ready.reason == "DeleteBlocked" then
+  hs.status = "Degraded"
+  hs.message = describe(ready, "DeleteBlocked")
   return hs
 end
 

@@ -28,6 +28,8 @@ schema), besides the Cloud Control actions themselves. The statements:
   every ARN of that type would grant nothing less.
 - `PassExecutionRolesToSageMakerOnly`: `iam:PassRole`, when a kind's handlers list it, only to the
   kinds' services; on every role (policy.json) or on the roles of one path or name prefix (the variant).
+- `StudioCleanup*`, `StudioHomeVolumeDelete`: what clearing the way for a delete needs of SageMaker's own
+  API (apps, a domain's home volume: `userprofile_operator/studio.py` says why Cloud Control cannot).
 - `OptionalAssumeNamespaceRoles`: `sts:AssumeRole` for the per-namespace roles (the namespace
   annotation `sagemaker.awscc.dev/role-arn`).
 
@@ -47,6 +49,7 @@ from typing import Any
 
 from userprofile_operator.kind import Kind
 from userprofile_operator.kinds import all_kinds
+from userprofile_operator.studio import CLEANUP_ACTIONS
 
 POLICY = Path(__file__).resolve().parent / "policy.json"
 SCOPED_POLICY = Path(__file__).resolve().parent / "policy-scoped-passrole.json"
@@ -117,6 +120,32 @@ def kind_statements(kind: Kind) -> list[dict[str, Any]]:
     return out
 
 
+def cleanup_statements(kinds: Sequence[Kind]) -> list[dict[str, Any]]:
+    """What clearing the way for a delete calls outside Cloud Control (`studio.CLEANUP_ACTIONS`): the
+    deletes on their own resource types (DeleteApp on apps, DeleteDomain on domains), the lists and
+    describes on `*`, and the EFS actions of DeleteDomain's home-volume deletion only on file systems
+    SageMaker made (their `ManagedByAmazonSageMakerResource` tag)."""
+    if not any(kind.cleanup is not None for kind in kinds):
+        return []
+    actions = {action for needed in CLEANUP_ACTIONS.values() for action in needed}
+    efs = {action for action in actions if action.startswith("elasticfilesystem:")}
+    deletes = {action for action in actions if action.startswith("sagemaker:Delete")}
+    resource_types = sorted(
+        re.sub(r"(?<!^)(?=[A-Z])", "-", a.removeprefix("sagemaker:Delete")).lower() for a in deletes
+    )
+    return [
+        {
+            **statement("StudioCleanup", deletes, "*"),
+            "Resource": [f"arn:aws:sagemaker:*:*:{t}/*" for t in resource_types],
+        },
+        statement("StudioCleanupAnyResource", actions - deletes - efs, "*"),
+        {
+            **statement("StudioHomeVolumeDelete", efs, "arn:aws:elasticfilesystem:*:*:file-system/*"),
+            "Condition": {"StringLike": {"aws:ResourceTag/ManagedByAmazonSageMakerResource": "arn:aws:sagemaker:*"}},
+        },
+    ]
+
+
 def pass_role_resource(path: str | None = None, name_prefix: str | None = None, account: str | None = None) -> str:
     """The roles iam:PassRole may pass: every role, or those under a role path, or with a name prefix."""
     if account is not None and not _ACCOUNT.fullmatch(account):
@@ -139,6 +168,7 @@ def policy(kinds: Sequence[Kind], pass_role: str = ANY_ROLE) -> dict[str, Any]:
     ]
     for kind in kinds:
         statements += kind_statements(kind)
+    statements += cleanup_statements(kinds)
     passers = sorted({kind.schema.service for kind in kinds if PASS_ROLE in handler_permissions(kind)})
     if passers:
         services = [f"{service}.amazonaws.com" for service in passers]

@@ -131,5 +131,8 @@ def describe(plan: CleanupPlan) -> str:
     ]
     said += [f"Deleting space {space.name}" for space in plan.delete_spaces]
     said += [f"Waiting: {what}" for what in plan.deleting]
-    said += [f"Waiting for {what} to be deleted by its own object" for what in plan.waiting]
+    if plan.waiting:
+        said.append(
+            f"Waiting for {', '.join(plan.waiting)} to be deleted by {'its' if len(plan.waiting) == 1 else 'their'} own object{'s' if len(plan.waiting) > 1 else ''}"
+        )
     return "; ".join(said)

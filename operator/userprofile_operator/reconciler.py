@@ -774,7 +774,10 @@ class Reconciler:
             message = f"{self.Noun} {name} is not deleted, and nothing was touched: " + "; ".join(plan.blockers)
             return self._blocked(out, view, message)
         if not (plan.delete_apps or plan.delete_spaces or plan.deleting):
-            return self._blocked(out, view, f"{self.Noun} {name} waits: " + offboard.describe(plan))
+            # Only objects of ours are in the way, each on its way out by its own delete (or waiting for a
+            # person to delete it): not blocked, but wait for them, and be woken when one goes.
+            message = offboard.describe(plan)
+            return self._blocked(out, view, message, Reason.DELETING, "Normal")
         await offboard.clear(
             self.kind,
             identifier,
@@ -799,20 +802,29 @@ class Reconciler:
         out.retry_reason = message
         return out
 
-    def _blocked(self, out: Outcome, view: ObjectView, message: str) -> Outcome:
-        """DeleteBlocked: one Warning Event while the message stays the same; back-off, and woken early
-        when a dependent object goes or the spec changes (`Outcome.blocked`)."""
+    def _blocked(
+        self,
+        out: Outcome,
+        view: ObjectView,
+        message: str,
+        reason: Reason = Reason.DELETE_BLOCKED,
+        event_type: str = "Warning",
+    ) -> Outcome:
+        """The delete waits for others: DeleteBlocked (a person must act), or Deleting (objects of ours that
+        depend on it are going first). One Event while the message stays the same; back-off, and woken
+        early when a managed object goes or the spec changes (`Outcome.blocked`)."""
         ready = next((c for c in self._conditions(view) if c.get("type") == "Ready"), {})
-        if ready.get("reason") != Reason.DELETE_BLOCKED or ready.get("message") != message:
-            out.event("Warning", Reason.DELETE_BLOCKED, message)
+        if ready.get("reason") != reason or ready.get("message") != message:
+            out.event(event_type, reason, message)
+        blocked = reason is Reason.DELETE_BLOCKED
         self._report(
             out,
             view,
             ready=False,
-            ready_reason=Reason.DELETE_BLOCKED,
+            ready_reason=reason,
             message=message,
-            synced=False,
-            synced_reason=Reason.DELETE_BLOCKED,
+            synced=not blocked,
+            synced_reason=reason,
         )
         out.blocked = True
         out.retry_in = backoff(view.retry, self.settings.retry_min, self.settings.retry_max)

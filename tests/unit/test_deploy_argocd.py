@@ -253,13 +253,25 @@ async def test_progressing_while_an_aws_error_is_retried() -> None:
     assert health(profile(1, out.status)) == {"status": "Progressing", "message": "Rate exceeded"}
 
 
-def test_progressing_while_a_delete_waits_for_its_dependents() -> None:
-    blocked = "ResourceConflict: the domain still has user profiles"
+def test_a_blocked_delete_is_degraded_with_what_a_person_must_do() -> None:
+    blocked = "User profile alice is not deleted, and nothing was touched: space lab, owned by alice: set ..."
     status = {
         "observedGeneration": 1,
-        "conditions": [cond("Ready", "False", "DeleteBlocked", blocked), cond("Synced", "False", "ResourceConflict")],
+        "conditions": [cond("Ready", "False", "DeleteBlocked", blocked), cond("Synced", "False", "DeleteBlocked")],
     }
-    assert health(profile(1, status)) == {"status": "Progressing", "message": blocked}
+    assert health(profile(1, status)) == {"status": "Degraded", "message": blocked}
+
+
+def test_progressing_while_a_delete_clears_the_way_or_waits_for_our_own_objects() -> None:
+    for message in (
+        "Deleting 2 apps of alice: JupyterServer/default, Canvas/default",
+        "Waiting for user profile carol (managed by SageMakerUserProfile c/ns/carol) to be deleted by its own object",
+    ):
+        status = {
+            "observedGeneration": 1,
+            "conditions": [cond("Ready", "False", "Deleting", message), cond("Synced", "True", "Deleting")],
+        }
+        assert health(profile(1, status)) == {"status": "Progressing", "message": message}
 
 
 def test_degraded_when_a_reference_now_names_another_parent() -> None:

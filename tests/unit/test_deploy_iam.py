@@ -34,6 +34,7 @@ RENDER = REPO_ROOT / "deploy" / "iam" / "render.py"
 PACKAGE = REPO_ROOT / "operator" / "userprofile_operator"
 SCHEMAS = REPO_ROOT / "operator" / "cfn_registry" / "schemas"
 CLOUDCONTROL_MODULE = PACKAGE / "cloudcontrol.py"
+STUDIO_MODULE = PACKAGE / "studio.py"
 CRD_HEADER = re.compile(r"schema of (AWS::\w+::\w+)\.")
 
 
@@ -89,13 +90,14 @@ def granted() -> set[str]:
     return {action for s in statements() if s["Effect"] == "Allow" for action in as_list(s["Action"])}
 
 
-def code_calls(service: str) -> set[str]:
-    """Operation names of `service` whose boto3 method (or paginator / waiter) the package uses."""
+def code_calls(service: str, modules: tuple[Path, ...] = ()) -> set[str]:
+    """Operation names of `service` whose boto3 method (or paginator / waiter) the package (or only the
+    given modules) uses."""
     client = boto3.client(service, region_name="us-east-1")
     by_method = {xform_name(op): op for op in client.meta.service_model.operation_names}
     for waiter in client.waiter_names:
         by_method[waiter] = client.get_waiter(waiter).config.operation
-    source = "\n".join(p.read_text() for p in sorted(PACKAGE.rglob("*.py")))
+    source = "\n".join(p.read_text() for p in (modules or sorted(PACKAGE.rglob("*.py"))))
     used = set()
     for method, operation in by_method.items():
         # `client.create_resource(...)`, `client.create_resource` passed along, or a quoted name
@@ -105,8 +107,23 @@ def code_calls(service: str) -> set[str]:
     return used
 
 
+# SageMaker deletes a domain's home volume with the caller's permissions when DeleteDomain's RetentionPolicy
+# says Delete (the Domain handler's delete permissions list the same three).
+HOME_VOLUME_ACTIONS = {
+    "elasticfilesystem:DescribeMountTargets",
+    "elasticfilesystem:DeleteMountTarget",
+    "elasticfilesystem:DeleteFileSystem",
+}
+
+
 def needed_by_code() -> set[str]:
     actions = {f"cloudformation:{op}" for op in code_calls("cloudcontrol")}
+    # SageMaker's own API, only in the module that goes around Cloud Control (its names, like `.search`,
+    # would match unrelated code elsewhere)
+    studio_calls = code_calls("sagemaker", (STUDIO_MODULE,))
+    actions |= {f"sagemaker:{op}" for op in studio_calls}
+    if "DeleteDomain" in studio_calls:
+        actions |= HOME_VOLUME_ACTIONS
     actions |= {f"sts:{op}" for op in code_calls("sts") if op != "GetCallerIdentity"}  # always allowed
     return actions
 
@@ -214,6 +231,27 @@ def test_the_code_scan_finds_the_cloud_control_calls() -> None:
     # Guards the scan itself: the adapter exists and calls Cloud Control, so the scan must see it.
     assert CLOUDCONTROL_MODULE.is_file()
     assert {"CreateResource", "GetResource", "GetResourceRequestStatus"} <= code_calls("cloudcontrol")
+
+
+def test_the_code_scan_finds_the_clean_up_calls_of_sagemaker() -> None:
+    assert code_calls("sagemaker", (STUDIO_MODULE,)) == {
+        "ListApps",
+        "DeleteApp",
+        "ListSpaces",
+        "ListUserProfiles",
+        "DescribeDomain",
+        "DeleteDomain",
+    }
+
+
+def test_clean_up_deletes_are_limited_to_their_resource_types_and_sagemakers_volumes() -> None:
+    by_sid = {s["Sid"]: s for s in statements()}
+    assert by_sid["StudioCleanup"]["Resource"] == ["arn:aws:sagemaker:*:*:app/*", "arn:aws:sagemaker:*:*:domain/*"]
+    volumes = by_sid["StudioHomeVolumeDelete"]
+    assert set(volumes["Action"]) == HOME_VOLUME_ACTIONS
+    assert volumes["Condition"] == {
+        "StringLike": {"aws:ResourceTag/ManagedByAmazonSageMakerResource": "arn:aws:sagemaker:*"}
+    }
 
 
 def test_policy_grants_every_action_the_code_calls() -> None:

@@ -116,7 +116,9 @@ class FakeStudio:
         self.calls: list[str] = []
         self.deleted: list[str] = []
 
-    def add_app(self, owner: str, type_: str = "JupyterServer", name: str = "default", status: str = "InService") -> None:
+    def add_app(
+        self, owner: str, type_: str = "JupyterServer", name: str = "default", status: str = "InService"
+    ) -> None:
         self.apps[(owner, type_, name)] = status
 
     def settle(self) -> None:
@@ -189,7 +191,11 @@ class World:
 
     def profile(self, name: str, domain_id: str = D, managed_by: str | None = None) -> None:
         tags = [{"Key": OWNER_TAG_KEY, "Value": managed_by}] if managed_by else []
-        self.cc[PROFILE].resources[f"{name}|{domain_id}"] = {"DomainId": domain_id, "UserProfileName": name, "Tags": tags}
+        self.cc[PROFILE].resources[f"{name}|{domain_id}"] = {
+            "DomainId": domain_id,
+            "UserProfileName": name,
+            "Tags": tags,
+        }
 
     def calls(self) -> list[str]:
         return [*self.studio.calls, *(c for kind in (PROFILE, SPACE, DOMAIN) for c in self.cc[kind].calls)]
@@ -269,7 +275,9 @@ async def test_a_private_space_blocks_by_default_and_nothing_is_touched(world: W
     assert [(e[0], e[1]) for e in blocked.events] == [("Warning", "DeleteBlocked")]
     assert "DeleteApp" not in world.calls() and "DeleteResource" not in world.calls()
     # the next pass, the same: no second Event
-    again = await reconciler.finalize(view(status={**status, **blocked.status}, retry=1), world.cc[PROFILE], world.around)
+    again = await reconciler.finalize(
+        view(status={**status, **blocked.status}, retry=1), world.cc[PROFILE], world.around
+    )
     assert again.events == [] and again.blocked
     # the person sets ownedSpaces: Delete: its app, the space, the profile go
     world.studio.add_app("space:lab", "JupyterLab", "default")
@@ -297,7 +305,7 @@ async def test_a_space_of_its_own_object_is_waited_for_and_a_left_behind_one_is_
     spec = {"cleanupOnDelete": {"ownedSpaces": "Delete"}}
     waiting = await Reconciler(SETTINGS, PROFILE).finalize(view(spec, status), world.cc[PROFILE], world.around)
     ready = cond(waiting.status, "Ready")
-    assert ready["reason"] == "DeleteBlocked" and waiting.blocked
+    assert ready["reason"] == "Deleting" and waiting.blocked
     assert "space lab (managed by SageMakerSpace kubernetes/ns/lab)" in ready["message"]
     assert f"{D}|lab" in world.cc[SPACE].resources
     # its object was deleted with deletionPolicy: Retain: the space is nobody's now, and goes
@@ -356,10 +364,11 @@ async def test_a_domain_with_a_profile_nobody_manages_is_blocked_and_it_is_untou
     waiting = await Reconciler(SETTINGS, DOMAIN).finalize(
         domain_view(status={**status, **blocked.status}, retry=1), world.cc[DOMAIN], world.around
     )
-    assert "user profile carol (managed by SageMakerUserProfile kubernetes/ns/carol)" in cond(
-        waiting.status, "Ready"
-    )["message"]
-    assert waiting.blocked and [e[1] for e in waiting.events] == ["DeleteBlocked"]
+    assert (
+        "user profile carol (managed by SageMakerUserProfile kubernetes/ns/carol)"
+        in cond(waiting.status, "Ready")["message"]
+    )
+    assert waiting.blocked and [e[1] for e in waiting.events] == ["Deleting"]
 
 
 async def test_a_domain_keeps_its_home_volume_by_default_and_says_where(world: World) -> None:

@@ -49,9 +49,7 @@ def test_actionlint_finds_nothing() -> None:
     # Builds actionlint once (seconds, from the Go module proxy) into ~/.cache; then it is instant.
     if shutil.which("go") is None and subprocess.run([ACTIONLINT, "path"], capture_output=True).returncode:
         pytest.skip("go is needed to build actionlint")
-    result = subprocess.run(
-        [ACTIONLINT, "-color=false"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
-    )
+    result = subprocess.run([ACTIONLINT, "-color=false"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -87,7 +85,7 @@ def test_chart_versioned_from_the_tag_with_the_image_pinned_and_pushed_as_oci() 
     script = chart_script()
     assert '--version "$VERSION" --app-version "$VERSION"' in script
     assert 'tag: \\"${VERSION}\\"' in script and "repository: ${IMAGE}" in script
-    assert 'helm template' in script and 'image: \\"${IMAGE}:${VERSION}\\"' in script
+    assert "helm template" in script and 'image: \\"${IMAGE}:${VERSION}\\"' in script
     assert re.search(r'helm push "\$package" "\$CHARTS"', script)
     # the chart step comes after the image step
     names = [s.get("uses", "").split("@")[0] or s.get("name") for s in steps()]
@@ -103,7 +101,8 @@ def test_the_sed_lines_pin_the_image_in_values_yaml() -> None:
 
 def test_helm_is_the_pinned_version() -> None:
     versions = dict(
-        line.split("=", 1) for line in (REPO_ROOT / "hack" / "versions.env").read_text().splitlines()
+        line.split("=", 1)
+        for line in (REPO_ROOT / "hack" / "versions.env").read_text().splitlines()
         if "=" in line and not line.startswith("#")
     )
     assert step_using("azure/setup-helm")["with"]["version"] == versions["HELM_VERSION"]
