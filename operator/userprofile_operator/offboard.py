@@ -132,7 +132,6 @@ def describe(plan: CleanupPlan) -> str:
     said += [f"Deleting space {space.name}" for space in plan.delete_spaces]
     said += [f"Waiting: {what}" for what in plan.deleting]
     if plan.waiting:
-        said.append(
-            f"Waiting for {', '.join(plan.waiting)} to be deleted by {'its' if len(plan.waiting) == 1 else 'their'} own object{'s' if len(plan.waiting) > 1 else ''}"
-        )
+        whose = "its own object" if len(plan.waiting) == 1 else "their own objects"
+        said.append(f"Waiting for {', '.join(plan.waiting)} to be deleted by {whose}")
     return "; ".join(said)
