@@ -43,10 +43,11 @@ def start_emulator(latency: float = 0.2) -> EmulatorProcess:
 
 
 def operator_env(emulator: EmulatorProcess, region: str = REGION) -> list[dict[str, Any]]:
-    """The container's extra environment: the emulator's endpoint, dummy credentials (the access key is
+    """The container's extra environment: the emulator's endpoints (Cloud Control, SageMaker), dummy credentials (the access key is
     the pod's name, so the emulator counts calls per pod) and a region."""
     return [
         {"name": "AWS_ENDPOINT_URL_CLOUDCONTROL", "value": emulator.url},
+        {"name": "AWS_ENDPOINT_URL_SAGEMAKER", "value": emulator.url},  # the clean-up before a delete
         {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "AWS_SECRET_ACCESS_KEY", "value": "testing"},
         {"name": "AWS_REGION", "value": region},
