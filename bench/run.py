@@ -4,8 +4,9 @@
     .venv/bin/python -m bench.run --quick    # the same scenarios, small (under 3 minutes; CI runs it)
 
 Scenarios (see bench/README.md): convergence of N profiles applied at once under a 25 calls/s AWS
-limit, Cloud Control calls per created/updated/deleted profile, Kubernetes writes per created
-profile (from the API server's audit log), steady state with many Ready profiles (operator RSS and
+limit, AWS calls per created/updated/deleted profile, offboarding (profiles whose people left apps
+running: time and calls per profile and per app), Kubernetes writes per created profile (from the
+API server's audit log), steady state with many Ready profiles (operator RSS and
 CPU, AWS calls per minute), and an operator restart over those profiles.
 
 Writes bench/results/latest.json and bench/results/latest.md (or --output-dir), and prints the table.
@@ -229,6 +230,7 @@ class Bench:
             for region in (CONV_REGION, STEADY_REGION):
                 self.emulator.add_domain(DOMAIN, region)
             await self.convergence_and_costs()
+            await self.offboarding()
             await self.failover()
             await self.steady_state_and_restart()
         finally:
@@ -317,11 +319,12 @@ class Bench:
     def aws_cost(self, what: str, n: int, calls: Counter[str], throttled: Counter[str]) -> None:
         total = sum(calls.values())
         per_op = ", ".join(f"{op} {count / n:.2f}" for op, count in sorted(calls.items()))
-        minimum = {"created": 2, "updated": 3, "deleted": 2}[what]
+        # A delete first asks SageMaker what Studio left in the way (ListApps, ListSpaces).
+        minimum = {"created": 2, "updated": 3, "deleted": 4}[what]
         self.report.add(
             Row(
                 "AWS cost",
-                f"Cloud Control calls per {what} profile",
+                f"AWS calls per {what} profile",
                 round(total / n, 2),
                 "calls",
                 minimum,
@@ -329,6 +332,63 @@ class Bench:
             )
         )
         self.report.details[f"aws_calls_per_{what}"] = {op: round(c / n, 3) for op, c in sorted(calls.items())}
+
+    async def offboarding(self) -> None:
+        """N people leave at once: each profile has APPS_PER_PERSON live apps; one delete each. Time until
+        every object is gone, and AWS calls per profile and per app (DeleteApp once per app is the floor;
+        the rest are the surveys of each pass while apps are Deleting)."""
+        n = 10 if self.quick else 50
+        ns = "bench-offboard"
+        app_types = ("JupyterServer", "Canvas")
+        names = [f"leaver-{i:04d}" for i in range(n)]
+        op = self.operator(REALISTIC, CONV_REGION, [ns]).start()
+        try:
+            async with self.api() as api:
+                await api.create_namespace(ns)
+                await api.create_many(ns, [profile(name, ns, domain_id=DOMAIN) for name in names])
+                await api.wait(ns, all_ready(set(names), 1), within=60 + n, progress=ready_progress)
+                sagemaker = self.emulator.sagemaker_client(CONV_REGION)
+                for name in names:
+                    for app_type in app_types:
+                        sagemaker.create_app(DomainId=DOMAIN, UserProfileName=name, AppType=app_type, AppName="default")
+                print(f"offboarding: {n} profiles with {len(app_types)} apps each", flush=True)
+                await asyncio.sleep(LATENCY + 1)  # the apps are InService
+                before = self.emulator.stats()
+                t0 = time.monotonic()
+                await api.delete_many(ns, names)
+                await api.wait(ns, lambda objects: not objects, within=120 + n * 2)
+                seconds = time.monotonic() - t0
+                await asyncio.sleep(3)
+                calls = delta(before, self.emulator.stats(), "calls")
+        finally:
+            op.stop()
+        apps = n * len(app_types)
+        delete_latency = self.emulator.config().get("app_delete_latency")
+        self.report.add(
+            Row(
+                f"Offboarding N={n}",
+                "time until every profile (2 apps each) is deleted",
+                round(seconds, 1),
+                "s",
+                note=f"app delete {delete_latency} s in the emulator (real AWS: minutes); operator's default "
+                "polling (SMUP_POLL_MIN 1 s, growing to SMUP_POLL_MAX 30 s)",
+            )
+        )
+        per_op = ", ".join(f"{op_name} {count / n:.2f}" for op_name, count in sorted(calls.items()))
+        self.report.add(
+            Row("AWS cost", "AWS calls per offboarded profile (2 apps)", round(sum(calls.values()) / n, 2), "calls",
+                8, note=f"{per_op}; the floor is two passes: survey + 2 DeleteApp, then survey + delete + 1 read")
+        )  # fmt: skip
+        self.report.add(
+            Row("AWS cost", "DeleteApp calls per app", round(calls.get("DeleteApp", 0) / apps, 2), "calls", 1,
+                note="each app is asked to go once; Deleted and Failed apps are skipped")
+        )  # fmt: skip
+        self.report.details["offboarding"] = {
+            "profiles": n,
+            "apps": apps,
+            "seconds": round(seconds, 2),
+            "calls": dict(calls),
+        }
 
     def kube_cost(self, what: str, n: int, writes: Counter[str]) -> None:
         total = sum(c for key, c in writes.items() if not key.startswith("DELETE"))

@@ -171,17 +171,22 @@ def test_a_profile_with_spaces_waits_for_them_before_it_is_deleted(
     wait_ready(kube, shared_namespace, "smspace", name)
 
     kube.kubectl("delete", "smup", owner, "-n", shared_namespace, "--wait=false")
-    blocked = wait_for(
-        "DeleteBlocked",
-        lambda: (c := condition(kube, shared_namespace, "smup", owner, "Ready")).get("reason") == "DeleteBlocked" and c,
+    waiting = wait_for(
+        "the delete waiting for the space's object",
+        lambda: (c := condition(kube, shared_namespace, "smup", owner, "Ready")).get("reason") == "Deleting"
+        and "Waiting for" in c.get("message", "")
+        and c,
     )
-    assert blocked["status"] == "False"
-    assert name in blocked["message"]  # AWS's own message names the space
+    assert waiting["status"] == "False"
+    # names the space and the object that manages it; the space is its object's to delete, not the profile's
+    assert f"space {name} (managed by SageMakerSpace " in waiting["message"], waiting
+    assert f"/{shared_namespace}/{name})" in waiting["message"], waiting
     assert emulator.boto3_client(REGION).get_resource(
         TypeName="AWS::SageMaker::UserProfile", Identifier=f"{owner}|{DOMAIN}"
     )
-    warnings = [e for e in events(kube, shared_namespace, owner) if e["reason"] == "DeleteBlocked"]
-    assert len(warnings) == 1, warnings  # said once, not at every retry
+    assert aws_space(emulator, name) is not None
+    said = [e for e in events(kube, shared_namespace, owner) if e["reason"] == "Deleting"]
+    assert len(said) == 1, said  # said once, not at every retry
 
     kube.kubectl("delete", "smspace", name, "-n", shared_namespace, "--timeout=60s", timeout=70)
     wait_for(

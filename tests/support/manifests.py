@@ -75,6 +75,28 @@ def space(
     return {"apiVersion": API_VERSION, "kind": "SageMakerSpace", "metadata": metadata, "spec": spec}
 
 
+def domain(
+    name: str,
+    namespace: str | None = None,
+    *,
+    domain_name: str | None = None,
+    annotations: Mapping[str, str] | None = None,
+    **spec_overrides: Any,
+) -> dict[str, Any]:
+    """A SageMakerDomain named `name` for the AWS domain `domain_name` (default: `name`): IAM auth, the
+    VPC, subnet and execution role of ``examples/studio.yaml``. AWS makes its id."""
+    metadata = _metadata(name, namespace, annotations)
+    spec: dict[str, Any] = {
+        "domainName": domain_name or name,
+        "authMode": "IAM",
+        "vpcId": "vpc-0123456789abcdef0",
+        "subnetIds": ["subnet-0123456789abcdef0"],
+        "defaultUserSettings": {"executionRole": "arn:aws:iam::123456789012:role/service-role/SageMakerExecutionRole"},
+    }
+    spec.update(spec_overrides)
+    return {"apiVersion": API_VERSION, "kind": "SageMakerDomain", "metadata": metadata, "spec": spec}
+
+
 def object_list(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """A ``v1`` List of `items`: one ``kubectl apply`` for a whole batch."""
     return {"apiVersion": "v1", "kind": "List", "items": [dict(item) for item in items]}
