@@ -46,7 +46,7 @@ from tests.support.chart import (
 from tests.support.emulator import EmulatorProcess
 from tests.support.helm import CRD_NAME, Helm
 from tests.support.kube import REPO_ROOT, Kube, wait_for
-from tests.support.manifests import profile
+from tests.support.manifests import REGION, profile
 from tests.support.node import LocalNode, find_operator_image, rebuilt_image_archive
 
 pytestmark = pytest.mark.node
@@ -373,12 +373,14 @@ def test_deleting_a_namespace_full_of_profiles_runs_their_finalizers(
     assert set(deletes.values()) == {1}, deletes
 
 
-def test_deleting_the_namespace_of_a_studio_setup_leaves_aws_empty(
+def test_deleting_the_namespace_of_a_studio_setup_whose_people_used_studio_leaves_aws_empty(
     release: Installation, node: LocalNode, node_kube: Kube, emulator: EmulatorProcess
 ) -> None:
-    """examples/studio.yaml (a domain, profiles and spaces by references), then `kubectl delete namespace`:
-    kube-controller-manager deletes every object at once; the operator's finalizers go in dependency order
-    (AWS refuses a domain with profiles, a profile with spaces) and none is left stuck."""
+    """examples/studio.yaml (a domain, profiles and spaces by references); its people use Studio (apps in
+    their profiles and spaces, and a private space carol made in Studio, which her profile may delete);
+    then `kubectl delete namespace`: kube-controller-manager deletes every object at once; the operator's
+    finalizers clear the apps and go in dependency order (AWS refuses a domain with profiles, a profile
+    with apps or spaces, a space with apps) and none is left stuck."""
     kube = node_kube
     namespace = f"studio-{uuid.uuid4().hex[:6]}"
     kube.create_namespace(namespace)
@@ -388,6 +390,8 @@ def test_deleting_the_namespace_of_a_studio_setup_leaves_aws_empty(
         doc["metadata"]["namespace"] = namespace
         if doc["kind"] == "SageMakerDomain":
             doc["spec"]["domainName"] = domain_name
+        if doc["kind"] == "SageMakerUserProfile" and doc["metadata"]["name"] == "carol":
+            doc["spec"]["cleanupOnDelete"] = {"ownedSpaces": "Delete"}
     kube.apply_list(docs)
 
     def everything() -> list[dict[str, Any]]:
@@ -402,13 +406,40 @@ def test_deleting_the_namespace_of_a_studio_setup_leaves_aws_empty(
 
     wait_for("the Studio setup Ready", all_ready, timeout=120, interval=1)
     domain_id = next(o for o in everything() if o["kind"] == "SageMakerDomain")["status"]["identifier"]
+    # People use Studio: what the Studio UI does through SageMaker's API.
+    sagemaker = emulator.sagemaker_client(REGION)
+    sagemaker.create_space(
+        DomainId=domain_id,
+        SpaceName="carol-scratch",
+        OwnershipSettings={"OwnerUserProfileName": "carol"},
+        SpaceSharingSettings={"SharingType": "Private"},
+        SpaceSettings={"AppType": "JupyterLab"},
+    )
+    opened = [
+        {"UserProfileName": "carol", "AppType": "JupyterServer"},
+        {"UserProfileName": "dave", "AppType": "Canvas"},
+        {"SpaceName": "carol-notebooks", "AppType": "JupyterLab"},
+        {"SpaceName": "team-lab", "AppType": "CodeEditor"},
+        {"SpaceName": "carol-scratch", "AppType": "JupyterLab"},
+    ]
+    for app in opened:
+        sagemaker.create_app(DomainId=domain_id, AppName="default", **app)
 
-    TIMINGS["namespace of a Studio setup deleted"] = delete_namespace(kube, namespace, timeout=240)
+    def apps() -> dict[str, str]:
+        listed = sagemaker.list_apps(DomainIdEquals=domain_id, MaxResults=100)["Apps"]
+        return {f"{a.get('UserProfileName') or a.get('SpaceName')}/{a['AppType']}": a["Status"] for a in listed}
+
+    wait_for("every app InService", lambda: len(apps()) == len(opened) and set(apps().values()) == {"InService"})
+
+    TIMINGS["namespace of a Studio setup whose people used Studio deleted"] = delete_namespace(
+        kube, namespace, timeout=240
+    )
     for type_name in ("AWS::SageMaker::Space", "AWS::SageMaker::UserProfile"):
         left = emulator.admin("GET", f"/_emulator/resources?TypeName={type_name}")["Resources"]
         assert [r for r in left if r["Properties"].get("DomainId") == domain_id] == [], type_name
     domains = emulator.admin("GET", "/_emulator/resources?TypeName=AWS::SageMaker::Domain")["Resources"]
     assert [r for r in domains if r["Identifier"] == domain_id] == []
+    assert set(apps().values()) == {"Deleted"}, apps()  # listed for a day, as in AWS: none live
 
 
 def test_helm_uninstall_keeps_the_crd_and_the_profiles(
