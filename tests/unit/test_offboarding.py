@@ -8,21 +8,23 @@ the way under Block, and a domain never deletes profiles or spaces nobody here m
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from tests.unit.test_reconciler import SETTINGS, FakeCloudControl, cond, domain_view, space_view, view
 from userprofile_operator.cleanup import App, CleanupPlan, Member, Survey, plan_cleanup
+from userprofile_operator.handlers import Runtime
 from userprofile_operator.kind import Kind
-from userprofile_operator.kinds import by_name
+from userprofile_operator.kinds import all_kinds, by_name
 from userprofile_operator.kinds.domain import KIND as DOMAIN
 from userprofile_operator.kinds.space import KIND as SPACE
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
 from userprofile_operator.models import CleanupOnDelete, CleanupPolicy
 from userprofile_operator.offboard import Surroundings
 from userprofile_operator.reconciler import Reconciler
-from userprofile_operator.settings import OWNER_TAG_KEY
+from userprofile_operator.settings import OWNER_TAG_KEY, Settings
 from userprofile_operator.studio import Found
 from userprofile_operator.wire import AwsError
 
@@ -389,3 +391,54 @@ async def test_a_domain_with_home_efs_delete_goes_through_sagemaker_with_the_ret
         f"Deleting domain {status['identifier']} with its home EFS volume fs-0123456789abcdef0"
     )
     assert world.studio.domain is None and outcomes[-1].release
+
+
+# -- the runtime: waking a blocked delete, and who manages what ------------------------------------
+
+
+class RecordingObjects:
+    def __init__(self) -> None:
+        self.patches: list[tuple[str, str, str, dict[str, Any]]] = []
+
+    async def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.patches.append((kind.kind, namespace, name, status))
+
+
+def _body(kind: Kind, name: str, uid: str, generation: int = 1) -> dict[str, Any]:
+    return {"kind": kind.kind, "metadata": {"namespace": "ns", "name": name, "uid": uid, "generation": generation}}
+
+
+async def test_a_blocked_delete_is_woken_when_a_managed_object_goes_or_its_spec_changes() -> None:
+    runtime = Runtime(Settings(), all_kinds())
+    objects = RecordingObjects()
+    runtime.objects = objects  # type: ignore[assignment]
+    runtime.blocked["uid-domain"] = (DOMAIN, "ns", "studio", 1)
+    runtime.saw(PROFILE, "MODIFIED", _body(PROFILE, "carol", "uid-carol"))
+    await asyncio.sleep(0)
+    assert objects.patches == []  # nothing went: nothing to wake
+    runtime.saw(PROFILE, "DELETED", _body(PROFILE, "carol", "uid-carol"))
+    await asyncio.sleep(0)
+    ((kind, namespace, name, status),) = objects.patches
+    assert (kind, namespace, name) == ("SageMakerDomain", "ns", "studio")
+    # kopf's progress record of the delete handler: its next run is now
+    assert set(status["kopf"]["progress"]["finalize"]) == {"delayed"}
+    assert runtime.blocked == {}  # woken once; the handler says again if it still waits
+    # a blocked object whose spec changes (a person edits cleanupOnDelete) is woken too
+    runtime.blocked["uid-alice"] = (PROFILE, "ns", "alice", 1)
+    runtime.saw(PROFILE, "MODIFIED", _body(PROFILE, "alice", "uid-alice", generation=1))
+    await asyncio.sleep(0)
+    assert len(objects.patches) == 1
+    runtime.saw(PROFILE, "MODIFIED", _body(PROFILE, "alice", "uid-alice", generation=2))
+    await asyncio.sleep(0)
+    assert [p[2] for p in objects.patches] == ["studio", "alice"]
+
+
+def test_an_ownership_tag_of_a_gone_object_of_this_cluster_means_nobody_manages_it() -> None:
+    runtime = Runtime(Settings(cluster_name="prod"), all_kinds(), ["team-*"])
+    runtime.saw(SPACE, "ADDED", _body(SPACE, "lab", "uid-lab"))
+    runtime.seen[("SageMakerSpace", "team-a", "lab")] = runtime.seen.pop(("SageMakerSpace", "ns", "lab"))
+    assert runtime.manages(SPACE, "prod/team-a/lab")
+    assert not runtime.manages(SPACE, "prod/team-a/gone")  # left behind with deletionPolicy: Retain
+    assert not runtime.manages(PROFILE, "prod/team-a/lab")  # the tag names a profile object, not this space
+    assert runtime.manages(SPACE, "other-cluster/team-a/gone")  # another cluster's: not ours to judge
+    assert runtime.manages(SPACE, "prod/elsewhere/gone")  # outside what this operator watches
