@@ -91,7 +91,7 @@ async def cloudcontrol(request: web.Request) -> web.Response:
         if decision.error is not None:
             raise decision.error
         return _aws_response(protocol.dispatch(state.backend, operation, region, body, decision.async_error_code))
-    except errors.CloudControlError as error:
+    except errors.ServiceError as error:
         if operation is not None:
             state.errors[f"{operation}:{error.name}"] += 1
         return _aws_response(protocol.error_body(error), error.status)
@@ -116,7 +116,7 @@ def admin(handler: Callable[[web.Request, EmulatorState], Awaitable[Any]]) -> Ad
             return _json(await handler(request, request.app[STATE_KEY]))
         except (AdminError, ValueError) as problem:  # FaultConfigError is a ValueError
             return _json({"error": str(problem)}, 400)
-        except errors.CloudControlError as error:
+        except errors.ServiceError as error:
             return _json({"error": error.message, "__type": error.name}, 404 if "NotFound" in error.name else 400)
 
     return wrapped
