@@ -143,9 +143,9 @@ def member_problems(members: Mapping[str, Member], body: Mapping[str, Any], pref
             continue
         if not isinstance(value, member.kind) or (isinstance(value, bool) and member.kind is not bool):
             raise errors.SerializationException(f"Unexpected value type for member {name}")
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            size = len(value) if isinstance(value, str) else value
-            what = "have length" if isinstance(value, str) else "have value"
+        if isinstance(value, str | int | list) and not isinstance(value, bool):
+            size = value if isinstance(value, int) else len(value)
+            what = "have value" if isinstance(value, int) else "have length"
             if member.min is not None and size < member.min:
                 problems.append(
                     f"Value {_show(value, member)} at '{where}' failed to satisfy constraint: "
