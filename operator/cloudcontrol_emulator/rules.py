@@ -191,9 +191,28 @@ def _profile_ref(name: PropertyPath) -> Reference:
 
 _SPACE_REF = Reference(target=SPACE, keys={("SpaceName",): ("SpaceName",), ("DomainId",): ("DomainId",)})
 
-# KernelGateway apps belong to Studio Classic; SageMaker refuses new ones.
-_DEPRECATED_APP_TYPES = (Refusal(("AppType",), frozenset({"KernelGateway"}), "This AppType has been deprecated."),)
-_APP_MISSING = "App {AppName} of type {AppType} does not exist for {owner} in Domain {DomainId} (region {region})."
+
+# App templates; <owner> becomes the property naming the app's owner, <kind> what the owner is.
+_APP_ARN = "arn:aws:sagemaker:{region}:{account}:app/{DomainId}/<owner>/{AppType!l}/{AppName}"
+_APP_MISSING = (
+    "App {AppName} of type {AppType} does not exist for <kind> <owner> in Domain {DomainId} (region {region})."
+)
+
+
+def _app_rules(kind: str, owner: str, reference: Reference) -> TypeRules:
+    """An app of a profile or of a space: ``owner`` is the property naming it, ``kind`` its label."""
+    field = "{" + owner + "}"
+    return TypeRules(
+        label="App",
+        name="{AppName} ({AppType})",
+        missing=_APP_MISSING.replace("<kind>", kind).replace("<owner>", field),
+        arn=("AppArn",),
+        computed={("AppArn",): _APP_ARN.replace("<owner>", field)},
+        references=(_DOMAIN_REF, reference),
+        # KernelGateway apps belong to Studio Classic; SageMaker refuses new ones.
+        refusals=(Refusal(("AppType",), frozenset({"KernelGateway"}), "This AppType has been deprecated."),),
+        kept_deleted=True,
+    )
 
 
 RULES: Final[Mapping[str, TypeRules]] = {
@@ -251,30 +270,8 @@ RULES: Final[Mapping[str, TypeRules]] = {
         listed=(("DomainArn",), ("DomainName",), ("Url",)),
         volume=("HomeEfsFileSystemId",),
     ),
-    APP: TypeRules(
-        label="App",
-        name="{AppName} ({AppType})",
-        missing=_APP_MISSING.replace("{owner}", "UserProfile {UserProfileName}"),
-        arn=("AppArn",),
-        computed={
-            ("AppArn",): "arn:aws:sagemaker:{region}:{account}:app/{DomainId}/{UserProfileName}/{AppType!l}/{AppName}",
-        },
-        references=(_DOMAIN_REF, _profile_ref(("UserProfileName",))),
-        refusals=_DEPRECATED_APP_TYPES,
-        kept_deleted=True,
-    ),
-    SPACE_APP: TypeRules(
-        label="App",
-        name="{AppName} ({AppType})",
-        missing=_APP_MISSING.replace("{owner}", "Space {SpaceName}"),
-        arn=("AppArn",),
-        computed={
-            ("AppArn",): "arn:aws:sagemaker:{region}:{account}:app/{DomainId}/{SpaceName}/{AppType!l}/{AppName}",
-        },
-        references=(_DOMAIN_REF, _SPACE_REF),
-        refusals=_DEPRECATED_APP_TYPES,
-        kept_deleted=True,
-    ),
+    APP: _app_rules("UserProfile", "UserProfileName", _profile_ref(("UserProfileName",))),
+    SPACE_APP: _app_rules("Space", "SpaceName", _SPACE_REF),
 }
 
 GENERIC: Final = TypeRules(label="Resource", name="")

@@ -181,6 +181,10 @@ def _app_details(resource: Resource) -> JsonObject:
     return {**_picked(resource.model, names), "Status": resource.status, "CreationTime": resource.created}
 
 
+def _profile_details(resource: Resource) -> JsonObject:
+    return {**_picked(resource.model, ("DomainId", "UserProfileName")), **_lifecycle(resource)}
+
+
 def _space_details(resource: Resource) -> JsonObject:
     model = resource.model
     details = {**_picked(model, ("DomainId", "SpaceName", "SpaceDisplayName")), **_lifecycle(resource)}
@@ -269,7 +273,7 @@ def _list_apps(studio: Studio, region: str, body: JsonObject) -> JsonObject:
     types = [APP_OWNERS[name] for name in given] or list(APP_OWNERS.values())
     found = [
         resource
-        for _, resource in studio.listed(region, types)
+        for resource in studio.listed(region, types)
         if _in_domain(body, resource) and all(resource.model.get(name) == value for name, value in given.items())
     ]
     return _listed("Apps", found, body, _app_details)
@@ -284,48 +288,37 @@ def _keys(body: JsonObject, members: Mapping[str, Member]) -> JsonObject:
     return {name: body[name] for name in members}
 
 
-def _describe_space(studio: Studio, region: str, body: JsonObject) -> JsonObject:
-    return _described("DescribeSpace", studio.describe(region, SPACE, _keys(body, _SPACE_KEYS)))
+def _describe(type_name: str, keys: Mapping[str, Member], operation: str) -> Handler:
+    """Describe<Kind>: the resource named by the ``keys`` members."""
+
+    def describe(studio: Studio, region: str, body: JsonObject) -> JsonObject:
+        return _described(operation, studio.describe(region, type_name, _keys(body, keys)))
+
+    return describe
 
 
-def _delete_space(studio: Studio, region: str, body: JsonObject) -> JsonObject:
-    studio.delete(region, SPACE, _keys(body, _SPACE_KEYS))
-    return {}
+def _delete(type_name: str, keys: Mapping[str, Member]) -> Handler:
+    """Delete<Kind>: Deleting, then gone; refused while anything live refers to it."""
+
+    def delete(studio: Studio, region: str, body: JsonObject) -> JsonObject:
+        studio.delete(region, type_name, _keys(body, keys))
+        return {}
+
+    return delete
 
 
-def _list_spaces(studio: Studio, region: str, body: JsonObject) -> JsonObject:
-    found = [
-        resource
-        for _, resource in studio.listed(region, (SPACE,))
-        if _in_domain(body, resource) and _contains(body, "SpaceNameContains", resource, "SpaceName")
-    ]
-    return _listed("Spaces", found, body, _space_details)
+def _list(type_name: str, name: str, listed_as: str, details: Callable[[Resource], JsonObject]) -> Handler:
+    """List<Kinds>: filtered by ``DomainIdEquals`` and ``<name>Contains`` (case-insensitive), paged."""
 
+    def list_(studio: Studio, region: str, body: JsonObject) -> JsonObject:
+        found = [
+            resource
+            for resource in studio.listed(region, (type_name,))
+            if _in_domain(body, resource) and _contains(body, f"{name}Contains", resource, name)
+        ]
+        return _listed(listed_as, found, body, details)
 
-def _describe_user_profile(studio: Studio, region: str, body: JsonObject) -> JsonObject:
-    return _described("DescribeUserProfile", studio.describe(region, USER_PROFILE, _keys(body, _PROFILE_KEYS)))
-
-
-def _delete_user_profile(studio: Studio, region: str, body: JsonObject) -> JsonObject:
-    studio.delete(region, USER_PROFILE, _keys(body, _PROFILE_KEYS))
-    return {}
-
-
-def _profile_details(resource: Resource) -> JsonObject:
-    return {**_picked(resource.model, ("DomainId", "UserProfileName")), **_lifecycle(resource)}
-
-
-def _list_user_profiles(studio: Studio, region: str, body: JsonObject) -> JsonObject:
-    found = [
-        resource
-        for _, resource in studio.listed(region, (USER_PROFILE,))
-        if _in_domain(body, resource) and _contains(body, "UserProfileNameContains", resource, "UserProfileName")
-    ]
-    return _listed("UserProfiles", found, body, _profile_details)
-
-
-def _describe_domain(studio: Studio, region: str, body: JsonObject) -> JsonObject:
-    return _described("DescribeDomain", studio.describe(region, DOMAIN, {"DomainId": body["DomainId"]}))
+    return list_
 
 
 def _delete_domain(studio: Studio, region: str, body: JsonObject) -> JsonObject:
@@ -340,13 +333,13 @@ HANDLERS: Final[dict[str, Handler]] = {
     "DeleteApp": _delete_app,
     "ListApps": _list_apps,
     "CreateSpace": _create_space,
-    "DescribeSpace": _describe_space,
-    "DeleteSpace": _delete_space,
-    "ListSpaces": _list_spaces,
-    "DescribeUserProfile": _describe_user_profile,
-    "DeleteUserProfile": _delete_user_profile,
-    "ListUserProfiles": _list_user_profiles,
-    "DescribeDomain": _describe_domain,
+    "DescribeSpace": _describe(SPACE, _SPACE_KEYS, "DescribeSpace"),
+    "DeleteSpace": _delete(SPACE, _SPACE_KEYS),
+    "ListSpaces": _list(SPACE, "SpaceName", "Spaces", _space_details),
+    "DescribeUserProfile": _describe(USER_PROFILE, _PROFILE_KEYS, "DescribeUserProfile"),
+    "DeleteUserProfile": _delete(USER_PROFILE, _PROFILE_KEYS),
+    "ListUserProfiles": _list(USER_PROFILE, "UserProfileName", "UserProfiles", _profile_details),
+    "DescribeDomain": _describe(DOMAIN, {"DomainId": _domain_id()}, "DescribeDomain"),
     "DeleteDomain": _delete_domain,
 }
 

@@ -109,13 +109,13 @@ class Studio:
             raise self._not_found(type_name, model, region)
         return resource
 
-    def listed(self, region: str, type_names: Iterable[str]) -> list[tuple[str, Resource]]:
+    def listed(self, region: str, type_names: Iterable[str]) -> list[Resource]:
         """Every resource of these types in the region, live or (apps) Deleted and Failed."""
         world = self._world(region)
-        found: list[tuple[str, Resource]] = []
+        found: list[Resource] = []
         for type_name in type_names:
-            found.extend((type_name, world.resources[(type_name, i)]) for i in world.sorted_identifiers(type_name))
-            found.extend((key[0], resource) for key, resource in world.gone.items() if key[0] == type_name)
+            found.extend(world.resources[(type_name, i)] for i in world.sorted_identifiers(type_name))
+            found.extend(resource for key, resource in world.gone.items() if key[0] == type_name)
         return found
 
     def file_systems(self, region: str) -> list[FileSystem]:

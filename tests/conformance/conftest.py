@@ -44,15 +44,11 @@ def raw_client(emulator: EmulatorProcess) -> Any:
 
 @pytest.fixture
 def sagemaker(emulator: EmulatorProcess) -> Any:
+    """SageMaker's own API (what the operator's offboarding calls), through boto3's ``sagemaker`` client."""
     return emulator.sagemaker_client(REGION, retries={"total_max_attempts": 1})
 
 
 @pytest.fixture
-def raw_sagemaker(emulator: EmulatorProcess) -> Any:
-    """No client-side parameter validation: lets the emulator's own limits be seen."""
-    return emulator.sagemaker_client(REGION, retries={"total_max_attempts": 1}, parameter_validation=False)
-
-
-@pytest.fixture
 def efs(emulator: EmulatorProcess) -> Any:
+    """EFS's DescribeFileSystems (the domains' home volumes), through boto3's ``efs`` client."""
     return emulator.efs_client(REGION, retries={"total_max_attempts": 1})

@@ -150,3 +150,16 @@ def error_of(caught: Any) -> tuple[str, str]:
     """(code, message) of a botocore ClientError caught by ``pytest.raises``."""
     error = caught.value.response["Error"]
     return error["Code"], error["Message"]
+
+
+def wait_gone(describe: Any, **keys: Any) -> None:
+    """Wait until SageMaker's ``describe`` (a bound client method) answers ResourceNotFound for ``keys``."""
+
+    def missing() -> bool:
+        try:
+            describe(**keys)
+        except describe.__self__.exceptions.ResourceNotFound:
+            return True
+        return False
+
+    eventually(missing, bool)

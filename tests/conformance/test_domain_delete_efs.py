@@ -16,18 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conformance import helpers as cc
-from tests.conformance.helpers import (
-    DOMAIN,
-    DOMAIN_TYPE,
-    REGION,
-    SPACE_TYPE,
-    app_keys,
-    assert_conforms,
-    error_of,
-    eventually,
-    profile,
-    space,
-)
+from tests.conformance.helpers import DOMAIN, DOMAIN_TYPE, REGION, app_keys, assert_conforms, error_of
 from tests.support.emulator import EmulatorProcess
 
 DOMAIN_ARN = f"arn:aws:sagemaker:{REGION}:123456789012:domain/{DOMAIN}"
@@ -43,14 +32,7 @@ def volumes(efs: Any) -> list[str]:
 
 
 def domain_gone(sagemaker: Any, domain_id: str = DOMAIN) -> None:
-    def missing() -> bool:
-        try:
-            sagemaker.describe_domain(DomainId=domain_id)
-        except sagemaker.exceptions.ResourceNotFound:
-            return True
-        return False
-
-    eventually(missing, bool)
+    cc.wait_gone(sagemaker.describe_domain, DomainId=domain_id)
 
 
 def test_every_domain_has_a_home_volume(sagemaker: Any, client: Any, efs: Any, emulator: EmulatorProcess) -> None:
@@ -102,8 +84,8 @@ def test_describe_file_systems_pages_and_knows_no_other_volume(efs: Any, emulato
 
 
 def test_delete_domain_is_refused_while_it_holds_anything(sagemaker: Any, client: Any) -> None:
-    cc.create_and_wait(client, profile())
-    cc.create_and_wait(client, space("shared"), SPACE_TYPE)
+    cc.create_and_wait(client, cc.profile())
+    cc.create_and_wait(client, cc.space("shared"), cc.SPACE_TYPE)
     sagemaker.create_app(**app_keys())
     with pytest.raises(sagemaker.exceptions.ResourceInUse) as caught:
         sagemaker.delete_domain(DomainId=DOMAIN, RetentionPolicy={"HomeEfsFileSystem": "Delete"})
@@ -154,7 +136,7 @@ def test_reset_clears_apps_and_volumes_of_deleted_domains(
     retained = home_volume(sagemaker, "d-retained0001")
     sagemaker.delete_domain(DomainId="d-retained0001")
     domain_gone(sagemaker, "d-retained0001")
-    cc.create_and_wait(client, profile())
+    cc.create_and_wait(client, cc.profile())
     sagemaker.create_app(**app_keys())
     assert retained in volumes(efs)
     emulator.reset()  # domains are kept, and with them their volumes

@@ -160,7 +160,9 @@ def test_kernel_gateway_is_deprecated_for_sagemaker_and_cloud_control(sagemaker:
     assert (event["ErrorCode"], event["StatusMessage"]) == ("InvalidRequest", "This AppType has been deprecated.")
 
 
-def test_members_are_checked_as_sagemaker_words_it(raw_sagemaker: Any) -> None:
+def test_members_are_checked_as_sagemaker_words_it(emulator: EmulatorProcess) -> None:
+    # No client-side parameter validation: the emulator's own limits are seen.
+    raw_sagemaker = emulator.sagemaker_client(REGION, retries={"total_max_attempts": 1}, parameter_validation=False)
     with pytest.raises(ClientError) as caught:
         raw_sagemaker.create_app(**{**app_keys(name="-bad"), "AppType": "Notebook"})
     code, message = error_of(caught)
