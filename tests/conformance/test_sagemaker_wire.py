@@ -91,3 +91,25 @@ def test_unknown_operations_and_missing_credentials(emulator: EmulatorProcess) -
     # Like Cloud Control's, an unknown operation is not counted; a call without credentials is.
     stats = emulator.stats()
     assert (stats["calls"], stats["errors"]) == ({"ListApps": 2}, {"ListApps:MissingAuthenticationTokenException": 1})
+
+
+def test_unmodified_boto3_finds_sagemaker_and_efs_through_the_environment(
+    emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    for name, value in emulator.env().items():
+        monkeypatch.setenv(name, value)
+    session = boto3.session.Session(region_name="us-east-1")
+    assert session.client("sagemaker").describe_domain(DomainId="d-abc123def456")["Status"] == "InService"
+    assert len(session.client("efs").describe_file_systems()["FileSystems"]) == 1
+    assert session.client("cloudcontrol").list_resources(TypeName="AWS::SageMaker::Domain")["ResourceDescriptions"]
+
+
+def test_efs_refuses_a_malformed_file_system_id(emulator: EmulatorProcess) -> None:
+    efs = emulator.efs_client("us-east-1", retries={"total_max_attempts": 1})
+    with pytest.raises(efs.exceptions.BadRequest) as caught:
+        efs.describe_file_systems(FileSystemId="home")
+    response = caught.value.response
+    assert (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]) == ("BadRequest", 400)
+    assert response["Error"]["Message"] == "Invalid file system id 'home'."
