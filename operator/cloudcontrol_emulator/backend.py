@@ -304,7 +304,8 @@ class World:
 
     @staticmethod
     def _check_rules(schema: ResourceSchema, model: JsonObject) -> None:
-        """``Failed`` (InvalidRequest) when ``model`` breaks a requirement or a format of its type."""
+        """``Failed`` (InvalidRequest) when ``model`` holds a refused value or breaks a requirement or a
+        format of its type."""
         rules = rules_for(schema.type_name)
         for refusal in rules.refusals:
             if get_path(model, refusal.path) in refusal.values:
@@ -821,6 +822,7 @@ class Backend:
         except Failed as failure:
             raise errors.InvalidRequestException(failure.text) from None
         resource.model = model
+        resource.modified = self.clock()
         resource.refresh()
         return resource
 
