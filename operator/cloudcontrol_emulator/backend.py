@@ -228,6 +228,9 @@ class World:
                 resource = None
         except Failed as failure:
             request.status, request.error_code, request.status_message = "FAILED", failure.code, failure.text
+            resource = self.resources.get(key)
+            if request.operation == "DELETE" and resource is not None and resource.status == "Deleting":
+                resource.status = "InService"  # something appeared meanwhile: the delete did not happen
             return
         request.status = "SUCCESS"
         request.resource_model = resource.properties_json if resource is not None else None
@@ -441,6 +444,11 @@ class World:
         self.requests[request.token] = request
         self.request_log.append(request)
         self.in_flight[key] = request
+        resource = self.resources.get(key)
+        if operation == "DELETE" and resource is not None and self.in_use_message(key) is None:
+            # The handler's Delete* call is accepted at once: SageMaker shows the resource Deleting until
+            # it is gone (a delete it refuses fails at once and leaves the status alone).
+            resource.status = "Deleting"
         if client_token is not None:
             self.client_tokens[client_token] = request
         self.schedule(request.due, functools.partial(self._complete_due, request))

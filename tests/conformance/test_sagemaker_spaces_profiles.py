@@ -194,3 +194,16 @@ def test_a_profile_with_live_apps_or_owned_spaces_cannot_be_deleted(
     # Its Deleted and Failed apps are still listed.
     listed = sagemaker.list_apps(UserProfileNameEquals="alice")["Apps"]
     assert sorted((a["AppName"], a["Status"]) for a in listed) == [("canvas", "Failed"), ("default", "Deleted")]
+
+
+def test_a_space_being_deleted_through_cloud_control_shows_deleting_in_sagemaker(sagemaker: Any, client: Any) -> None:
+    """The CloudFormation handler calls DeleteSpace at once: SageMaker's view says Deleting until it is gone."""
+    sagemaker.create_space(DomainId=DOMAIN, SpaceName="going")
+    cc.eventually(
+        lambda: sagemaker.describe_space(DomainId=DOMAIN, SpaceName="going")["Status"], lambda s: s == "InService"
+    )
+    client.delete_resource(TypeName=SPACE_TYPE, Identifier=f"{DOMAIN}|going")
+    assert sagemaker.describe_space(DomainId=DOMAIN, SpaceName="going")["Status"] == "Deleting"
+    listed = sagemaker.list_spaces(DomainIdEquals=DOMAIN)["Spaces"]
+    assert [s["Status"] for s in listed if s["SpaceName"] == "going"] == ["Deleting"]
+    wait_gone(sagemaker.describe_space, DomainId=DOMAIN, SpaceName="going")
