@@ -168,6 +168,10 @@ def plan_cleanup(survey: Survey, policy: CleanupOnDelete, cleanup: Cleanup, noun
     )
 
 
+# How a pass says what an app it waits for is doing.
+_DOING: Final = {"Deleting": "being deleted", "Pending": "starting (deleted once it runs)"}
+
+
 def _states(apps: tuple[App, ...]) -> str:
-    states = sorted({app.status for app in apps})
-    return "are " + " or ".join(s.lower() for s in states) if len(apps) > 1 else "is " + states[0].lower()
+    doing = " or ".join(_DOING.get(state, state.lower()) for state in sorted({app.status for app in apps}))
+    return f"{'are' if len(apps) > 1 else 'is'} {doing}"

@@ -191,7 +191,7 @@ def test_sigkill_mid_clean_up_converges_with_at_most_one_repeated_delete_app(
         for app_type in apps:
             open_studio(emulator, DOMAIN, app_type, UserProfileName=name)
         before = calls(emulator, "DeleteApp")
-        with emulator.app_delete_latency(5):  # apps take a while to go, as in AWS: the crash lands mid-way
+        with emulator.slow_app_deletes(5):  # apps take a while to go, as in AWS: the crash lands mid-way
             kube.kubectl("delete", "smup", name, "-n", own_namespace, "--wait=false")
             wait_for("a DeleteApp sent", lambda: calls(emulator, "DeleteApp") > before, interval=0.05)
             op.kill()

@@ -29,7 +29,7 @@ Public API (stable):
   ``faults()``, ``set_latency(seconds)``, ``set_config(**knobs)``, ``config()``,
   ``oob_create(region, desired_state | [desired_states])``, ``oob_patch(region, identifier, patch)``,
   ``oob_delete(region, identifier)``, ``resources(region=None)``, ``requests(region=None)``,
-  ``set_app_delete_latency(seconds)``, ``app_delete_latency(seconds)`` (a context manager), ``set_app_status(region, domain_id, app_type, app_name,
+  ``set_app_delete_latency(seconds)``, ``slow_app_deletes(seconds)`` (a context manager), ``set_app_status(region, domain_id, app_type, app_name,
   user_profile_name=None, space_name=None, status="Failed", failure_reason=None)`` (an app becomes
   ``Failed``, or ``InService`` at once).
 * ``boto3_client(region, **config)`` — a ``cloudcontrol`` client with dummy credentials;
@@ -276,7 +276,7 @@ class EmulatorProcess:
         return self.set_config(AppDeleteLatency=seconds)
 
     @contextlib.contextmanager
-    def app_delete_latency(self, seconds: float) -> Iterator[EmulatorProcess]:
+    def slow_app_deletes(self, seconds: float) -> Iterator[EmulatorProcess]:
         """Apps stay ``Deleting`` for `seconds` inside the block; as before after it."""
         before = self.config()["AppDeleteLatency"]
         self.set_app_delete_latency(seconds)

@@ -54,7 +54,9 @@ def test_nothing_in_the_way_is_clear() -> None:
 def test_live_apps_are_deleted_by_default_and_those_already_going_are_waited_for() -> None:
     result = plan(Survey(apps=(app(), app("c", "Canvas"), app("p", status="Pending"), app("d", status="Deleting"))))
     assert [a.label for a in result.delete_apps] == ["JupyterServer/default", "Canvas/c"]
-    assert result.deleting == ("2 apps of alice (JupyterServer/p, JupyterServer/d) are deleting or pending",)
+    assert result.deleting == (
+        "2 apps of alice (JupyterServer/p, JupyterServer/d) are being deleted or starting (deleted once it runs)",
+    )
     assert not result.blockers and not result.clear
 
 
