@@ -136,16 +136,18 @@ class ObjectClient:
 
         return await asyncio.to_thread(call)
 
-    async def served(self, kinds: Iterable[Kind]) -> bool:
-        """Whether the API server's discovery lists every kind's resource (the CRDs are installed and served)."""
-        plurals = {kind.plural for kind in kinds}
+    async def serving(self, kinds: Iterable[Kind]) -> list[Kind] | None:
+        """The kinds whose resource the API server's discovery lists (their CRDs installed and served), or
+        None when it cannot tell (refused, 503 while starting). No group at all (404) is none served."""
+        chosen = list(kinds)
 
-        def call() -> bool:
+        def call() -> list[Kind] | None:
             try:
                 found: Any = self._objects.get_api_resources(GROUP, VERSION, _request_timeout=REQUEST_TIMEOUT)
-            except Exception:  # 404 (no such group yet), refused, 503 while starting: not served
-                return False
-            return plurals <= {r.name for r in found.resources or []}
+            except Exception as err:
+                return [] if getattr(err, "status", None) == 404 else None
+            plurals = {r.name for r in found.resources or []}
+            return [kind for kind in chosen if kind.plural in plurals]
 
         return await asyncio.to_thread(call)
 
