@@ -284,7 +284,7 @@ class WatchGuard:
                 "not served by the API server, so not watched (is the CRD installed?): %s; picked up once served. "
                 "Watching: %s",
                 ", ".join(newly_unserved),
-                ", ".join(name for name in names if name not in missing) or "no kind yet",
+                ", ".join(name for name in names if name not in missing) or "none",
             )
         for name in [*names, "namespaces"]:
             now = UNSERVED if name in self._unserved else LAGGING if name in missing else WATCHED
