@@ -94,6 +94,16 @@ def test_base_installs_into_one_namespace() -> None:
     ]
 
 
+def test_base_manages_every_kind() -> None:
+    """The chart's default `kinds: all`: every CRD in crds/, the operator without --kinds (every kind)."""
+    built = objects(run(KUBECTL, "kustomize", str(BASE)))
+    crds = {obj["metadata"]["name"] for (_, kind, _, _), obj in built.items() if kind == "CustomResourceDefinition"}
+    files = {path.name.split("_", 1)[1].removesuffix(".yaml") for path in (REPO_ROOT / "crds").glob("*.yaml")}
+    assert {name.split(".", 1)[0] for name in crds} == files
+    deployment = next(obj for (_, kind, _, _), obj in built.items() if kind == "Deployment")
+    assert "--kinds" not in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
 def test_an_overlay_namespace_moves_the_lease_and_its_rbac(tmp_path: Path) -> None:
     """The operator finds its Lease's namespace in POD_NAMESPACE, not in its args: an overlay that sets
     another namespace moves the Deployment, the Lease Role and its binding's subject together."""
