@@ -98,8 +98,8 @@ class Settings(BaseSettings):
     deaf_exit_after: float = Field(
         default=60.0,
         ge=0,
-        description="How long /healthz reports a deaf watch (or an unserved CRD) before the process exits "
-        "non-zero, for its supervisor to restart it.",
+        description="How long /healthz reports a deaf watch (or a served kind kopf does not watch) before the "
+        "process exits non-zero, for its supervisor to restart it.",
     )
     crd_wait: float = Field(
         default=120.0,

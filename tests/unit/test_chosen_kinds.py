@@ -364,3 +364,19 @@ def test_urllib3s_per_request_warning_is_said_once_per_host_as_a_log_line(tmp_pa
     entry = json.loads(lines[0])
     assert entry["logger"] == "py.warnings"
     assert entry["message"].startswith("InsecureRequestWarning: Unverified HTTPS request is being made to host")
+
+
+# -- documented -----------------------------------------------------------------------------------------
+
+
+def test_the_readme_documents_every_setting_and_metric() -> None:
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from userprofile_operator import metrics
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    settings = [f"SMUP_{field.upper()}" for field in Settings.model_fields]
+    assert [name for name in settings if f"| `{name}` |" not in readme] == []
+    families = [m.describe()[0].name for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)]
+    assert "smup_kind_served" in families
+    assert [name for name in families if f"| `{name}" not in readme] == []
