@@ -15,7 +15,9 @@ binding's paramRef) and refuses, at `kubectl apply`, an object that names
   `DefaultResourceSpec.InstanceType` of every app setting;
 - `adoptionPolicy: Adopt` (and, for kinds whose identifier AWS makes, `managementPolicy: ObserveOnly`,
   which finds an existing resource by name just as adoption does and hands its id to references), unless
-  `allowAdoption` is true.
+  `allowAdoption` is true;
+- `cleanupOnDelete.ownedSpaces: Delete` (profiles) or `cleanupOnDelete.homeEfs: Delete` (domains), which
+  make a delete remove people's files, unless `allowDataDeletion` is true.
 
 On an update, a value the object already had passes: a guardrail tightened later never blocks the edits
 of other fields, nor the finalizer the operator removes at deletion; a new value must be allowed.
@@ -38,7 +40,7 @@ from cfn_registry.schema import JsonObject, PropertyPath
 from userprofile_operator.crd import dump_yaml
 from userprofile_operator.kind import GROUP, VERSION, Kind
 from userprofile_operator.kinds import all_kinds
-from userprofile_operator.models import AdoptionPolicy, ManagementPolicy
+from userprofile_operator.models import AdoptionPolicy, CleanupPolicy, HomeEfsPolicy, ManagementPolicy
 
 __all__ = [
     "TENANT_POLICY_KIND",
@@ -151,6 +153,7 @@ _VARIABLES: Final = (
     ("instanceTypesLimited", "params.spec.?allowedInstanceTypes.hasValue()"),
     ("allowedInstanceTypes", "params.spec.?allowedInstanceTypes.orValue([])"),
     ("allowAdoption", "params.spec.?allowAdoption.orValue(false)"),
+    ("allowDataDeletion", "params.spec.?allowDataDeletion.orValue(false)"),
 )
 
 
@@ -208,17 +211,53 @@ def _guard_validation(guard: Guard) -> JsonObject:
     }
 
 
-def _policy_validation(field: str, value: str, default: str, why: str) -> JsonObject:
-    """`spec.<field>: <value>` only where the namespace allows adoption (or the object had it already)."""
-    now = f"object.spec.?{field}.orValue('{default}') == '{value}'"
-    before = f"oldObject.spec.?{field}.orValue('{default}') == '{value}'"
-    message = f"allowAdoption: spec.{field}: {value} {why}; it is not allowed in "
+def _policy_validation(
+    field: str,
+    value: str,
+    default: str,
+    why: str,
+    flag: Literal["allowAdoption", "allowDataDeletion"] = "allowAdoption",
+) -> JsonObject:
+    """`spec.<field>: <value>` (a dotted path) only where the namespace's policy sets `flag` (or the object
+    had it already)."""
+    chain = "".join(f".?{name}" for name in field.split("."))
+    now = f"object.spec{chain}.orValue('{default}') == '{value}'"
+    before = f"oldObject.spec{chain}.orValue('{default}') == '{value}'"
+    message = f"{flag}: spec.{field}: {value} {why}; it is not allowed in "
     return {
-        "expression": f"!({now}) || variables.allowAdoption || (variables.updating && {before})",
-        "messageExpression": f"'{message}' + {_namespace_policy()} sets no allowAdoption: true)'",
-        "message": f"{message}this namespace (its {TENANT_POLICY_KIND} sets no allowAdoption: true)",
+        "expression": f"!({now}) || variables.{flag} || (variables.updating && {before})",
+        "messageExpression": f"'{message}' + {_namespace_policy()} sets no {flag}: true)'",
+        "message": f"{message}this namespace (its {TENANT_POLICY_KIND} sets no {flag}: true)",
         "reason": "Forbidden",
     }
+
+
+def _data_deletion_validations(kind: Kind) -> list[JsonObject]:
+    """What a delete may remove that holds people's files (a profile's own spaces, a domain's home volume):
+    asked for only where the platform team allows it. Apps (compute) are deleted by default everywhere."""
+    options = kind.cleanup.options if kind.cleanup is not None else ()
+    out = []
+    if "ownedSpaces" in options:
+        out.append(
+            _policy_validation(
+                "cleanupOnDelete.ownedSpaces",
+                CleanupPolicy.DELETE.value,
+                CleanupPolicy.BLOCK.value,
+                "deletes the private spaces (the person's files) with the profile",
+                "allowDataDeletion",
+            )
+        )
+    if "homeEfs" in options:
+        out.append(
+            _policy_validation(
+                "cleanupOnDelete.homeEfs",
+                HomeEfsPolicy.DELETE.value,
+                HomeEfsPolicy.RETAIN.value,
+                "deletes every user's home directory with the domain",
+                "allowDataDeletion",
+            )
+        )
+    return out
 
 
 def _adoption_validations(kind: Kind) -> list[JsonObject]:
@@ -276,7 +315,11 @@ def render_policy(kind: Kind) -> JsonObject:
                 *({"name": name, "expression": expression} for name, expression in _VARIABLES),
                 *(_refused(g) for g in guards(kind)),
             ],
-            "validations": [*(_guard_validation(g) for g in guards(kind)), *_adoption_validations(kind)],
+            "validations": [
+                *(_guard_validation(g) for g in guards(kind)),
+                *_adoption_validations(kind),
+                *_data_deletion_validations(kind),
+            ],
         },
     }
 
@@ -384,6 +427,15 @@ def render_tenant_policy_crd(kinds: Sequence[Kind] | None = None) -> JsonObject:
                 "description": (
                     "Whether objects may take over existing AWS resources (adoptionPolicy: Adopt; for "
                     "domains also managementPolicy: ObserveOnly). Default false."
+                ),
+                "default": False,
+            },
+            "allowDataDeletion": {
+                "type": "boolean",
+                "description": (
+                    "Whether a delete may remove what holds people's files: cleanupOnDelete.ownedSpaces: Delete "
+                    "(a profile's private spaces) and cleanupOnDelete.homeEfs: Delete (a domain's home EFS "
+                    "volume). Default false. Apps are compute and are deleted by default whatever this says."
                 ),
                 "default": False,
             },

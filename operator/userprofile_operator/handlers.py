@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
+import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -43,7 +45,10 @@ from userprofile_operator.settings import (
     ROLE_ARN_ANNOTATION,
     Settings,
 )
+from userprofile_operator.uninstall import UninstallGuard
 from userprofile_operator.watchguard import WatchState
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_REGION_ANNOTATION = f"{GROUP}/default-region"
 FINALIZE_HANDLER = "finalize"  # the delete handler's id: kopf keys its progress record by it
@@ -79,9 +84,11 @@ class Runtime:
         # object going, or the waiting object's spec changing, wakes them at once.
         self.blocked: dict[str, tuple[Kind, str, str, int]] = {}
         self._wakes: set[asyncio.Task[None]] = set()
+        self._crd_deleted: dict[Kind, tuple[float, bool]] = {}  # kind -> (when read, its CRD is being deleted)
         self.pool: CloudControlPool | None = None
         self.namespaces: dict[str, dict[str, str | None]] = {}
         self.scheduler: DriftScheduler | None = None
+        self.uninstall: UninstallGuard | None = None
         self.objects: ObjectClient | None = None
         self.tasks: list[asyncio.Task[None]] = []
         # More tasks to run beside kopf's (the watch self-check): started by kopf's start-up, inside
@@ -174,6 +181,24 @@ class Runtime:
         task = asyncio.get_running_loop().create_task(send(), name=f"wake-{uid}")
         self._wakes.add(task)
         task.add_done_callback(self._wakes.discard)
+
+    async def crd_deleted(self, kind: Kind) -> bool | None:
+        """Whether the kind's CRD is being deleted, or None when that cannot be read now: asked once per
+        delete, answered from a reading at most a second old (an uninstall deletes thousands of objects
+        at once)."""
+        now = time.monotonic()
+        known = self._crd_deleted.get(kind)
+        if known is not None and now - known[0] < 1.0:
+            return known[1]
+        if self.objects is None:
+            return None
+        try:
+            deleted = await self.objects.crd_state(kind) != "present"
+        except Exception as err:
+            logger.warning("Could not read the CRD of %s: %s", kind.kind, err)
+            return None
+        self._crd_deleted[kind] = (now, deleted)
+        return deleted
 
     def manages(self, kind: Kind, owner: str) -> bool:
         """Whether the object an ownership tag names (`cluster/namespace/name`) still manages the resource:
@@ -337,6 +362,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     async def start_drift_checks(**_: Any) -> None:
         # Always: objects may ask for drift checks by annotation even when the default is off.
         runtime.objects = ObjectClient()
+        runtime.uninstall = UninstallGuard(runtime.objects, runtime.kinds, runtime.scope)
         runtime.scheduler = DriftScheduler(runtime.drift_check, runtime.settings.max_concurrent_aws_calls)
         runtime.tasks.append(asyncio.create_task(runtime.scheduler.run(), name="drift-scheduler"))
         if runtime.settings.resync_interval > 0:
@@ -368,6 +394,8 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         for task in runtime.tasks:
             task.cancel()
         await asyncio.gather(*runtime.tasks, return_exceptions=True)
+        if runtime.uninstall is not None:
+            await runtime.uninstall.stop()
         if runtime.objects is not None:
             runtime.objects.close()
         if runtime.pool is not None:
@@ -386,6 +414,12 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         runtime.namespaces[name] = entry
         return {name: entry}
 
+    @kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions", registry=registry, id="uninstall")
+    async def crd_seen(name: str, meta: kopf.Meta, **_: Any) -> None:
+        # An uninstall deletes our CRDs: their objects are released, AWS is left alone (uninstall.py).
+        if runtime.uninstall is not None:
+            runtime.uninstall.crd_seen(name, bool(meta.get("deletionTimestamp")))
+
     for kind in runtime.kinds:
         _register_kind(registry, runtime, kind)
 
@@ -397,9 +431,9 @@ def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, kind: Kind
     reconciler = runtime.reconcilers[kind]
 
     @kopf.on.event(*kind.resource, registry=registry, id="watch_self_check")
-    def event_seen(type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def event_seen(type: str | None, body: kopf.Body, **_: Any) -> None:
         # Every watch event of our resources, the initial listing included: the watch self-check's input,
-        # and what references resolve against.
+        # and what references resolve against. Async: on kopf's event loop, where a wake is scheduled.
         runtime.watch.event_seen()
         runtime.saw(kind, type, body)
 
@@ -432,6 +466,12 @@ def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, kind: Kind
     @kopf.on.delete(*kind.resource, registry=registry, id=FINALIZE_HANDLER)
     async def on_delete(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
         view, cc = runtime.view(kind, body, retry)
+        crd_deleted = await runtime.crd_deleted(kind)
+        if crd_deleted is None:
+            # Unknown whether this delete is a person's or an uninstall's: delete nothing yet, ask again.
+            raise kopf.TemporaryError(f"cannot read the CRD {kind.crd_name} yet", delay=5)
+        if crd_deleted:
+            view = dataclasses.replace(view, crd_deleted=True)
         with runtime.working_on(view.uid):
             outcome = await reconciler.finalize(view, cc, runtime.surroundings(view))
         if runtime.scheduler is not None:

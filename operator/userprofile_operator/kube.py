@@ -13,7 +13,7 @@ import asyncio
 import importlib
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from userprofile_operator.kind import GROUP, VERSION, Kind
 
@@ -91,6 +91,9 @@ def _list_page(
     return list(page.get("items") or []), (page.get("metadata") or {}).get("continue") or None
 
 
+CrdState = Literal["present", "deleting", "gone"]
+
+
 class ObjectClient:
     """Reads and writes single objects of any kind outside kopf handlers (the drift scheduler).
 
@@ -104,6 +107,7 @@ class ObjectClient:
         self._api_client = api_client()
         self._objects = client.CustomObjectsApi(self._api_client)
         self._core = client.CoreV1Api(self._api_client)
+        self._extensions = client.ApiextensionsV1Api(self._api_client)
 
     async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         def call() -> dict[str, Any] | None:
@@ -148,6 +152,48 @@ class ObjectClient:
                 return [] if getattr(err, "status", None) == 404 else None
             plurals = {r.name for r in found.resources or []}
             return [kind for kind in chosen if kind.plural in plurals]
+
+        return await asyncio.to_thread(call)
+
+    async def crd_state(self, kind: Kind) -> CrdState:
+        """Whether the kind's CRD is there, being deleted (it has a deletionTimestamp), or gone."""
+
+        def call() -> CrdState:
+            try:
+                crd: Any = self._extensions.read_custom_resource_definition(
+                    kind.crd_name, _request_timeout=REQUEST_TIMEOUT
+                )
+            except Exception as err:
+                if getattr(err, "status", None) == 404:
+                    return "gone"
+                raise
+            return "deleting" if crd.metadata.deletion_timestamp is not None else "present"
+
+        return await asyncio.to_thread(call)
+
+    async def remove_finalizer(self, kind: Kind, body: dict[str, Any], finalizer: str) -> bool:
+        """Takes `finalizer` off the object, if it has not changed since `body` was read (a merge patch
+        with its resourceVersion). False when it changed or went meanwhile."""
+        meta = body["metadata"]
+        remaining = [f for f in meta.get("finalizers") or [] if f != finalizer]
+        patch = {"metadata": {"finalizers": remaining, "resourceVersion": meta["resourceVersion"]}}
+
+        def call() -> bool:
+            try:
+                self._objects.patch_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    meta["namespace"],
+                    kind.plural,
+                    meta["name"],
+                    patch,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            except Exception as err:
+                if getattr(err, "status", None) in (404, 409, 422):
+                    return False
+                raise
+            return True
 
         return await asyncio.to_thread(call)
 

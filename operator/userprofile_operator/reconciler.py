@@ -54,6 +54,7 @@ from userprofile_operator.plan import (
     write_only_patch,
 )
 from userprofile_operator.settings import OWNER_TAG_KEY, Settings
+from userprofile_operator.uninstall import released_message
 from userprofile_operator.wire import NOT_FOUND_CODES, AwsError, ProgressEvent, is_transient
 
 Trigger = Literal["create", "update", "resume", "drift", "reference"]
@@ -79,6 +80,9 @@ class ObjectView:
     role_not_allowed: str | None = None
     """Why the namespace's role must not be used (a guardrail of the operator's settings): then nothing
     goes to AWS for this object, and it says so. None when the role, if any, is allowed."""
+    crd_deleted: bool = False
+    """The kind's CRD is being deleted (an uninstall): the API server deletes every object of it, and
+    none of those deletes is a person's wish to delete the AWS resource."""
 
 
 @dataclass
@@ -624,6 +628,14 @@ class Reconciler:
         whose delete Studio can block (`Kind.cleanup`) clear the way first; without it, AWS's refusal is
         reported and waited out."""
         out = Outcome()
+        if view.crd_deleted:
+            # Removing the operator (its CRDs) must never destroy what it managed: released as under
+            # deletionPolicy: Retain, whatever the object says, and nothing is sent to AWS.
+            identifier = view.status.get("identifier")
+            if identifier or view.status.get("operation"):
+                out.event("Normal", "Retained", released_message(self.kind, identifier))
+            out.release = True
+            return out
         try:
             spec = self.spec_model.from_spec(view.spec)
         except pydantic.ValidationError:

@@ -205,6 +205,16 @@ REFUSED = [
         "allowAdoption: spec.managementPolicy: ObserveOnly finds an existing AWS domain by its name",
         id="domain-observe-only",
     ),
+    pytest.param(  # a person's private spaces hold their files: the platform team decides
+        manifests.profile("leaver", cleanupOnDelete={"ownedSpaces": "Delete"}),
+        "allowDataDeletion: spec.cleanupOnDelete.ownedSpaces: Delete deletes the private spaces",
+        id="profile-owned-spaces-delete",
+    ),
+    pytest.param(
+        domain("wiped", cleanupOnDelete={"homeEfs": "Delete"}),
+        "allowDataDeletion: spec.cleanupOnDelete.homeEfs: Delete deletes every user's home directory",
+        id="domain-home-efs-delete",
+    ),
 ]
 
 

@@ -6,8 +6,10 @@ The binaries come from ``hack/node.sh`` (pinned Go modules, plus pause built fro
 ``pause.c`` and packed as the image ``localhost/pause:<version>``); CNI plugins and dnsmasq come from
 Debian (``containernetworking-plugins``, ``dnsmasq-base``). What the node is made of, and why:
 
-* **Network.** One bridge ``cni0`` with 10.244.0.1/24 (made here, not by the bridge plugin, whose
-  ``isGateway: false`` then leaves ``ip_forward`` alone), pods in 10.244.0.0/24 routed via 10.244.0.1.
+* **Network.** One bridge ``cni0`` with 10.244.0.1/24 and a fixed MAC (made here, not by the bridge
+  plugin, whose ``isGateway: false`` then leaves ``ip_forward`` alone; a bridge left to pick its MAC
+  changes it as pods come and go, and the pods' cached gateway address goes stale), pods in
+  10.244.0.0/24 routed via 10.244.0.1.
   The ``kubernetes`` Service's ClusterIP 10.0.0.1 is an address on ``lo`` and kube-apiserver binds
   10.0.0.1:443 itself (:func:`apiserver_args`), so a pod reaches the API server at the address and
   port its environment names, by local delivery: no kube-proxy, no forwarding, no iptables rule.
@@ -77,6 +79,7 @@ API_PORT = 443
 DNS_IP = "10.0.0.10"
 BRIDGE = "cni0"
 BRIDGE_IP = "10.244.0.1"
+BRIDGE_MAC = "02:53:4d:55:50:01"  # locally administered, fixed: the bridge's MAC never follows its ports
 POD_SUBNET = "10.244.0.0/24"
 CGROUP_ROOT = "smup-node"
 CNI_BIN = Path("/usr/lib/cni")
@@ -442,6 +445,11 @@ class LocalNode:
                 if _port_bound(ip, port, kind):  # a wildcard listener elsewhere takes it
                     raise NodeUnavailable(f"port {port} on {ip} is taken on this machine (a listener on 0.0.0.0?)")
             _run("ip", "link", "add", BRIDGE, "type", "bridge")
+            # A bridge whose address nobody set takes the lowest MAC of its ports, so it changes when a
+            # pod's veth comes or goes; pods that still hold the old MAC for their gateway in their ARP
+            # cache then send into the void (minutes of connect timeouts to 10.0.0.1 after a pod was
+            # deleted). An address set by hand stays.
+            _run("ip", "link", "set", "dev", BRIDGE, "address", BRIDGE_MAC)
             _run("ip", "addr", "add", f"{BRIDGE_IP}/24", "dev", BRIDGE)
             _run("ip", "link", "set", BRIDGE, "up")
             self.timings["prepare"] = time.monotonic() - start

@@ -154,7 +154,7 @@ def test_every_validation_names_its_rule_and_uses_only_variables_defined_before(
         used = set(re.findall(r"variables\.(\w+)", variable["expression"]))
         assert used <= set(defined), variable
         defined.append(variable["name"])
-    rules = ("allowedDomainIds", "allowedExecutionRoles", "allowedInstanceTypes", "allowAdoption")
+    rules = ("allowedDomainIds", "allowedExecutionRoles", "allowedInstanceTypes", "allowAdoption", "allowDataDeletion")
     for validation in spec["validations"]:
         text = validation["expression"] + validation["messageExpression"]
         assert set(re.findall(r"variables\.(\w+)", text)) <= set(defined), validation
@@ -162,7 +162,23 @@ def test_every_validation_names_its_rule_and_uses_only_variables_defined_before(
         assert validation["messageExpression"].startswith(tuple(f"'{rule}: " for rule in rules))
         assert validation["message"].startswith(rules)
     adoption = 2 if kind.generated_identifier else 1  # ObserveOnly finds a domain by name, like Adopt
-    assert len(spec["validations"]) == len(guards(kind)) + adoption
+    data = len({"ownedSpaces", "homeEfs"} & set(kind.cleanup.options if kind.cleanup else ()))
+    assert len(spec["validations"]) == len(guards(kind)) + adoption + data
+
+
+def test_deleting_peoples_files_with_an_object_needs_allow_data_deletion() -> None:
+    """A tenant may let apps go (compute); a profile's own spaces and a domain's home volume hold files."""
+    profile = [v["expression"] for v in render_policy(PROFILE)["spec"]["validations"]]
+    domain = [v["expression"] for v in render_policy(DOMAIN)["spec"]["validations"]]
+    spaces = [v["expression"] for v in render_policy(SPACE)["spec"]["validations"]]
+    owned = "object.spec.?cleanupOnDelete.?ownedSpaces.orValue('Block') == 'Delete'"
+    home = "object.spec.?cleanupOnDelete.?homeEfs.orValue('Retain') == 'Delete'"
+    assert [t for t in profile if owned in t] == [
+        f"!({owned}) || variables.allowDataDeletion || (variables.updating && "
+        "oldObject.spec.?cleanupOnDelete.?ownedSpaces.orValue('Block') == 'Delete')"
+    ]
+    assert any(home in t for t in domain) and not any(owned in t for t in domain)
+    assert not any("cleanupOnDelete" in t for t in spaces)  # a space's apps only: compute
 
 
 def test_roles_match_whole_arns_and_values_already_there_pass_an_update() -> None:
@@ -204,7 +220,9 @@ def test_the_parameters_and_their_bounds() -> None:
         "allowedExecutionRoles",
         "allowedInstanceTypes",
         "allowAdoption",
+        "allowDataDeletion",
     }
+    assert spec["properties"]["allowDataDeletion"]["default"] is False
     assert spec["properties"]["allowAdoption"] == {
         **spec["properties"]["allowAdoption"],
         "type": "boolean",

@@ -18,6 +18,7 @@ from tests.support.helm import helm_binary
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE = REPO_ROOT / "deploy" / "kustomize"
+CRDS = BASE / "crds"
 SCRIPT = REPO_ROOT / "deploy" / "render-kustomize.sh"
 CHART = REPO_ROOT / "deploy" / "helm" / "sagemaker-userprofile-operator"
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
@@ -52,23 +53,34 @@ def objects(text: str) -> dict[tuple[str, str, str, str], dict[str, Any]]:
 
 def test_base_is_up_to_date(tmp_path: Path) -> None:
     run(str(SCRIPT), str(tmp_path))
-    fresh = {p.name: p.read_text() for p in tmp_path.iterdir()}
-    committed = {p.name: p.read_text() for p in BASE.iterdir()}
+    fresh = {str(p.relative_to(tmp_path)): p.read_text() for p in tmp_path.rglob("*") if p.is_file()}
+    committed = {str(p.relative_to(BASE)): p.read_text() for p in BASE.rglob("*") if p.is_file()}
     assert sorted(committed) == sorted(fresh), "deploy/kustomize is stale: run deploy/render-kustomize.sh"
     for name, text in fresh.items():
         assert committed[name] == text, f"deploy/kustomize/{name} is stale: run deploy/render-kustomize.sh"
 
 
-def test_kustomize_builds_the_same_objects_as_helm_template() -> None:
+def test_the_two_bases_build_the_same_objects_as_helm_template() -> None:
     kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
     namespace = kustomization["namespace"]
-    from_kustomize = objects(run(KUBECTL, "kustomize", str(BASE)))
+    from_kustomize = objects(run(KUBECTL, "kustomize", str(BASE)) + "\n---\n" + run(KUBECTL, "kustomize", str(CRDS)))
     from_helm = objects(
         run(helm_binary(), "template", "sagemaker-userprofile-operator", str(CHART), "--namespace", namespace)
     )
     assert sorted(from_kustomize) == sorted(from_helm)
     for key, obj in from_helm.items():
         assert from_kustomize[key] == obj, f"{key} differs"
+
+
+def test_deleting_the_operators_base_never_deletes_a_crd() -> None:
+    """`kubectl delete -k deploy/kustomize` removes what the base holds: the CRDs must not be in it, or the
+    API server would delete every object of them."""
+    assert [kind for (_, kind, _, _) in objects(run(KUBECTL, "kustomize", str(BASE)))].count(
+        "CustomResourceDefinition"
+    ) == 0
+    crds = objects(run(KUBECTL, "kustomize", str(CRDS)))
+    assert {kind for (_, kind, _, _) in crds} == {"CustomResourceDefinition"}
+    assert len(crds) == len(list((REPO_ROOT / "crds").glob("*.yaml")))
 
 
 def test_base_installs_into_one_namespace() -> None:
@@ -82,7 +94,6 @@ def test_base_installs_into_one_namespace() -> None:
     assert kinds == [
         *["ClusterRole"] * 4,  # the operator's; editor, viewer and tenant-policy-admin for people
         "ClusterRoleBinding",
-        *["CustomResourceDefinition"] * crds,
         "Deployment",
         "PodDisruptionBudget",
         "Role",

@@ -442,3 +442,16 @@ def test_an_ownership_tag_of_a_gone_object_of_this_cluster_means_nobody_manages_
     assert not runtime.manages(PROFILE, "prod/team-a/lab")  # the tag names a profile object, not this space
     assert runtime.manages(SPACE, "other-cluster/team-a/gone")  # another cluster's: not ours to judge
     assert runtime.manages(SPACE, "prod/elsewhere/gone")  # outside what this operator watches
+
+
+async def test_an_uninstall_releases_every_object_and_touches_nothing_in_aws(world: World) -> None:
+    """Deleting the CRDs deletes every object: never a person's wish to delete AWS, even under Delete."""
+    status = await _created(world, PROFILE, view)
+    world.studio.add_app("alice")
+    spec = {"deletionPolicy": "Delete", "cleanupOnDelete": {"ownedSpaces": "Delete"}}
+    done = await Reconciler(SETTINGS, PROFILE).finalize(
+        view(spec, status, crd_deleted=True), world.cc[PROFILE], world.around
+    )
+    assert done.release and world.calls() == []
+    assert [(e[1], "CRD is being deleted" in e[2]) for e in done.events] == [("Retained", True)]
+    assert world.cc[PROFILE].resources  # still in AWS
