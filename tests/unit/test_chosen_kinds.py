@@ -19,10 +19,12 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from kubernetes.client.exceptions import ApiException
 from prometheus_client import REGISTRY
 
 from tests.unit.test_survival import Clock, FakeObjects, _guard, obj
@@ -33,6 +35,7 @@ from userprofile_operator.kinds import all_kinds, select
 from userprofile_operator.kinds.domain import KIND as DOMAIN
 from userprofile_operator.kinds.space import KIND as SPACE
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
+from userprofile_operator.kube import ObjectClient
 from userprofile_operator.settings import Settings
 
 OPERATOR = str(Path(sys.executable).parent / "userprofile-operator")
@@ -214,6 +217,34 @@ def test_the_probe_touches_objects_of_watched_kinds_only() -> None:
     asyncio.run(guard.step())
     probe = guard.state.probe
     assert probe is not None and probe.kind is PROFILE and [name for name, _ in objects.patches] == ["alice"]
+
+
+class FakeDiscovery:
+    """The Kubernetes client's CustomObjectsApi as far as discovery goes: the group's resources, or an error."""
+
+    def __init__(self, resources: dict[str, list[str]] | None = None, status: int | None = None) -> None:
+        self.resources, self.status = resources, status
+
+    def get_api_resources(self, group: str, version: str, **_: Any) -> Any:
+        if self.resources is None:
+            raise ApiException(status=self.status or 503)
+        return SimpleNamespace(resources=[SimpleNamespace(name=n, verbs=v) for n, v in self.resources.items()])
+
+
+def serving(discovery: FakeDiscovery) -> list[str] | None:
+    client = object.__new__(ObjectClient)  # no connection: only the discovery call is faked
+    client._objects = discovery
+    found = asyncio.run(client.serving(all_kinds()))
+    return None if found is None else [kind.plural for kind in found]
+
+
+def test_served_means_listed_with_the_verbs_kopf_needs() -> None:
+    verbs = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
+    terminating = ["get", "list", "watch", "delete", "deletecollection"]  # a CRD being deleted: no patch
+    discovery = FakeDiscovery({"sagemakeruserprofiles": verbs, "sagemakerspaces": terminating})
+    assert serving(discovery) == ["sagemakeruserprofiles"]
+    assert serving(FakeDiscovery(status=404)) == [], "no CRD of the group at all: none served"
+    assert serving(FakeDiscovery(status=503)) is None, "an API server that cannot answer cannot tell"
 
 
 # -- readiness says what is missing ---------------------------------------------------------------------
