@@ -26,12 +26,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--latency", type=float, default=0.5, help="seconds a Create/Update/Delete stays IN_PROGRESS"
     )
+    parser.add_argument(
+        "--app-delete-latency",
+        type=float,
+        default=2.0,
+        help="seconds an app deleted through SageMaker's DeleteApp stays Deleting",
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
-    app = build_app(account_id=args.account_id, latency=args.latency)
+    app = build_app(account_id=args.account_id, latency=args.latency, app_delete_latency=args.app_delete_latency)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port, backlog=1024)

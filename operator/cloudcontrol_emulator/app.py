@@ -1,7 +1,10 @@
-"""HTTP: the aiohttp application serving Cloud Control on ``POST /`` and the admin API.
+"""HTTP: the aiohttp application serving three AWS APIs on one port, and the admin API.
 
-Routing, the region from the SigV4 credential scope, call statistics and fault decisions live here;
-parsing members and shaping responses is :mod:`.protocol`, behaviour is :mod:`.backend`.
+``POST /`` is Cloud Control (``X-Amz-Target: CloudApiService.*``, JSON 1.0) or SageMaker
+(``X-Amz-Target: SageMaker.*``, JSON 1.1); ``GET /2015-02-01/file-systems`` is EFS's
+DescribeFileSystems. Routing, the region from the SigV4 credential scope, call statistics and fault
+decisions (Cloud Control only) live here; parsing members and shaping responses is :mod:`.protocol`,
+:mod:`.sagemaker_api` and :mod:`.efs`; behaviour is :mod:`.backend` and :mod:`.studio`.
 Admin endpoints (all JSON, under ``/_emulator/``) are documented in this package's README.
 """
 
@@ -14,17 +17,18 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
 import cfn_registry
 from cfn_registry.validation import model_validator
 
-from . import errors, protocol
+from . import efs, errors, protocol, sagemaker_api
 from .backend import Backend, Settings
 from .faults import Faults
 from .rules import DOMAIN, USER_PROFILE
+from .studio import APP_OWNERS, Studio
 
 _CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/[^/,\s]+/aws4_request")
 _ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
@@ -35,6 +39,7 @@ class EmulatorState:
     """Everything the handlers share besides the backend."""
 
     backend: Backend
+    studio: Studio
     faults: Faults
     initial_settings: Settings
     calls: Counter[str] = field(default_factory=Counter)
@@ -63,38 +68,83 @@ def access_key_of(authorization: str | None) -> str:
     return match.group(1) if match else "-"
 
 
-def _aws_response(body: bytes, status: int = 200) -> web.Response:
+@dataclass(frozen=True)
+class Wire:
+    """How one AWS API answers: its content type, and how it words an error."""
+
+    content_type: str
+    error_body: Callable[[errors.ServiceError], bytes]
+    error_type_header: bool = False
+    """rest-json services also name the error in ``x-amzn-ErrorType``."""
+
+
+CLOUDCONTROL_WIRE: Final = Wire(protocol.CONTENT_TYPE, protocol.error_body)
+SAGEMAKER_WIRE: Final = Wire(sagemaker_api.CONTENT_TYPE, sagemaker_api.error_body)
+EFS_WIRE: Final = Wire(efs.CONTENT_TYPE, efs.error_body, error_type_header=True)
+
+# Runs one call: (state, operation, region, request) -> the response body.
+Operation = Callable[[EmulatorState, str, str, web.Request], Awaitable[bytes]]
+
+
+def _aws_response(body: bytes, status: int, wire: Wire, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         body=body,
         status=status,
-        content_type=protocol.CONTENT_TYPE,
-        headers={"x-amzn-RequestId": str(uuid.uuid4())},
+        content_type=wire.content_type,
+        headers={"x-amzn-RequestId": str(uuid.uuid4()), **(headers or {})},
     )
 
 
-async def cloudcontrol(request: web.Request) -> web.Response:
+async def _serve(request: web.Request, wire: Wire, operation_of: Callable[[], str], run: Operation) -> web.Response:
+    """One AWS call: counted under its operation (and caller), its region from the credential scope;
+    a ServiceError is answered in the API's own format and counted too."""
     state = request.app[STATE_KEY]
     operation: str | None = None
     try:
-        operation = protocol.operation_of(request.headers.get("X-Amz-Target"))
+        operation = operation_of()
         state.calls[operation] += 1
         authorization = request.headers.get("Authorization")
         state.callers[f"{access_key_of(authorization)}:{operation}"] += 1
-        region = region_of(authorization)
-        body = protocol.parse_body(await request.read())
-        decision = state.faults.decide(operation, region)
-        if decision.delay:
-            await asyncio.sleep(decision.delay)
-        if decision.throttle is not None:
-            state.throttled[operation] += 1
-            raise errors.ThrottlingException(decision.throttle)
-        if decision.error is not None:
-            raise decision.error
-        return _aws_response(protocol.dispatch(state.backend, operation, region, body, decision.async_error_code))
-    except errors.CloudControlError as error:
+        return _aws_response(await run(state, operation, region_of(authorization), request), 200, wire)
+    except errors.ServiceError as error:
         if operation is not None:
             state.errors[f"{operation}:{error.name}"] += 1
-        return _aws_response(protocol.error_body(error), error.status)
+        headers = {"x-amzn-ErrorType": error.name} if wire.error_type_header else None
+        return _aws_response(wire.error_body(error), error.status, wire, headers)
+
+
+async def _cloudcontrol(state: EmulatorState, operation: str, region: str, request: web.Request) -> bytes:
+    body = protocol.parse_body(await request.read())
+    decision = state.faults.decide(operation, region)
+    if decision.delay:
+        await asyncio.sleep(decision.delay)
+    if decision.throttle is not None:
+        state.throttled[operation] += 1
+        raise errors.ThrottlingException(decision.throttle)
+    if decision.error is not None:
+        raise decision.error
+    return protocol.dispatch(state.backend, operation, region, body, decision.async_error_code)
+
+
+async def _sagemaker(state: EmulatorState, operation: str, region: str, request: web.Request) -> bytes:
+    return sagemaker_api.dispatch(state.studio, operation, region, protocol.parse_body(await request.read()))
+
+
+async def _efs(state: EmulatorState, operation: str, region: str, request: web.Request) -> bytes:
+    return efs.describe_file_systems(state.studio, region, request.query)
+
+
+async def aws_json(request: web.Request) -> web.Response:
+    """``POST /``: SageMaker or Cloud Control, told apart by the prefix of ``X-Amz-Target``."""
+    target = request.headers.get("X-Amz-Target")
+    if (target or "").startswith(sagemaker_api.TARGET_PREFIX):
+        return await _serve(request, SAGEMAKER_WIRE, lambda: sagemaker_api.operation_of(target), _sagemaker)
+    return await _serve(request, CLOUDCONTROL_WIRE, lambda: protocol.operation_of(target), _cloudcontrol)
+
+
+async def efs_file_systems(request: web.Request) -> web.Response:
+    """``GET /2015-02-01/file-systems``: EFS's DescribeFileSystems."""
+    return await _serve(request, EFS_WIRE, lambda: efs.OPERATION, _efs)
 
 
 # ------------------------------------------------------------------------------------------ admin
@@ -116,7 +166,7 @@ def admin(handler: Callable[[web.Request, EmulatorState], Awaitable[Any]]) -> Ad
             return _json(await handler(request, request.app[STATE_KEY]))
         except (AdminError, ValueError) as problem:  # FaultConfigError is a ValueError
             return _json({"error": str(problem)}, 400)
-        except errors.CloudControlError as error:
+        except errors.ServiceError as error:
             return _json({"error": error.message, "__type": error.name}, 404 if "NotFound" in error.name else 400)
 
     return wrapped
@@ -200,7 +250,15 @@ def _settings_dump(settings: Settings) -> dict[str, Any]:
         "Defaults": settings.defaults.get(USER_PROFILE, {}),
         "ListFullProperties": settings.list_full_properties,
         "CreateEventIdentifier": settings.create_event_identifier,
+        "AppDeleteLatency": settings.app_delete_latency,
     }
+
+
+def _seconds(body: dict[str, Any], key: str) -> float:
+    value = body[key]
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise AdminError(f"{key} must be a non-negative number of seconds")
+    return float(value)
 
 
 @admin
@@ -218,14 +276,14 @@ async def set_config(request: web.Request, state: EmulatorState) -> Any:
         "Defaults",
         "ListFullProperties",
         "CreateEventIdentifier",
+        "AppDeleteLatency",
     }
     if unknown:
         raise AdminError(f"unknown keys {sorted(unknown)}")
     if "Latency" in body:
-        latency = body["Latency"]
-        if not isinstance(latency, int | float) or isinstance(latency, bool) or latency < 0:
-            raise AdminError("Latency must be a non-negative number of seconds")
-        settings.latency = float(latency)
+        settings.latency = _seconds(body, "Latency")
+    if "AppDeleteLatency" in body:
+        settings.app_delete_latency = _seconds(body, "AppDeleteLatency")
     for key, attr in (
         ("FillDefaults", "fill_defaults"),
         ("ListFullProperties", "list_full_properties"),
@@ -344,6 +402,22 @@ async def dump_requests(request: web.Request, state: EmulatorState) -> Any:
     return {"Requests": found}
 
 
+@admin
+async def set_app_status(request: web.Request, state: EmulatorState) -> Any:
+    """Make an app Failed (it then blocks nothing) or InService at once."""
+    body = await _object(request)
+    owners = [name for name in APP_OWNERS if name in body]
+    if len(owners) != 1:
+        raise AdminError("exactly one of UserProfileName and SpaceName is required")
+    model = {name: _str(body, name) for name in ("DomainId", owners[0], "AppType", "AppName")}
+    reason = body.get("FailureReason")
+    if reason is not None and not isinstance(reason, str):
+        raise AdminError("FailureReason must be a string")
+    status = _str(body, "Status")
+    arn = state.studio.set_app_status(_str(body, "Region"), APP_OWNERS[owners[0]], model, status, reason)
+    return {"AppArn": arn, "Status": status}
+
+
 def served_schemas() -> dict[str, cfn_registry.ResourceSchema]:
     """Every type ``cfn_registry`` vendors a schema for, each checked (and its validator built) now."""
     schemas = {name: cfn_registry.load(name) for name in cfn_registry.type_names()}
@@ -356,15 +430,19 @@ def build_app(
     account_id: str = "123456789012",
     latency: float = 0.5,
     backend: Backend | None = None,
+    app_delete_latency: float = 2.0,
 ) -> web.Application:
     """The whole emulator as an aiohttp application (also usable in-process in tests)."""
     if backend is None:
-        backend = Backend(account_id, served_schemas(), Settings(latency=latency))
+        settings = Settings(latency=latency, app_delete_latency=app_delete_latency)
+        backend = Backend(account_id, served_schemas(), settings)
     initial = backend.settings.copy()
     app = web.Application(client_max_size=4 * 1024 * 1024)
-    app[STATE_KEY] = EmulatorState(backend=backend, faults=Faults(), initial_settings=initial)
+    app[STATE_KEY] = EmulatorState(backend=backend, studio=Studio(backend), faults=Faults(), initial_settings=initial)
     app[BACKEND_KEY] = backend
-    app.router.add_post("/", cloudcontrol)
+    app.router.add_post("/", aws_json)
+    app.router.add_get(efs.PATH, efs_file_systems)
+    app.router.add_post("/_emulator/apps/status", set_app_status)
     app.router.add_post("/_emulator/domains", add_domain)
     app.router.add_get("/_emulator/domains", list_domains)
     app.router.add_get("/_emulator/stats", stats)

@@ -5,16 +5,27 @@ HTTP or JSON wire shapes (see :mod:`.protocol`). Each (account, region) is its o
 The code is the same for every resource type: what a type's model may hold comes from its registry
 schema (``cfn_registry``), what SageMaker adds or refuses comes from its entry in :mod:`.rules`.
 
-Asynchrony is lazy: a mutation becomes a :class:`ResourceRequest` with a due time. Nothing runs in
-the background; whenever a world is touched, :meth:`World.settle` completes every request whose due
-time has passed, in due order (a heap, so an idle check costs O(1) even with 10,000 resources).
+Asynchrony is lazy: a mutation becomes a :class:`ResourceRequest` with a due time, and SageMaker's
+state changes (an app going from Pending to InService, a space from Deleting to gone, see
+:mod:`.studio`) are timers too. Nothing runs in the background; whenever a world is touched,
+:meth:`World.settle` runs every timer whose time has passed, in time order (one heap for both, so an
+idle check costs O(1) even with 10,000 resources, and a request sees the state changes due before it).
+
+Resources carry SageMaker's lifecycle ``status`` besides their model. A deleted resource of a type
+whose rules keep it listed (apps) moves to :attr:`World.gone` with Status ``Deleted`` (or ``Failed``):
+it no longer exists for Cloud Control nor blocks anything, but SageMaker still lists it. Creating
+it again replaces that record. Each resource of a type with a ``volume`` rule (a domain) has a home
+EFS :class:`FileSystem` in its world, made with it and kept when it is deleted unless the delete
+asked for the volume to go (``Resource.delete_volume``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import heapq
+import itertools
 import json
 import time
 import uuid
@@ -30,7 +41,18 @@ from cfn_registry import ResourceSchema
 from cfn_registry.schema import MISSING, JsonObject, PropertyPath, delete_path, get_path, path_to_pointer, set_path
 
 from . import errors, validation
-from .rules import DOMAIN, RULES, USER_PROFILE, format_failure, render, rules_for, seeded_domain
+from .rules import (
+    APP,
+    DOMAIN,
+    RULES,
+    USER_PROFILE,
+    VOLUME_TAG,
+    format_failure,
+    internal_schemas,
+    render,
+    rules_for,
+    seeded_domain,
+)
 from .rules import check as check_rules
 
 Operation = Literal["CREATE", "UPDATE", "DELETE"]
@@ -56,6 +78,8 @@ class Settings:
     """ListResources returns every property (else only the primary identifier, like the real handler)."""
     create_event_identifier: bool = False
     """Whether IN_PROGRESS CREATE events carry the Identifier (AWS often leaves it out)."""
+    app_delete_latency: float = 2.0
+    """Seconds an app deleted through SageMaker's DeleteApp stays ``Deleting`` (AWS takes minutes)."""
 
     def copy(self) -> Settings:
         return copy.deepcopy(self)
@@ -72,6 +96,15 @@ class Resource:
     properties_json: str = ""
     wire_cache: bytes | None = None
     """The GetResource response body, built by the protocol layer on first read."""
+    status: str = "InService"
+    """SageMaker's lifecycle state: Pending, InService, Deleting, Delete_Failed; Deleted or Failed once gone."""
+    created: float = 0.0
+    modified: float = 0.0
+    seq: int = 0
+    """Order of creation in its world: ties between equal creation times are broken by it."""
+    failure_reason: str | None = None
+    delete_volume: bool = False
+    """Its home volume goes with it (SageMaker's DeleteDomain with ``RetentionPolicy: Delete``)."""
 
     def __post_init__(self) -> None:
         self.refresh()
@@ -86,6 +119,18 @@ class Resource:
         self.readable = readable
         self.properties_json = json.dumps(readable, separators=(",", ":"))
         self.wire_cache = None
+
+
+@dataclass
+class FileSystem:
+    """An EFS file system: the home volume SageMaker makes with a domain."""
+
+    file_system_id: str
+    creation_token: str
+    created: float
+    tags: list[dict[str, str]]
+    mount_targets: int = 0
+    life_cycle_state: str = "available"
 
 
 @dataclass
@@ -133,23 +178,35 @@ class World:
         self.resources: dict[ResourceKey, Resource] = {}
         self.dependents: dict[ResourceKey, dict[ResourceKey, None]] = {}
         """Per resource, the resources that refer to it (an ordered set): they block its deletion."""
+        self.gone: dict[ResourceKey, Resource] = {}
+        """Deleted resources of the types that stay listed (apps), with Status Deleted or Failed."""
+        self.file_systems: dict[str, FileSystem] = {}
+        """EFS file systems by id: the home volumes of domains (and of deleted ones that kept theirs)."""
         self.requests: dict[str, ResourceRequest] = {}
         self.request_log: list[ResourceRequest] = []
         self.client_tokens: dict[str, ResourceRequest] = {}
         self.in_flight: dict[ResourceKey, ResourceRequest] = {}
-        self._due: list[tuple[float, int, str]] = []
+        self._timers: list[tuple[float, int, Callable[[float], None]]] = []
+        self._tickets = itertools.count()
         self._sorted_ids: dict[str, list[str]] = {}
 
     # -- lazy completion
 
     def settle(self, now: float | None = None) -> None:
+        """Run every timer that is due by ``now``, in time order; each gets the time it was due."""
         now = self.backend.clock() if now is None else now
-        due = self._due
-        while due and due[0][0] <= now:
-            when, _, token = heapq.heappop(due)
-            request = self.requests.get(token)
-            if request is not None and request.status == "IN_PROGRESS":
-                self._complete(request, when)
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            when, _, action = heapq.heappop(timers)
+            action(when)
+
+    def schedule(self, when: float, action: Callable[[float], None]) -> None:
+        """Run ``action(when)`` the first time the world is touched at or after ``when``."""
+        heapq.heappush(self._timers, (when, next(self._tickets), action))
+
+    def _complete_due(self, request: ResourceRequest, when: float) -> None:
+        if request.status == "IN_PROGRESS":  # not cancelled meanwhile
+            self._complete(request, when)
 
     def _complete(self, request: ResourceRequest, when: float) -> None:
         key = (request.type_name, request.identifier)
@@ -159,17 +216,17 @@ class World:
         schema = self.backend.schema(request.type_name)
         try:
             if request.forced_error_code is not None:
-                raise _Failed(request.forced_error_code, f"Injected fault: {request.forced_error_code}")
+                raise Failed(request.forced_error_code, f"Injected fault: {request.forced_error_code}")
             if request.operation == "CREATE":
                 assert request.desired is not None
-                resource = self._do_create(schema, request.desired, request.identifier)
+                resource = self.do_create(schema, request.desired, request.identifier)
             elif request.operation == "UPDATE":
                 assert request.patch is not None
                 resource = self._do_update(schema, request.identifier, request.patch)
             else:
-                self._do_delete(schema, request.identifier)
+                self.do_delete(schema, request.identifier)
                 resource = None
-        except _Failed as failure:
+        except Failed as failure:
             request.status, request.error_code, request.status_message = "FAILED", failure.code, failure.text
             return
         request.status = "SUCCESS"
@@ -177,27 +234,54 @@ class World:
 
     # -- the handlers' effects (shared with out-of-band changes)
 
-    def _do_create(self, schema: ResourceSchema, desired: JsonObject, identifier: str) -> Resource:
+    def do_create(
+        self, schema: ResourceSchema, desired: JsonObject, identifier: str, status: str = "InService"
+    ) -> Resource:
         model = copy.deepcopy(desired)
         self.backend.complete_model(schema, model, self.region, identifier)
         parents = self._parents(schema, model)
         key = (schema.type_name, identifier)
         if key in self.resources:
-            raise _Failed(
+            raise Failed(
                 "AlreadyExists",
                 f"Resource of type '{schema.type_name}' with identifier '{identifier}' already exists.",
             )
-        return self._store(schema, key, model, parents)
+        return self._store(schema, key, model, parents, status)
 
     def _store(
-        self, schema: ResourceSchema, key: ResourceKey, model: JsonObject, parents: Iterable[ResourceKey] = ()
+        self,
+        schema: ResourceSchema,
+        key: ResourceKey,
+        model: JsonObject,
+        parents: Iterable[ResourceKey] = (),
+        status: str = "InService",
     ) -> Resource:
-        resource = Resource(key[1], model, schema.write_only)
-        self.resources[key] = resource
+        now = self.backend.clock()
+        resource = Resource(
+            key[1], model, schema.write_only, status=status, created=now, modified=now, seq=next(self._tickets)
+        )
+        self._adopt(key, resource)
         for parent in parents:
             self.dependents.setdefault(parent, {})[key] = None
-        self._sorted_ids.pop(key[0], None)
         return resource
+
+    def _adopt(self, key: ResourceKey, resource: Resource) -> None:
+        """Make ``resource`` the live one of ``key`` (replacing a Deleted record), with its volume."""
+        self.resources[key] = resource
+        self.gone.pop(key, None)
+        self._sorted_ids.pop(key[0], None)
+        rules = rules_for(key[0])
+        if rules.volume is not None:
+            file_system_id = str(get_path(resource.model, rules.volume))
+            arn = get_path(resource.model, rules.arn) if rules.arn is not None else MISSING
+            subnets = resource.model.get("SubnetIds")
+            self.file_systems[file_system_id] = FileSystem(
+                file_system_id=file_system_id,
+                creation_token=resource.identifier,
+                created=resource.created,
+                tags=[{"Key": VOLUME_TAG, "Value": resource.identifier if arn is MISSING else str(arn)}],
+                mount_targets=len(subnets) if isinstance(subnets, list) else 0,
+            )
 
     def exists(self, type_name: str, identifier: str) -> bool:
         return (type_name, identifier) in self.resources
@@ -206,6 +290,7 @@ class World:
         """The resources ``model`` refers to, each with the message for when it is missing."""
         found: list[tuple[ResourceKey, str]] = []
         for reference in rules_for(schema.type_name).references:
+            missing = rules_for(reference.target).missing
             values = {target: get_path(model, source) for target, source in reference.keys.items()}
             if any(value is MISSING for value in values.values()):
                 continue
@@ -214,75 +299,107 @@ class World:
                 set_path(target_model, path, value)
             key = (reference.target, self.backend.schema(reference.target).identifier_of(target_model))
             fields = {path[-1]: str(value) for path, value in values.items()}
-            found.append((key, render(reference.missing, fields, self.region, self.backend.account_id)))
+            found.append((key, render(missing, fields, self.region, self.backend.account_id)))
         return found
 
     @staticmethod
     def _check_rules(schema: ResourceSchema, model: JsonObject) -> None:
-        """``_Failed`` (InvalidRequest) when ``model`` breaks a requirement or a format of its type."""
+        """``Failed`` (InvalidRequest) when ``model`` holds a refused value or breaks a requirement or a
+        format of its type."""
         rules = rules_for(schema.type_name)
+        for refusal in rules.refusals:
+            if get_path(model, refusal.path) in refusal.values:
+                raise Failed("InvalidRequest", refusal.message)
         for requirement in rules.requirements:
             applies = get_path(model, requirement.path) == requirement.value
             if applies and get_path(model, requirement.requires) is MISSING:
-                raise _Failed("InvalidRequest", requirement.message)
+                raise Failed("InvalidRequest", requirement.message)
         message = format_failure(rules, model)
         if message is not None:
-            raise _Failed("InvalidRequest", message)
+            raise Failed("InvalidRequest", message)
 
     def _parents(self, schema: ResourceSchema, model: JsonObject) -> list[ResourceKey]:
-        """The resources ``model`` refers to; ``_Failed`` when one is missing or a rule is broken."""
+        """The resources ``model`` refers to; ``Failed`` when one is missing (or being deleted) or a rule
+        is broken."""
         self._check_rules(schema, model)
         parents: list[ResourceKey] = []
         for key, missing in self._references(schema, model):
-            if key not in self.resources:
-                raise _Failed("NotFound", missing)
+            parent = self.resources.get(key)
+            if parent is None or parent.status == "Deleting":
+                raise Failed("NotFound", missing)
             parents.append(key)
         return parents
 
     def _do_update(self, schema: ResourceSchema, identifier: str, patch: list[JsonObject]) -> Resource:
         resource = self.resources.get((schema.type_name, identifier))
         if resource is None:
-            raise _Failed("NotFound", _not_found_message(schema.type_name, identifier))
+            raise Failed("NotFound", _not_found_message(schema.type_name, identifier))
         try:
             model = self.backend.patched_model(schema, resource.model, patch)
-        except errors.CloudControlError as failure:
+        except errors.ServiceError as failure:
             code = "NotUpdatable" if failure.name == "NotUpdatableException" else "InvalidRequest"
-            raise _Failed(code, failure.message) from None
+            raise Failed(code, failure.message) from None
         self.backend.complete_model(schema, model, self.region, identifier)
         self._check_rules(schema, model)
         resource.model = model
+        resource.modified = self.backend.clock()
         resource.refresh()
         return resource
 
-    def _do_delete(self, schema: ResourceSchema, identifier: str) -> None:
+    def do_delete(self, schema: ResourceSchema, identifier: str) -> None:
         key = (schema.type_name, identifier)
-        resource = self.resources.get(key)
-        if resource is None:
-            raise _Failed("NotFound", _not_found_message(schema.type_name, identifier))
-        children = [child for child in self.dependents.get(key, ()) if child in self.resources]
-        if children:
-            raise _Failed("ResourceConflict", self._in_use_message(schema, resource, children))
-        del self.resources[key]
+        if key not in self.resources:
+            raise Failed("NotFound", _not_found_message(schema.type_name, identifier))
+        message = self.in_use_message(key)
+        if message is not None:
+            raise Failed("ResourceConflict", message)
+        self.remove(key)
+
+    def remove(self, key: ResourceKey, status: str = "Deleted") -> Resource:
+        """Take a live resource out (nothing may refer to it); a type that stays listed keeps it in
+        :attr:`gone` with ``status``. Its home volume goes only if the delete asked for that."""
+        schema = self.backend.schema(key[0])
+        resource = self.resources.pop(key)
         self.dependents.pop(key, None)
         for parent, _ in self._references(schema, resource.model):
             self.dependents.get(parent, {}).pop(key, None)
-        self._sorted_ids.pop(schema.type_name, None)
+        self._sorted_ids.pop(key[0], None)
+        rules = rules_for(key[0])
+        resource.status, resource.modified = status, self.backend.clock()
+        if rules.kept_deleted:
+            self.gone[key] = resource
+        if rules.volume is not None and resource.delete_volume:
+            self.file_systems.pop(str(get_path(resource.model, rules.volume)), None)
+        return resource
 
-    def _in_use_message(self, schema: ResourceSchema, resource: Resource, children: list[ResourceKey]) -> str:
-        """SageMaker's ResourceInUse text, naming what still refers to the resource."""
-        rules = rules_for(schema.type_name)
-        arn = get_path(resource.model, rules.arn) if rules.arn is not None else MISSING
+    def in_use_message(self, key: ResourceKey) -> str | None:
+        """SageMaker's ResourceInUse text naming what still refers to the resource, or None when nothing
+        does (a Deleted or Failed app refers to nothing)."""
+        children = [child for child in self.dependents.get(key, ()) if child in self.resources]
+        if not children:
+            return None
         by_label: dict[str, list[str]] = {}
-        for child_type, child_id in children:
-            child_rules = rules_for(child_type)
-            name = get_path(self.resources[(child_type, child_id)].model, child_rules.name)
-            by_label.setdefault(child_rules.label, []).append(child_id if name is MISSING else str(name))
+        for child in children:
+            by_label.setdefault(rules_for(child[0]).label, []).append(self.display_name(child, self.resources[child]))
         kinds = ", ".join(f"{label}(s)" for label in by_label)
         named = "; ".join(f"{label} [{', '.join(names)}]" for label, names in by_label.items())
         return (
-            f"Unable to delete {rules.label} [{resource.identifier if arn is MISSING else arn}] "
+            f"Unable to delete {rules_for(key[0]).label} [{self.arn(key, self.resources[key])}] "
             f"because {kinds} are associated with it: {named}."
         )
+
+    def arn(self, key: ResourceKey, resource: Resource) -> str:
+        """The resource's ARN (its identifier for a type without one)."""
+        rules = rules_for(key[0])
+        arn = get_path(resource.model, rules.arn) if rules.arn is not None else MISSING
+        return resource.identifier if arn is MISSING else str(arn)
+
+    def display_name(self, key: ResourceKey, resource: Resource) -> str:
+        """How SageMaker's messages name the resource (``default (JupyterServer)`` for an app)."""
+        template = rules_for(key[0]).name
+        if not template:
+            return resource.identifier
+        return render(template, resource.model, self.region, self.backend.account_id)
 
     def sorted_identifiers(self, type_name: str) -> list[str]:
         ids = self._sorted_ids.get(type_name)
@@ -326,7 +443,7 @@ class World:
         self.in_flight[key] = request
         if client_token is not None:
             self.client_tokens[client_token] = request
-        heapq.heappush(self._due, (request.due, request.seq, request.token))
+        self.schedule(request.due, functools.partial(self._complete_due, request))
         return request
 
     def replay(self, client_token: str | None, fingerprint: tuple[str, ...]) -> ResourceRequest | None:
@@ -343,8 +460,10 @@ class World:
         return previous
 
 
-class _Failed(Exception):
-    """A resource request ends FAILED with an ErrorCode (raised inside completion only)."""
+class Failed(Exception):
+    """A handler's failure with Cloud Control's HandlerErrorCode (``NotFound``, ``InvalidRequest``,
+    ``ResourceConflict``, ``AlreadyExists``): a resource request ends FAILED with it; out-of-band
+    changes and SageMaker's API turn it into their own synchronous errors."""
 
     def __init__(self, code: str, text: str) -> None:
         super().__init__(text)
@@ -371,6 +490,8 @@ class Backend:
     ) -> None:
         self.account_id = account_id
         self.schemas = dict(schemas)
+        if APP in self.schemas:
+            self.schemas.update(internal_schemas(self.schemas))
         check_rules(self.schemas)
         self.settings = settings or Settings()
         self.clock = clock
@@ -397,8 +518,10 @@ class Backend:
         self.worlds.clear()
         if keep_domains:
             for region, domains in kept.items():
-                if domains:
-                    self.world(region).resources.update(domains)
+                for key, resource in domains:
+                    # A domain that was being deleted is kept as it was before (its timer is gone).
+                    resource.status, resource.delete_volume, resource.failure_reason = "InService", False, None
+                    self.world(region)._adopt(key, resource)
 
     # -- model helpers
 
@@ -679,8 +802,8 @@ class Backend:
         world.settle()
         self.validate_desired(schema, desired)
         try:
-            return world._do_create(schema, desired, self.new_identifier(world, schema, desired))
-        except _Failed as failure:
+            return world.do_create(schema, desired, self.new_identifier(world, schema, desired))
+        except Failed as failure:
             raise errors.InvalidRequestException(failure.text) from None
 
     def oob_patch(
@@ -696,9 +819,10 @@ class Backend:
         self.complete_model(schema, model, region, identifier)
         try:
             world._check_rules(schema, model)
-        except _Failed as failure:
+        except Failed as failure:
             raise errors.InvalidRequestException(failure.text) from None
         resource.model = model
+        resource.modified = self.clock()
         resource.refresh()
         return resource
 
@@ -707,8 +831,8 @@ class Backend:
         world = self.world(region)
         world.settle()
         try:
-            world._do_delete(schema, identifier)
-        except _Failed as failure:
+            world.do_delete(schema, identifier)
+        except Failed as failure:
             if failure.code == "NotFound":
                 raise errors.ResourceNotFoundException(failure.text) from None
             raise errors.ResourceConflictException(failure.text) from None

@@ -1,18 +1,19 @@
-"""Errors the emulator answers with, each knowing its wire name and HTTP status.
+"""Errors the emulator answers with, each knowing its name and HTTP status.
 
-The backend raises these; only the protocol layer turns them into HTTP. The names are the shape names
-of botocore's ``cloudcontrol`` service model (plus ``ValidationException``, which AWS sends for
-malformed input although the model does not list it), so botocore maps each one to the right
-``client.exceptions.<Name>`` class.
+The backend raises these; only the wire modules turn them into HTTP, each in its service's format:
+Cloud Control (:mod:`.protocol`) as ``{"__type": "com.amazonaws.cloudcontrol#<Name>", ...}``, SageMaker
+(:mod:`.sagemaker_api`) as ``{"__type": "<Name>", ...}``, EFS (:mod:`.efs`) as ``{"ErrorCode": "<Name>", ...}``.
+An error therefore carries no service: ``ValidationException`` is the same class for all three.
+The names are the shape names of botocore's service models (plus ``ValidationException``, which AWS
+sends for malformed input although the Cloud Control and SageMaker models do not list it), so botocore
+maps each one to the right ``client.exceptions.<Name>`` class or ``ClientError`` code.
 """
 
 from __future__ import annotations
 
-NAMESPACE = "com.amazonaws.cloudcontrol"
 
-
-class CloudControlError(Exception):
-    """Base class: a synchronous error answered as ``{"__type": ..., "Message": ...}``."""
+class ServiceError(Exception):
+    """Base class: a synchronous error, answered with its ``name`` and ``message``."""
 
     name: str = "ServiceInternalErrorException"
     status: int = 400
@@ -21,16 +22,13 @@ class CloudControlError(Exception):
         super().__init__(message)
         self.message = message
 
-    @property
-    def wire_type(self) -> str:
-        return f"{NAMESPACE}#{self.name}"
 
-
-def _error(name: str, status: int = 400) -> type[CloudControlError]:
-    return type(name, (CloudControlError,), {"name": name, "status": status})
+def _error(name: str, status: int = 400) -> type[ServiceError]:
+    return type(name, (ServiceError,), {"name": name, "status": status})
 
 
 ValidationException = _error("ValidationException")
+# Cloud Control's.
 TypeNotFoundException = _error("TypeNotFoundException")
 ResourceNotFoundException = _error("ResourceNotFoundException")
 NotUpdatableException = _error("NotUpdatableException")
@@ -43,6 +41,12 @@ InvalidRequestException = _error("InvalidRequestException")
 ResourceConflictException = _error("ResourceConflictException")
 UnsupportedActionException = _error("UnsupportedActionException")
 ServiceInternalErrorException = _error("ServiceInternalErrorException")
+# SageMaker's (its shapes have no "Exception" suffix).
+ResourceNotFound = _error("ResourceNotFound")
+ResourceInUse = _error("ResourceInUse")
+# EFS's (rest-json: the HTTP status is part of the error).
+FileSystemNotFound = _error("FileSystemNotFound", 404)
+BadRequest = _error("BadRequest")
 # Protocol-level errors, named as AWS's JSON services name them.
 UnknownOperationException = _error("UnknownOperationException")
 SerializationException = _error("SerializationException")
@@ -76,8 +80,8 @@ SERVICE_MODEL_ERRORS = (
 )
 
 
-def by_name(name: str, message: str) -> CloudControlError:
-    """Build an error of the given wire name (used by fault injection)."""
+def by_name(name: str, message: str) -> ServiceError:
+    """Build a Cloud Control error of the given wire name (used by fault injection)."""
     if name not in SERVICE_MODEL_ERRORS:
         raise ValueError(f"unknown Cloud Control exception {name!r}")
     cls = _error(name)

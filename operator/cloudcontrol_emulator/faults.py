@@ -129,7 +129,7 @@ class Decision:
 
     throttle: str | None = None
     """Message of a ThrottlingException to answer with."""
-    error: errors.CloudControlError | None = None
+    error: errors.ServiceError | None = None
     """A synchronous error to answer with."""
     async_error_code: str | None = None
     """Accept the mutation but let it end FAILED with this ErrorCode."""

@@ -22,6 +22,7 @@ from .backend import Backend, Resource, ResourceRequest
 JsonObject = dict[str, Any]
 
 TARGET_PREFIX = "CloudApiService."
+NAMESPACE = "com.amazonaws.cloudcontrol"
 CONTENT_TYPE = "application/x-amz-json-1.0"
 
 
@@ -37,6 +38,8 @@ class Member:
     pattern: str | None = None
     enum: tuple[str, ...] = ()
     sensitive: bool = False
+    members: Mapping[str, Member] | None = None
+    """The members of a structure, checked in turn (their wire names prefixed with this one's)."""
 
     @property
     def compiled(self) -> re.Pattern[str] | None:
@@ -124,37 +127,61 @@ def _show(value: Any, member: Member) -> str:
     return "'***'" if member.sensitive else f"'{value}'"
 
 
-def check_members(operation: str, body: Mapping[str, Any]) -> None:
-    """Raise ValidationException (AWS's wording) or SerializationException for bad members."""
-    members = OPERATIONS[operation]
+def member_problems(members: Mapping[str, Member], body: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """AWS's wording of every member of ``body`` that breaks its constraint (nested members too).
+
+    A member of the wrong JSON type raises SerializationException at once, as AWS's JSON services do.
+    ``prefix`` is the wire path of the structure ``body`` sits in (``retentionPolicy.``).
+    """
     problems: list[str] = []
     for name, member in members.items():
         value = body.get(name)
+        where = prefix + member.wire
         if value is None:
             if member.required:
-                problems.append(f"Value null at '{member.wire}' failed to satisfy constraint: Member must not be null")
+                problems.append(f"Value null at '{where}' failed to satisfy constraint: Member must not be null")
             continue
-        if not isinstance(value, member.kind) or isinstance(value, bool):
+        if not isinstance(value, member.kind) or (isinstance(value, bool) and member.kind is not bool):
             raise errors.SerializationException(f"Unexpected value type for member {name}")
-        if isinstance(value, str | int):
-            size = len(value) if isinstance(value, str) else value
-            what = "have length" if isinstance(value, str) else "have value"
+        if isinstance(value, str | int | list) and not isinstance(value, bool):
+            size = value if isinstance(value, int) else len(value)
+            what = "have value" if isinstance(value, int) else "have length"
             if member.min is not None and size < member.min:
                 problems.append(
-                    f"Value {_show(value, member)} at '{member.wire}' failed to satisfy constraint: "
+                    f"Value {_show(value, member)} at '{where}' failed to satisfy constraint: "
                     f"Member must {what} greater than or equal to {member.min}"
                 )
             if member.max is not None and size > member.max:
                 problems.append(
-                    f"Value {_show(value, member)} at '{member.wire}' failed to satisfy constraint: "
+                    f"Value {_show(value, member)} at '{where}' failed to satisfy constraint: "
                     f"Member must {what} less than or equal to {member.max}"
                 )
         compiled = member.compiled
         if compiled is not None and isinstance(value, str) and not compiled.fullmatch(value):
             problems.append(
-                f"Value {_show(value, member)} at '{member.wire}' failed to satisfy constraint: "
+                f"Value {_show(value, member)} at '{where}' failed to satisfy constraint: "
                 f"Member must satisfy regular expression pattern: {member.pattern}"
             )
+        if member.enum and value not in member.enum:
+            problems.append(
+                f"Value {_show(value, member)} at '{where}' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: [{', '.join(member.enum)}]"
+            )
+        if member.members and isinstance(value, dict):
+            problems.extend(member_problems(member.members, value, f"{where}."))
+    return problems
+
+
+def raise_problems(problems: list[str]) -> None:
+    """ValidationException in AWS's wording ("2 validation errors detected: ...") when there are any."""
+    if problems:
+        count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "
+        raise errors.ValidationException(count + "; ".join(problems))
+
+
+def check_members(operation: str, body: Mapping[str, Any]) -> None:
+    """Raise ValidationException (AWS's wording) or SerializationException for bad members."""
+    problems = member_problems(OPERATIONS[operation], body)
     status_filter = body.get("ResourceRequestStatusFilter")
     if operation == "ListResourceRequests" and isinstance(status_filter, dict):
         for key, (wire, allowed) in _FILTER_ENUMS.items():
@@ -169,9 +196,7 @@ def check_members(operation: str, body: Mapping[str, Any]) -> None:
                         f"Value '{value}' at 'resourceRequestStatusFilter.{wire}' failed to satisfy "
                         f"constraint: Member must satisfy enum value set: [{', '.join(allowed)}]"
                     )
-    if problems:
-        count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "
-        raise errors.ValidationException(count + "; ".join(problems))
+    raise_problems(problems)
 
 
 # ---------------------------------------------------------------------------------- serializing
@@ -198,11 +223,11 @@ def progress_event(request: ResourceRequest, show_create_identifier: bool) -> Js
     return event
 
 
-def _encode_token(value: Any) -> str:
+def encode_token(value: Any) -> str:
     return base64.b64encode(json.dumps(value).encode()).decode()
 
 
-def _decode_token(token: str, kind: type) -> Any:
+def decode_token(token: str, kind: type) -> Any:
     try:
         value = json.loads(base64.b64decode(token.encode(), validate=True))
     except (binascii.Error, ValueError):
@@ -270,7 +295,7 @@ def _cancel(backend: Backend, region: str, body: JsonObject, fault: str | None) 
 
 def _list_resources(backend: Backend, region: str, body: JsonObject, fault: str | None) -> JsonObject | bytes:
     type_name = body["TypeName"]
-    after = _decode_token(body["NextToken"], str) if body.get("NextToken") else None
+    after = decode_token(body["NextToken"], str) if body.get("NextToken") else None
     model_filter: JsonObject | None = None
     if body.get("ResourceModel"):
         try:
@@ -286,12 +311,12 @@ def _list_resources(backend: Backend, region: str, body: JsonObject, fault: str 
     ]
     result: JsonObject = {"TypeName": type_name, "ResourceDescriptions": descriptions}
     if page.next_token is not None:
-        result["NextToken"] = _encode_token(page.next_token)
+        result["NextToken"] = encode_token(page.next_token)
     return result
 
 
 def _list_requests(backend: Backend, region: str, body: JsonObject, fault: str | None) -> JsonObject | bytes:
-    before = _decode_token(body["NextToken"], int) if body.get("NextToken") else None
+    before = decode_token(body["NextToken"], int) if body.get("NextToken") else None
     status_filter = body.get("ResourceRequestStatusFilter") or {}
     page = backend.list_requests(
         region,
@@ -303,7 +328,7 @@ def _list_requests(backend: Backend, region: str, body: JsonObject, fault: str |
     show = _show_id(backend)
     result: JsonObject = {"ResourceRequestStatusSummaries": [progress_event(r, show) for r in page.items]}
     if page.next_token is not None:
-        result["NextToken"] = _encode_token(int(page.next_token))
+        result["NextToken"] = encode_token(int(page.next_token))
     return result
 
 
@@ -346,5 +371,5 @@ def dispatch(
     return result if isinstance(result, bytes) else json.dumps(result).encode()
 
 
-def error_body(error: errors.CloudControlError) -> bytes:
-    return json.dumps({"__type": error.wire_type, "Message": error.message}).encode()
+def error_body(error: errors.ServiceError) -> bytes:
+    return json.dumps({"__type": f"{NAMESPACE}#{error.name}", "Message": error.message}).encode()

@@ -7,14 +7,24 @@ data, so the backend stays generic:
 * ``computed``: the readOnly values the service sets (ARNs, URLs), as templates over the model;
 * ``generated``: primary-identifier properties the service invents (a Domain's ``DomainId``);
 * ``references``: other resources a model names that must exist when it is created (SageMaker's
-  ``ResourceNotFound``, which Cloud Control reports as ErrorCode ``NotFound``), and which cannot be
-  deleted while it exists (``ResourceInUse``, reported as ``ResourceConflict``);
+  ``ResourceNotFound``, which Cloud Control reports as ErrorCode ``NotFound``, worded by the target's
+  ``missing``), and which cannot be deleted while it exists (``ResourceInUse``, reported as
+  ``ResourceConflict``);
 * ``requirements``: a value that makes another property mandatory (SageMaker's
-  ``ValidationException``, reported as ``InvalidRequest``);
+  ``ValidationException``, reported as ``InvalidRequest``); ``refusals``: values SageMaker no longer
+  accepts (a new ``KernelGateway`` app), the same errors;
 * ``formats``: shapes SageMaker checks that the schema leaves open (a ``VpcId`` is ``vpc-`` and 8 or 17
   hex digits), also ``ValidationException`` / ``InvalidRequest``;
 * ``listed``: what the list handler shows of each resource besides its primary identifier;
-* ``defaults``: settings SageMaker reports although nobody set them.
+* ``defaults``: settings SageMaker reports although nobody set them;
+* ``kept_deleted``: a deleted resource stays listed with Status ``Deleted`` (apps), until reset;
+* ``volume``: the property naming the home EFS file system the service makes with each resource
+  (a domain's ``HomeEfsFileSystemId``).
+
+Besides the Cloud Control types, one internal type, :data:`SPACE_APP`, holds the apps of spaces: SageMaker
+serves them, Cloud Control cannot name them (``AWS::SageMaker::App``'s identifier has no space). Its
+name cannot pass Cloud Control's TypeName pattern, and its schema is derived from the App schema by
+:func:`internal_schemas`.
 
 A type with a schema but no entry here is served with :data:`GENERIC` rules: the schema alone.
 
@@ -27,6 +37,7 @@ identifier, so a computed value stays the same across updates, which recompute i
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import re
@@ -41,17 +52,22 @@ from cfn_registry.schema import PropertyPath, get_path
 
 __all__ = [
     "APP",
+    "APP_TYPES",
     "DOMAIN",
     "GENERIC",
     "RULES",
     "SPACE",
+    "SPACE_APP",
     "USER_PROFILE",
+    "VOLUME_TAG",
     "Format",
     "Reference",
+    "Refusal",
     "Requirement",
     "TypeRules",
     "check",
     "format_failure",
+    "internal_schemas",
     "render",
     "rules_for",
     "seeded_domain",
@@ -61,6 +77,24 @@ USER_PROFILE: Final = "AWS::SageMaker::UserProfile"
 SPACE: Final = "AWS::SageMaker::Space"
 DOMAIN: Final = "AWS::SageMaker::Domain"
 APP: Final = "AWS::SageMaker::App"
+SPACE_APP: Final = "SageMaker::SpaceApp"
+"""Apps of spaces: served by SageMaker's API only (not a Cloud Control type; see the module docstring)."""
+
+VOLUME_TAG: Final = "ManagedByAmazonSageMakerResource"
+"""The tag SageMaker puts on a domain's home EFS file system; its value is the domain's ARN."""
+
+#: SageMaker's AppType values (botocore's ``AppType`` enum); the App registry schema lists fewer.
+APP_TYPES: Final = (
+    "JupyterServer",
+    "KernelGateway",
+    "DetailedProfiler",
+    "TensorBoard",
+    "CodeEditor",
+    "JupyterLab",
+    "RStudioServerPro",
+    "RSessionGateway",
+    "Canvas",
+)
 
 
 @dataclass(frozen=True)
@@ -69,14 +103,13 @@ class Reference:
 
     ``keys`` maps each primary-identifier path of the target to the path in this model that holds its
     value. The reference applies when the model has a value at every one of those paths (a space
-    without ``OwnershipSettings`` names no owner). ``missing`` is SageMaker's message when the target
-    does not exist, a template over the target's identifier properties and ``{region}``. While this
-    model exists the target cannot be deleted.
+    without ``OwnershipSettings`` names no owner). When the target does not exist (or is being
+    deleted) the create fails with the target's ``missing`` message. While this model exists the
+    target cannot be deleted.
     """
 
     target: str
     keys: Mapping[PropertyPath, PropertyPath]
-    missing: str
 
 
 @dataclass(frozen=True)
@@ -86,6 +119,15 @@ class Requirement:
     path: PropertyPath
     value: Any
     requires: PropertyPath
+    message: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A value at ``path`` that SageMaker refuses in a new resource, with its ``message``."""
+
+    path: PropertyPath
+    values: frozenset[Any]
     message: str
 
 
@@ -115,41 +157,69 @@ class Format:
 class TypeRules:
     label: str
     """SageMaker's name of the type in its messages (``UserProfile``)."""
-    name: PropertyPath
-    """The property that names one resource in messages."""
+    name: str
+    """How messages name one resource: a template over the model (``{AppName} ({AppType})``);
+    empty for the identifier."""
+    missing: str = ""
+    """SageMaker's message when a resource of this type is not there, a template over its identifier
+    properties and ``{region}``; empty for Cloud Control's generic not-found message."""
     arn: PropertyPath | None = None
     """The readOnly property holding the ARN (one of ``computed``)."""
     computed: Mapping[PropertyPath, str] = field(default_factory=dict)
     generated: Mapping[PropertyPath, str] = field(default_factory=dict)
     references: tuple[Reference, ...] = ()
     requirements: tuple[Requirement, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
     formats: tuple[Format, ...] = ()
     listed: tuple[PropertyPath, ...] = ()
     """What ListResources shows besides the primary identifier (the rest needs a GetResource)."""
     defaults: Mapping[str, Any] = field(default_factory=dict)
     """JSON pointers (``/UserSettings/StudioWebPortal``) to the values SageMaker fills in."""
+    kept_deleted: bool = False
+    """A deleted resource stays listed (SageMaker's ListApps shows Deleted apps for about a day)."""
+    volume: PropertyPath | None = None
+    """The (computed) property naming the home EFS file system made with each resource of the type."""
 
 
-_DOMAIN_REF = Reference(
-    target=DOMAIN,
-    keys={("DomainId",): ("DomainId",)},
-    missing="Domain {DomainId} does not exist (region {region}).",
-)
+_DOMAIN_REF = Reference(target=DOMAIN, keys={("DomainId",): ("DomainId",)})
 
 
 def _profile_ref(name: PropertyPath) -> Reference:
     """A reference to the user profile whose name is at ``name``, in the model's own domain."""
-    return Reference(
-        target=USER_PROFILE,
-        keys={("UserProfileName",): name, ("DomainId",): ("DomainId",)},
-        missing="UserProfile {UserProfileName} does not exist in Domain {DomainId} (region {region}).",
+    return Reference(target=USER_PROFILE, keys={("UserProfileName",): name, ("DomainId",): ("DomainId",)})
+
+
+_SPACE_REF = Reference(target=SPACE, keys={("SpaceName",): ("SpaceName",), ("DomainId",): ("DomainId",)})
+
+
+# App templates; <owner> becomes the property naming the app's owner, <kind> what the owner is.
+_APP_ARN = "arn:aws:sagemaker:{region}:{account}:app/{DomainId}/<owner>/{AppType!l}/{AppName}"
+_APP_MISSING = (
+    "App {AppName} of type {AppType} does not exist for <kind> <owner> in Domain {DomainId} (region {region})."
+)
+
+
+def _app_rules(kind: str, owner: str, reference: Reference) -> TypeRules:
+    """An app of a profile or of a space: ``owner`` is the property naming it, ``kind`` its label."""
+    field = "{" + owner + "}"
+    return TypeRules(
+        label="App",
+        name="{AppName} ({AppType})",
+        missing=_APP_MISSING.replace("<kind>", kind).replace("<owner>", field),
+        arn=("AppArn",),
+        computed={("AppArn",): _APP_ARN.replace("<owner>", field)},
+        references=(_DOMAIN_REF, reference),
+        # KernelGateway apps belong to Studio Classic; SageMaker refuses new ones.
+        refusals=(Refusal(("AppType",), frozenset({"KernelGateway"}), "This AppType has been deprecated."),),
+        kept_deleted=True,
     )
 
 
 RULES: Final[Mapping[str, TypeRules]] = {
     USER_PROFILE: TypeRules(
         label="UserProfile",
-        name=("UserProfileName",),
+        name="{UserProfileName}",
+        missing="UserProfile {UserProfileName} does not exist in Domain {DomainId} (region {region}).",
         arn=("UserProfileArn",),
         computed={
             ("UserProfileArn",): "arn:aws:sagemaker:{region}:{account}:user-profile/{DomainId}/{UserProfileName}",
@@ -162,7 +232,8 @@ RULES: Final[Mapping[str, TypeRules]] = {
     ),
     SPACE: TypeRules(
         label="Space",
-        name=("SpaceName",),
+        name="{SpaceName}",
+        missing="Space {SpaceName} does not exist in Domain {DomainId} (region {region}).",
         arn=("SpaceArn",),
         computed={
             ("SpaceArn",): "arn:aws:sagemaker:{region}:{account}:space/{DomainId}/{SpaceName}",
@@ -181,7 +252,8 @@ RULES: Final[Mapping[str, TypeRules]] = {
     ),
     DOMAIN: TypeRules(
         label="Domain",
-        name=("DomainId",),
+        name="{DomainId}",
+        missing="Domain {DomainId} does not exist (region {region}).",
         arn=("DomainArn",),
         generated={("DomainId",): "d-{random:12}"},
         computed={
@@ -196,19 +268,13 @@ RULES: Final[Mapping[str, TypeRules]] = {
         ),
         # What SageMaker's ListDomains reports of each domain.
         listed=(("DomainArn",), ("DomainName",), ("Url",)),
+        volume=("HomeEfsFileSystemId",),
     ),
-    APP: TypeRules(
-        label="App",
-        name=("AppName",),
-        arn=("AppArn",),
-        computed={
-            ("AppArn",): "arn:aws:sagemaker:{region}:{account}:app/{DomainId}/{UserProfileName}/{AppType!l}/{AppName}",
-        },
-        references=(_DOMAIN_REF, _profile_ref(("UserProfileName",))),
-    ),
+    APP: _app_rules("UserProfile", "UserProfileName", _profile_ref(("UserProfileName",))),
+    SPACE_APP: _app_rules("Space", "SpaceName", _SPACE_REF),
 }
 
-GENERIC: Final = TypeRules(label="Resource", name=())
+GENERIC: Final = TypeRules(label="Resource", name="")
 
 
 def rules_for(type_name: str) -> TypeRules:
@@ -245,6 +311,10 @@ def check(schemas: Mapping[str, ResourceSchema]) -> None:
         for requirement in rules.requirements:
             schema.node_at(requirement.path)
             schema.node_at(requirement.requires)
+        for refusal in rules.refusals:
+            schema.node_at(refusal.path)
+        if rules.volume is not None and rules.volume not in rules.computed:
+            raise ValueError(f"{type_name}: volume {'/'.join(rules.volume)} is not computed by the service")
         for rule in rules.formats:
             node = schema.node_at(rule.path)
             if node.get("type") == "array":
@@ -255,6 +325,28 @@ def check(schemas: Mapping[str, ResourceSchema]) -> None:
             schema.node_at(path)
             if _under(path, schema.write_only):
                 raise ValueError(f"{type_name}: listed {'/'.join(path)} is writeOnly")
+
+
+def internal_schemas(schemas: Mapping[str, ResourceSchema]) -> dict[str, ResourceSchema]:
+    """The schemas of the internal types, derived from the registry schemas they mirror.
+
+    :data:`SPACE_APP` is the App schema with ``SpaceName`` in place of ``UserProfileName`` (in the
+    properties, the primary identifier, createOnly and required) and SageMaker's whole AppType enum.
+    """
+    app = copy.deepcopy(dict(schemas[APP].document))
+
+    def swap(pointers: list[str]) -> list[str]:
+        return [p.replace("/UserProfileName", "/SpaceName") for p in pointers]
+
+    properties = app["properties"]
+    properties["SpaceName"] = properties.pop("UserProfileName")
+    properties["AppType"] = {**properties["AppType"], "enum": list(APP_TYPES)}
+    for key in ("primaryIdentifier", "createOnlyProperties"):
+        app[key] = swap(app[key])
+    app["required"] = ["SpaceName" if name == "UserProfileName" else name for name in app["required"]]
+    app["typeName"] = SPACE_APP
+    app["description"] = "An app of a space (internal to the emulator: no Cloud Control type)."
+    return {SPACE_APP: ResourceSchema.from_document(app)}
 
 
 def format_failure(rules: TypeRules, model: Mapping[str, Any]) -> str | None:

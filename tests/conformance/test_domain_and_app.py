@@ -89,7 +89,7 @@ def test_app_needs_its_profile_and_blocks_its_deletion(client: Any) -> None:
     )
     event = cc.delete_and_wait(client, f"alice|{DOMAIN}")
     assert event["ErrorCode"] == "ResourceConflict"
-    assert event["StatusMessage"].endswith("because App(s) are associated with it: App [default].")
+    assert event["StatusMessage"].endswith("because App(s) are associated with it: App [default (JupyterServer)].")
     assert cc.delete_and_wait(client, app["Identifier"], APP_TYPE)["OperationStatus"] == "SUCCESS"
     assert cc.delete_and_wait(client, f"alice|{DOMAIN}")["OperationStatus"] == "SUCCESS"
 

@@ -1,8 +1,9 @@
 """Run the Cloud Control emulator as a subprocess and drive its admin API.
 
 Shared by the conformance tests, the operator's e2e tests, the benchmarks and the demo; keep it stable.
-Standard library only (``urllib``) for the admin calls; ``boto3`` is imported lazily by
-:meth:`EmulatorProcess.boto3_client`.
+Standard library only (``urllib``) for the admin calls; ``boto3`` is imported lazily by the client
+helpers. The emulator serves Cloud Control, SageMaker's JSON API and EFS's DescribeFileSystems on one
+port (see its README).
 
 Usage::
 
@@ -15,17 +16,24 @@ Usage::
 Public API (stable):
 
 * ``EmulatorProcess(latency=0.5, account_id="123456789012", host="127.0.0.1", port=0,
-  extra_args=(), env=None, start_timeout=15.0, cpu=None)`` — ``cpu`` pins the process to one CPU with
-  ``taskset -c`` when available. ``start()`` is called by ``__enter__`` (or call it yourself).
+  extra_args=(), env=None, start_timeout=15.0, cpu=None, app_delete_latency=None)`` — ``cpu`` pins the
+  process to one CPU with ``taskset -c`` when available; ``app_delete_latency`` (seconds an app deleted
+  through SageMaker stays ``Deleting``) is passed as ``--app-delete-latency`` when given.
+  ``start()`` is called by ``__enter__`` (or call it yourself).
 * ``.url``, ``.host``, ``.port``, ``.account_id``, ``.pid``, ``.env()`` (environment variables that point
-  boto3 at the emulator: ``AWS_ENDPOINT_URL_CLOUDCONTROL`` and dummy credentials).
+  boto3 at the emulator: ``AWS_ENDPOINT_URL_CLOUDCONTROL``, ``AWS_ENDPOINT_URL_SAGEMAKER``,
+  ``AWS_ENDPOINT_URL_EFS`` and dummy credentials).
 * ``.admin(method, path, json=None)`` → decoded JSON (raises :class:`EmulatorAdminError` on HTTP >= 400).
 * ``add_domain(domain_id, region)``, ``domains()``, ``stats()``, ``reset(keep_domains=True)``,
   ``set_faults(operations=None, rate_limit=..., burst=..., seed=...)``, ``clear_faults()``,
   ``faults()``, ``set_latency(seconds)``, ``set_config(**knobs)``, ``config()``,
   ``oob_create(region, desired_state | [desired_states])``, ``oob_patch(region, identifier, patch)``,
-  ``oob_delete(region, identifier)``, ``resources(region=None)``, ``requests(region=None)``.
-* ``boto3_client(region, **config)`` — a ``cloudcontrol`` client with dummy credentials.
+  ``oob_delete(region, identifier)``, ``resources(region=None)``, ``requests(region=None)``,
+  ``set_app_delete_latency(seconds)``, ``set_app_status(region, domain_id, app_type, app_name,
+  user_profile_name=None, space_name=None, status="Failed", failure_reason=None)`` (an app becomes
+  ``Failed``, or ``InService`` at once).
+* ``boto3_client(region, **config)`` — a ``cloudcontrol`` client with dummy credentials;
+  ``sagemaker_client(region, **config)`` and ``efs_client(region, **config)`` likewise.
 * ``poll()`` — the exit status once it has exited by itself, else None.
 * ``stop()`` — SIGTERM, wait, SIGKILL if needed; idempotent; then ``.returncode`` holds the exit status.
 """
@@ -73,8 +81,10 @@ class EmulatorProcess:
         env: Mapping[str, str] | None = None,
         start_timeout: float = 15.0,
         cpu: int | None = None,
+        app_delete_latency: float | None = None,
     ) -> None:
         self.latency = latency
+        self.app_delete_latency = app_delete_latency
         self.account_id = account_id
         self.host = host
         self.port = port
@@ -103,6 +113,7 @@ class EmulatorProcess:
             self.account_id,
             "--latency",
             str(self.latency),
+            *(() if self.app_delete_latency is None else ("--app-delete-latency", str(self.app_delete_latency))),
             *self.extra_args,
         ]
         taskset = shutil.which("taskset")
@@ -254,11 +265,39 @@ class EmulatorProcess:
 
     def set_config(self, **knobs: Any) -> Any:
         """Keys as in the README: ``Latency``, ``FillDefaults``, ``Defaults``, ``ListFullProperties``,
-        ``CreateEventIdentifier``."""
+        ``CreateEventIdentifier``, ``AppDeleteLatency``."""
         return self.admin("POST", "/_emulator/config", knobs)
 
     def set_latency(self, seconds: float) -> Any:
         return self.set_config(Latency=seconds)
+
+    def set_app_delete_latency(self, seconds: float) -> Any:
+        """How long an app deleted through SageMaker's DeleteApp stays ``Deleting``."""
+        return self.set_config(AppDeleteLatency=seconds)
+
+    def set_app_status(
+        self,
+        region: str,
+        domain_id: str,
+        app_type: str,
+        app_name: str,
+        user_profile_name: str | None = None,
+        space_name: str | None = None,
+        status: str = "Failed",
+        failure_reason: str | None = None,
+    ) -> Any:
+        """Make a live app ``Failed`` (it then blocks nothing; DeleteApp says it previously failed) or
+        ``InService`` at once. Name its owner with ``user_profile_name`` or ``space_name``."""
+        body: dict[str, Any] = {"Region": region, "DomainId": domain_id, "AppType": app_type, "AppName": app_name}
+        body["Status"] = status
+        for key, value in (
+            ("UserProfileName", user_profile_name),
+            ("SpaceName", space_name),
+            ("FailureReason", failure_reason),
+        ):
+            if value is not None:
+                body[key] = value
+        return self.admin("POST", "/_emulator/apps/status", body)
 
     @contextlib.contextmanager
     def slowed(self, seconds: float) -> Iterator[EmulatorProcess]:
@@ -303,17 +342,30 @@ class EmulatorProcess:
         """Environment that points boto3 (>= 1.28.57) at this emulator with dummy credentials."""
         return {
             "AWS_ENDPOINT_URL_CLOUDCONTROL": self.url,
+            "AWS_ENDPOINT_URL_SAGEMAKER": self.url,
+            "AWS_ENDPOINT_URL_EFS": self.url,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
         }
 
     def boto3_client(self, region: str, **config: Any) -> Any:
         """A ``cloudcontrol`` client pointed at the emulator; ``config`` goes to ``botocore.Config``."""
+        return self._client("cloudcontrol", region, config)
+
+    def sagemaker_client(self, region: str, **config: Any) -> Any:
+        """A ``sagemaker`` client pointed at the emulator; ``config`` goes to ``botocore.Config``."""
+        return self._client("sagemaker", region, config)
+
+    def efs_client(self, region: str, **config: Any) -> Any:
+        """An ``efs`` client pointed at the emulator; ``config`` goes to ``botocore.Config``."""
+        return self._client("efs", region, config)
+
+    def _client(self, service: str, region: str, config: Mapping[str, Any]) -> Any:
         import boto3
         from botocore.config import Config
 
         return boto3.session.Session().client(
-            "cloudcontrol",
+            service,
             region_name=region,
             endpoint_url=self.url,
             aws_access_key_id="testing",
