@@ -28,6 +28,13 @@ def _build_parser() -> argparse.ArgumentParser:
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (default)")
     run.add_argument("--standalone", action="store_true", help=argparse.SUPPRESS)  # kopf peering is never used now
     run.add_argument(
+        "--kinds",
+        metavar="KINDS",
+        help="the kinds to manage, comma-separated: smup, smdomain, smspace (or their plurals or kind names); "
+        "default: all (SMUP_KINDS). An enabled kind whose CRD is not served is reported on /readyz and picked "
+        "up once it is; the others are reconciled meanwhile",
+    )
+    run.add_argument(
         "--liveness",
         metavar="URL",
         help="serve the liveness probe at URL, e.g. http://0.0.0.0:8081/healthz, and readiness at /readyz beside it",
@@ -166,23 +173,24 @@ def _demo(args: argparse.Namespace) -> int:
     return code
 
 
+# The settings `run` also takes as flags: --kinds, --cluster-name, ... (the flag wins over SMUP_<FIELD>).
+_SETTING_FLAGS = (
+    "kinds",
+    "cluster_name",
+    "drift_interval",
+    "aws_rate",
+    "aws_burst",
+    "max_concurrent_aws_calls",
+    "metrics_port",
+    "log_level",
+    "log_format",
+)
+
+
 def _settings(args: argparse.Namespace) -> Any:
     from userprofile_operator.settings import Settings
 
-    overrides: dict[str, Any] = {
-        key: getattr(args, key)
-        for key in (
-            "cluster_name",
-            "drift_interval",
-            "aws_rate",
-            "aws_burst",
-            "max_concurrent_aws_calls",
-            "metrics_port",
-            "log_level",
-            "log_format",
-        )
-        if getattr(args, key) is not None
-    }
+    overrides: dict[str, Any] = {key: getattr(args, key) for key in _SETTING_FLAGS if getattr(args, key) is not None}
     settings = Settings(**overrides)
     region = (
         args.region or settings.default_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -231,12 +239,58 @@ def _configure_logging(level: str, fmt: str) -> None:
     root.setLevel(level)
     for noisy in ("botocore", "boto3", "urllib3", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    _say_warnings_once()
+
+
+def _say_warnings_once() -> None:
+    """Python warnings become log lines (in the log's format), and urllib3's are said once per text.
+
+    urllib3 installs its own filter that shows its security warnings on *every* request ("always"): with
+    an insecure kubeconfig (insecure-skip-tls-verify) the Kubernetes client would print
+    InsecureRequestWarning, and its source line, at every call. A filter put before it says each once
+    (per host: the host is in the text)."""
+    import warnings
+
+    from urllib3.exceptions import HTTPWarning
+
+    warnings.filterwarnings("once", category=HTTPWarning)
+    warnings.showwarning = _log_warning
+
+
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    logging.getLogger("py.warnings").warning("%s: %s", category.__name__, message)
+
+
+def _settings_errors(err: Any) -> str:
+    """A pydantic ValidationError of the settings as one line per bad setting, naming its flag (when it has
+    one) and its environment variable: `error: --kinds / SMUP_KINDS: unknown kind 'x'; known: ...`."""
+    lines = []
+    for error in err.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        names = [f"--{field.replace('_', '-')}"] if field in _SETTING_FLAGS else []
+        names += [f"SMUP_{field.upper()}"] if field else []
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"error: {' / '.join(names)}: {message}\n" if names else f"error: {message}\n")
+    return "".join(lines)
 
 
 def _run(args: argparse.Namespace) -> int:
+    import pydantic
+
     from userprofile_operator import runner
 
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except pydantic.ValidationError as err:
+        sys.stderr.write(_settings_errors(err))
+        return 2
     _configure_logging(settings.log_level, settings.log_format)
     options = runner.Options(
         namespaces=tuple(args.namespace or ()),

@@ -68,10 +68,12 @@ class Runtime:
         self.settings = settings
         self.fence = fence  # leader election: asked before every mutating AWS call
         # What the watch self-check knows of the event stream; every watch event is recorded in it.
-        self.watch = watch or WatchState(settings.watch_probe_interval, settings.watch_probe_timeout)
+        self.kinds = tuple(kinds)  # the enabled kinds (run --kinds): handlers are registered for these only
+        self.watch = watch or WatchState(
+            settings.watch_probe_interval, settings.watch_probe_timeout, [kind.crd_name for kind in self.kinds]
+        )
         self.patterns = list(namespaces)  # kopf's namespace patterns; none: cluster-wide
         self.busy: set[str] = set()  # uids a handler is working on right now
-        self.kinds = tuple(kinds)
         self.reconcilers = {kind: Reconciler(settings, kind) for kind in self.kinds}
         # References: what the watch events said of every object (kind name, namespace, name), and who
         # waits for which target. A target's event wakes its waiters: no polling.
@@ -110,6 +112,10 @@ class Runtime:
             yield
         finally:
             self.busy.discard(uid)
+
+    def watched_kinds(self) -> tuple[Kind, ...]:
+        """The enabled kinds kopf watches now (the watch self-check's view): those whose objects can be listed."""
+        return tuple(kind for kind in self.kinds if kind.crd_name in self.watch.watched)
 
     def scope(self) -> Iterable[str | None]:
         """The namespaces the operator watches, for listing: None is the whole cluster."""
@@ -197,13 +203,16 @@ class Runtime:
     def manages(self, kind: Kind, owner: str) -> bool:
         """Whether the object an ownership tag names (`cluster/namespace/name`) still manages the resource:
         True for another cluster's or a watched object's tag, False for an object of this cluster's watched
-        namespaces that is gone (its resource was left behind with deletionPolicy Retain)."""
+        namespaces that is gone (its resource was left behind with deletionPolicy Retain). A kind this
+        operator does not watch (not among --kinds, or its CRD not served) cannot be judged: True."""
         cluster, _, rest = owner.partition("/")
         namespace, _, name = rest.partition("/")
         if cluster != self.settings.cluster_name or not name or "~" in owner:
             return True  # another cluster's, or shortened beyond recognition: someone else's to delete
         if self.patterns and not any(match_namespace(NamespaceName(namespace), p) for p in self.patterns):
             return True  # outside what this operator watches: it cannot know
+        if kind not in self.kinds or kind.crd_name in self.watch.unserved:
+            return True  # a kind this operator does not see: it cannot know either
         return (kind.kind, namespace, name) in self.seen
 
     def surroundings(self, view: ObjectView) -> Surroundings | None:
@@ -265,12 +274,23 @@ class Runtime:
             region=region,
             retry=retry,
             previous_spec=previous_spec,
-            waiting=tuple(f"{target} {target_name} ({why})" for target, target_name, why in resolution.waiting),
+            waiting=tuple(
+                f"{target} {name} ({self._unseen(target) or why})" for target, name, why in resolution.waiting
+            ),
             role_not_allowed=self.role_refusal(namespace),
         )
         if view.role_not_allowed is not None or not region:
             return view, None  # no client: nothing can reach AWS
         return view, self.aws().for_target(Target(region, ns.get("role_arn")), kind)
+
+    def _unseen(self, target: str) -> str | None:
+        """Why no object of the kind named `target` can be seen, when the operator does not watch it."""
+        kind = next((k for k in self.kinds if k.kind == target), None)
+        if kind is None:
+            return f"not watched: {target} is not among this operator's kinds, see run --kinds"
+        if kind.crd_name in self.watch.unserved:
+            return f"not watched: {kind.crd_name} is not served by the API server"
+        return None
 
     async def drift_check(self, ref: Ref) -> None:
         """Runs outside kopf: reads the object, reconciles it, writes status and Events itself."""
@@ -347,7 +367,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         runtime.tasks.append(asyncio.create_task(runtime.scheduler.run(), name="drift-scheduler"))
         if runtime.settings.resync_interval > 0:
             resync = Resync(
-                runtime.objects, runtime.kinds, runtime.scope, runtime.settings.resync_interval, runtime.busy
+                runtime.objects, runtime.watched_kinds, runtime.scope, runtime.settings.resync_interval, runtime.busy
             )
             runtime.tasks.append(asyncio.create_task(resync.run(), name="resync"))
         for task in runtime.background:

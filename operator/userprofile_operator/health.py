@@ -7,8 +7,12 @@ event loop turns, deaf or not, and a follower runs no kopf at all. The answers:
 | --- | --- | --- |
 | follower, standing by for the Lease | 200 while the election runs | 200 |
 | leader (or no election), waiting for its CRD to be served | 200 | 503 |
-| leader, kopf watching, the watch self-check passing | 200 | 200 |
+| leader, kopf watching at least one enabled kind, the watch self-check passing | 200 | 200 |
+| leader, no enabled kind's CRD served (yet) | 200 | 503 |
 | leader whose Lease renewal is overdue, or a deaf watch | 500, with the reason | 503 |
+
+Both answer JSON `{"ok", "phase", "reason"}`, and `"message"` when there is something to note while the
+answer stands, e.g. the enabled kinds whose CRD is not served (the others are reconciled meanwhile).
 
 `Watchdog` ends the process once liveness has failed for a while, for the kubelet (or any supervisor) to
 start it afresh, and `die()` ends it at once with a one-line reason: nothing runs after it, no handler,
@@ -82,6 +86,8 @@ class Health:
     phase: Phase = Phase.STARTING
     live_checks: list[Callable[[], str | None]] = field(default_factory=list)
     ready_checks: list[Callable[[], str | None]] = field(default_factory=list)
+    notes: list[Callable[[], str | None]] = field(default_factory=list)
+    """Said beside either answer, never failing it: what is missing while the rest works."""
 
     def liveness(self) -> str | None:
         return next((r for r in (check() for check in self.live_checks) if r), None)
@@ -94,8 +100,15 @@ class Health:
             return f"not serving yet: {self.phase.value}"
         return next((r for r in (check() for check in self.ready_checks) if r), None)
 
+    def note(self) -> str:
+        return "; ".join(n for n in (note() for note in self.notes) if n)
+
     def _answer(self, problem: str | None, failing_status: int) -> web.Response:
-        body = {"ok": problem is None, "phase": self.phase.value, "reason": problem or ""}
+        reason = problem or ""
+        body: dict[str, object] = {"ok": problem is None, "phase": self.phase.value, "reason": reason}
+        message = self.note()
+        if message and message not in reason:
+            body["message"] = message
         return web.json_response(body, status=200 if problem is None else failing_status)
 
     def app(self, liveness_path: str = "/healthz") -> web.Application:

@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 from userprofile_operator.kind import GROUP, VERSION, Kind
 
 REQUEST_TIMEOUT: Final = 15.0
+SERVED_VERBS: Final = frozenset({"list", "watch", "patch"})  # what kopf needs of a resource to serve it
 PAGE_SIZE: Final = 500
 
 
@@ -140,16 +141,19 @@ class ObjectClient:
 
         return await asyncio.to_thread(call)
 
-    async def served(self, kinds: Iterable[Kind]) -> bool:
-        """Whether the API server's discovery lists every kind's resource (the CRDs are installed and served)."""
-        plurals = {kind.plural for kind in kinds}
+    async def serving(self, kinds: Iterable[Kind]) -> list[Kind] | None:
+        """The kinds whose resource the API server's discovery lists with the verbs kopf needs to handle it
+        (their CRDs installed and served; a terminating CRD's resource is listed without `patch`), or None
+        when it cannot tell (refused, 503 while starting). No group at all (404) is none served."""
+        chosen = list(kinds)
 
-        def call() -> bool:
+        def call() -> list[Kind] | None:
             try:
                 found: Any = self._objects.get_api_resources(GROUP, VERSION, _request_timeout=REQUEST_TIMEOUT)
-            except Exception:  # 404 (no such group yet), refused, 503 while starting: not served
-                return False
-            return plurals <= {r.name for r in found.resources or []}
+            except Exception as err:
+                return [] if getattr(err, "status", None) == 404 else None
+            plurals = {r.name for r in found.resources or [] if set(r.verbs or []) >= SERVED_VERBS}
+            return [kind for kind in chosen if kind.plural in plurals]
 
         return await asyncio.to_thread(call)
 

@@ -26,6 +26,11 @@ WATCH_UP = Gauge(
 )
 WATCH_LAST_EVENT_AGE = Gauge("smup_watch_last_event_age_seconds", "Seconds since the last watch event arrived")
 WATCH_PROBES = Counter("smup_watch_probes_total", "Touches of a watched object sent to prove a quiet watch still works")
+KIND_SERVED = Gauge(
+    "smup_kind_served",
+    "1 while an enabled kind's CRD is served by the API server and watched, else 0 (its objects wait)",
+    ["kind"],
+)
 LEADER = Gauge("smup_leader", "1 while this process holds the leader Lease (or runs without election), else 0")
 
 

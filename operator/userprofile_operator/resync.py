@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -35,14 +35,14 @@ class Resync:
     def __init__(
         self,
         objects: Objects,
-        kinds: Sequence[Kind],
+        kinds: Callable[[], Iterable[Kind]],
         scope: Callable[[], Iterable[str | None]],
         interval: float,
         busy: Container[str],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._objects = objects
-        self._kinds = tuple(kinds)
+        self._kinds = kinds  # the kinds kopf watches now: a kind whose CRD is not served has nothing to list
         self._scope = scope  # namespaces to list; None lists cluster-wide
         self._interval = interval
         self._busy = busy
@@ -62,7 +62,7 @@ class Resync:
         now = self._clock()
         suspects: dict[str, str] = {}
         nudged = 0
-        for kind in self._kinds:
+        for kind in self._kinds():
             for namespace in self._scope():
                 async for page in self._objects.pages(kind, namespace):
                     nudge, found = resync_plan(self._suspects, page, now, self._busy, FINALIZER)

@@ -1,11 +1,14 @@
 """`userprofile-operator run`: the process's life, from start to exit.
 
-1. Serve `/healthz`, `/readyz` and the metrics at once, whatever the role.
+1. Serve `/healthz`, `/readyz` and the metrics at once, whatever the role; a port that cannot be had is
+   one line naming its flag, and the exit.
 2. With `--leader-elect`, stand by as a follower (no watch, no AWS call) until this process holds the
    Lease; a leader that loses it, or cannot renew within the renew deadline, exits at once.
-3. Wait until the API server serves our CRD (a freshly restarted API server may serve discovery before
-   its CRDs), then start kopf, standalone: the Lease, not kopf peering, decides who works.
-4. Run the watch self-check beside kopf (`watchguard.py`).
+3. Wait until the API server serves the CRD of at least one enabled kind (`--kinds`; a freshly restarted
+   API server may serve discovery before its CRDs), then start kopf, standalone: the Lease, not kopf
+   peering, decides who works. Kinds whose CRD is not served wait, reported, while the others work.
+4. Run the watch self-check beside kopf (`watchguard.py`): it keeps kopf's view of the enabled kinds up
+   to date, picks up a CRD that appears later, and probes a quiet watch.
 5. On SIGTERM: kopf stops its handlers, then the leader releases the Lease for a fast hand-over.
 
 What it does not do: reconcile (handlers.py and reconciler.py) or decide who leads (election.py).
@@ -14,6 +17,7 @@ What it does not do: reconcile (handlers.py and reconciler.py) or decide who lea
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -32,7 +36,7 @@ from userprofile_operator.election import DEFAULT_LEASE_NAME, Fence, LeaseElecto
 from userprofile_operator.handlers import Runtime, build_registry
 from userprofile_operator.health import Health, Phase, Watchdog, die
 from userprofile_operator.kind import GROUP, Kind
-from userprofile_operator.kinds import all_kinds
+from userprofile_operator.kinds import select
 from userprofile_operator.kube import ObjectClient, api_client
 from userprofile_operator.settings import Settings
 from userprofile_operator.watchguard import WatchGuard
@@ -78,9 +82,10 @@ async def _main(settings: Settings, options: Options) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     health = Health()
-    if options.liveness:
-        await health.serve(options.liveness)
-    metrics.serve(settings.metrics_port)
+    cannot = await _listen(settings, options, health)
+    if cannot is not None:
+        logger.critical(cannot)
+        return 1
     me = identity()
     fence = Fence(settings.renew_deadline if options.leader_elect else None, on_lost=die)
     if not options.leader_elect:
@@ -140,7 +145,7 @@ async def _lead(
     `fence` guards every mutating AWS call and `release` runs at kopf's clean-up."""
     objects = ObjectClient()
     health.phase = Phase.WAITING_FOR_CRD
-    kinds = all_kinds()
+    kinds = select(settings.kinds)
     if not await _wait_served(objects, kinds, settings.crd_wait, stop):
         objects.close()
         return 0
@@ -152,7 +157,10 @@ async def _lead(
     runtime.background.append(_guard(runtime, objects, registry, kopf_settings, insights).run)
     if release is not None:
         runtime.on_cleanup.append(release)
-    health.live_checks.append(lambda: runtime.watch.problem(_names(kinds)))
+    health.live_checks.append(runtime.watch.problem)
+    health.ready_checks.append(runtime.watch.not_ready)
+    health.notes.append(runtime.watch.missing)
+    logging.getLogger("kopf._core.reactor.observation").addFilter(_said_by_the_guard)
     metrics.WATCH_LAST_EVENT_AGE.set_function(runtime.watch.quiet)
     watchdog = asyncio.create_task(_exit_when_dead(Watchdog(health, settings.deaf_exit_after), stop))
     started = asyncio.Event()
@@ -230,20 +238,52 @@ async def _exit_when_dead(watchdog: Watchdog, stop: asyncio.Event) -> None:
 
 
 async def _wait_served(objects: ObjectClient, kinds: Sequence[Kind], limit: float, stop: asyncio.Event) -> bool:
-    """Until the API server's discovery lists our resource; exits non-zero after `limit` seconds."""
+    """Until the API server's discovery lists the resource of at least one of `kinds`; exits non-zero
+    after `limit` seconds. The others are the watch self-check's to report and pick up."""
     started = time.monotonic()
     said = 0.0
+    which = _names(kinds) if len(kinds) == 1 else f"any of {_names(kinds)}"
     while not stop.is_set():
-        if await objects.served(kinds):
+        if await objects.serving(kinds):
             return True
         waited = time.monotonic() - started
         if waited >= limit:
-            die(f"{_names(kinds)} not all served by the API server after {waited:.0f} s: are the CRDs installed?")
+            die(f"{which}: not served by the API server after {waited:.0f} s: are the CRDs installed?")
         if waited - said >= 10 or said == 0:
-            logger.warning("waiting for the API server to serve %s (the CRDs) before watching", _names(kinds))
+            logger.warning("waiting for the API server to serve %s (the CRDs) before watching", which)
             said = waited or 0.001
         await _first(stop.wait(), asyncio.sleep(1.0))
     return False
+
+
+def _said_by_the_guard(record: logging.LogRecord) -> bool:
+    """kopf warns of every resource it has handlers for and cannot find, at start and again at every CRD
+    change in the cluster, whatever its group; the watch self-check says it once per kind, with the
+    reason, so kopf's line is left out."""
+    return not record.getMessage().startswith("Unresolved resources cannot be served")
+
+
+async def _listen(settings: Settings, options: Options, health: Health) -> str | None:
+    """Serves /healthz and /readyz (`--liveness`) and /metrics; the reason, one line that names the flag,
+    when one cannot be served (a port already in use, a bad URL)."""
+    if options.liveness:
+        try:
+            await health.serve(options.liveness)
+        except ValueError as err:
+            return str(err)
+        except OSError as err:
+            return _cannot_listen("/healthz and /readyz", options.liveness, err, "choose another port in --liveness")
+    try:
+        metrics.serve(settings.metrics_port)
+    except OSError as err:
+        hint = "choose another with --metrics-port (SMUP_METRICS_PORT), or 0 for no metrics"
+        return _cannot_listen("/metrics", f"port {settings.metrics_port}", err, hint)
+    return None
+
+
+def _cannot_listen(what: str, where: str, err: OSError, hint: str) -> str:
+    why = "already in use (another process listens there)" if err.errno == errno.EADDRINUSE else err.strerror or err
+    return f"cannot serve {what} on {where}: {why}; {hint}"
 
 
 def _guard(
@@ -253,8 +293,8 @@ def _guard(
     kopf_settings: kopf.OperatorSettings,
     insights: Insights,
 ) -> WatchGuard:
-    def is_served() -> list[str]:
-        # Our resources, watched; and namespaces, indexed (the namespace settings, and in namespaced mode
+    def unwatched() -> list[str]:
+        # The enabled kinds, watched; and namespaces, indexed (the namespace settings, and in namespaced mode
         # kopf's own namespace observer): a scan against a half-started API server can miss any of them.
         watched = {(r.group, r.plural) for r in insights.watched_resources}
         missing = [kind.crd_name for kind in runtime.kinds if (kind.group, kind.plural) not in watched]
@@ -277,7 +317,7 @@ def _guard(
         kinds=runtime.kinds,
         scope=runtime.scope,
         busy=lambda uid: uid in runtime.busy,
-        is_served=is_served,
+        unwatched=unwatched,
         rediscover=rediscover,
-        what=_names(runtime.kinds),
+        scanned=insights.ready_resources.is_set,
     )

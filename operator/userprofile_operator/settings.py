@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from userprofile_operator.kinds import ALL, all_kinds, select
+
 # Annotations users put on namespaces and objects.
 ROLE_ARN_ANNOTATION = "sagemaker.awscc.dev/role-arn"
 DRIFT_INTERVAL_ANNOTATION = "sagemaker.awscc.dev/drift-interval"
@@ -24,6 +26,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SMUP_", extra="ignore")
 
+    kinds: str = Field(
+        default="all",
+        description="The kinds to manage, comma-separated: short names (smup, smdomain, smspace), plurals or "
+        "kind names; all: every kind. An enabled kind whose CRD is not served is reported and picked up once "
+        "it is.",
+    )
     default_region: str | None = Field(
         default=None,
         description="Region for objects with no spec.region and no namespace annotation "
@@ -90,11 +98,14 @@ class Settings(BaseSettings):
     deaf_exit_after: float = Field(
         default=60.0,
         ge=0,
-        description="How long /healthz reports a deaf watch (or an unserved CRD) before the process exits "
-        "non-zero, for its supervisor to restart it.",
+        description="How long /healthz reports a deaf watch (or a served kind kopf does not watch) before the "
+        "process exits non-zero, for its supervisor to restart it.",
     )
     crd_wait: float = Field(
-        default=120.0, gt=0, description="How long to wait at start-up for the CRD to be served before exiting."
+        default=120.0,
+        gt=0,
+        description="How long to wait at start-up for the CRD of at least one enabled kind to be "
+        "served before exiting.",
     )
     lease_duration: float = Field(
         default=15.0, ge=1, description="Leader election: how long a Lease is valid after its last renewal."
@@ -112,6 +123,12 @@ class Settings(BaseSettings):
         "expressions, each matched against the whole ARN (JSON list in SMUP_ALLOWED_ROLE_ARNS). A namespace "
         "whose role matches none gets Ready=False, RoleNotAllowed, and no AWS call. None: any role; []: none.",
     )
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds_known(cls, names: str) -> str:
+        chosen = select(names)  # ValueError naming the unknown ones
+        return ALL if chosen == all_kinds() else ",".join(kind.plural for kind in chosen)
 
     @field_validator("allowed_role_arns")
     @classmethod

@@ -49,7 +49,7 @@ async def test_resync_touches_only_objects_left_waiting(
     objects = ObjectClient()
     try:
         busy = {before["waiting-c"]["metadata"]["uid"]}
-        resync = Resync(objects, [PROFILE], lambda: [namespace], interval=1, busy=busy)
+        resync = Resync(objects, lambda: [PROFILE], lambda: [namespace], interval=1, busy=busy)
         assert await resync.run_pass() == 0  # first sight: kopf may be about to get to them
         assert await resync.run_pass() == 2  # unchanged for a whole pass; waiting-c has a handler at work
     finally:

@@ -571,6 +571,65 @@ class TestCrd:
         assert grants(named(objects, "ClusterRole", FULLNAME)["rules"]) == NAMESPACED_GRANTS | CLUSTER_GRANTS
 
 
+class TestKinds:
+    """`kinds` chooses what the release manages: their CRDs, RBAC, guardrails and the operator's --kinds."""
+
+    PROFILES = ("sagemaker.awscc.dev", "sagemakeruserprofiles")
+    SPACES = ("sagemaker.awscc.dev", "sagemakerspaces")
+
+    def managed_grants(self, chosen: set[tuple[str, str]]) -> set[tuple[str, str, str]]:
+        return {g for g in NAMESPACED_GRANTS if (g[0], g[1].removesuffix("/status")) in chosen or g[1] == "events"}
+
+    def test_by_default_every_kind_and_no_kinds_flag(self, default: list[dict[str, Any]]) -> None:
+        assert "--kinds" not in container(default)["args"]
+        plurals = {c["spec"]["names"]["plural"] for c in by_kind(default, "CustomResourceDefinition")}
+        assert plurals == {plural for _, plural in KINDS} | {TENANT_POLICIES[1]}
+
+    def test_user_profiles_only(self) -> None:
+        objects = render(values={"kinds": ["smup"]})
+        crds = {c["metadata"]["name"] for c in by_kind(objects, "CustomResourceDefinition")}
+        assert crds == {"sagemakeruserprofiles.sagemaker.awscc.dev", "sagemakertenantpolicies.sagemaker.awscc.dev"}
+        operator = grants(named(objects, "ClusterRole", FULLNAME)["rules"])
+        assert operator == self.managed_grants({self.PROFILES}) | CLUSTER_GRANTS
+        for role in ("editor", "viewer"):
+            people = grants(named(objects, "ClusterRole", f"{FULLNAME}-{role}")["rules"])
+            assert {(g, r) for g, r, _ in people} == {self.PROFILES, TENANT_POLICIES}
+        policies = [p["metadata"]["name"] for p in by_kind(objects, "ValidatingAdmissionPolicy")]
+        assert policies == [f"{FULLNAME}-tenant-sagemakeruserprofiles"]
+        assert len(by_kind(objects, "ValidatingAdmissionPolicyBinding")) == 2
+        args = container(objects)["args"]
+        assert args[args.index("--kinds") + 1] == "sagemakeruserprofiles"
+
+    def test_names_of_any_form_and_the_operator_accepts_the_flag(self) -> None:
+        objects = render(
+            values={"kinds": ["SageMakerSpace", "SMUP"], "rbac": {"scope": "namespaced"}, "watchNamespaces": ["team-a"]}
+        )
+        role = grants(named(objects, "Role", FULLNAME)["rules"])
+        assert role == self.managed_grants({self.PROFILES, self.SPACES})
+        args = container(objects)["args"]
+        flag = args[args.index("--kinds") + 1]
+        assert Settings(kinds=flag).kinds == "sagemakeruserprofiles,sagemakerspaces"
+
+    def test_every_kind_named_is_every_kind(self) -> None:
+        objects = render(values={"kinds": ["smup", "smdomain", "smspace"]})
+        assert len(by_kind(objects, "CustomResourceDefinition")) == len(CRD_FILES)
+        assert grants(named(objects, "ClusterRole", FULLNAME)["rules"]) == NAMESPACED_GRANTS | CLUSTER_GRANTS
+
+    @pytest.mark.parametrize(
+        ("value", "complaint"),
+        [
+            ("kinds={smup,smapp}", 'kinds: unknown kind "smapp"; known: sagemakerdomains, smdomain, sagemakerspaces'),
+            ("kinds={x,smtp}", 'kinds: unknown kinds "x", "smtp"; known:'),  # the tenant policy is not a kind
+            ("kinds=smup", "/kinds"),  # a list, or all
+            ("kinds={}", "/kinds"),
+        ],
+    )
+    def test_unknown_kinds_are_refused_naming_the_known_ones(self, value: str, complaint: str) -> None:
+        proc = helm("template", RELEASE, str(CHART), "--set", value, check=False)
+        assert proc.returncode != 0, f"--set {value} was accepted"
+        assert complaint in proc.stderr
+
+
 class TestMetrics:
     def test_service_selects_the_pod(self, default: list[dict[str, Any]]) -> None:
         service = one(default, "Service")

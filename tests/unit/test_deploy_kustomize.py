@@ -105,6 +105,20 @@ def test_base_installs_into_one_namespace() -> None:
     ]
 
 
+def test_the_bases_manage_every_kind() -> None:
+    """The chart's default `kinds: all`: every CRD of crds/ in the CRDs' base, every kind's guardrails, and
+    the operator without --kinds (every kind)."""
+    crds = objects(run(KUBECTL, "kustomize", str(CRDS)))
+    names = {obj["spec"]["names"]["plural"] for obj in crds.values()}
+    files = {path.name.split("_", 1)[1].removesuffix(".yaml") for path in (REPO_ROOT / "crds").glob("*.yaml")}
+    assert names == files
+    built = objects(run(KUBECTL, "kustomize", str(BASE)))
+    policies = [key for key in built if key[1] == "ValidatingAdmissionPolicy"]
+    assert len(policies) == len(files) - 1  # every managed kind's; the tenant policy is their parameters
+    deployment = next(obj for (_, kind, _, _), obj in built.items() if kind == "Deployment")
+    assert "--kinds" not in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
 def test_an_overlay_namespace_moves_the_lease_and_its_rbac(tmp_path: Path) -> None:
     """The operator finds its Lease's namespace in POD_NAMESPACE, not in its args: an overlay that sets
     another namespace moves the Deployment, the Lease Role and its binding's subject together."""

@@ -136,7 +136,7 @@ class FakeObjects:
 async def test_two_passes_touch_kopfs_dummy_on_stalled_objects_only() -> None:
     objects = [obj("a", observed=1), obj("b"), obj("c", generation=3, observed=2, status=delayed(60)), obj("d")]
     fake = FakeObjects({"team-a": objects})
-    resync = Resync(fake, [PROFILE], lambda: ["team-a"], interval=300, busy=set(), clock=lambda: NOW)
+    resync = Resync(fake, lambda: [PROFILE], lambda: ["team-a"], interval=300, busy=set(), clock=lambda: NOW)
 
     assert await resync.run_pass() == 0
     assert fake.patches == []
@@ -150,7 +150,7 @@ async def test_two_passes_touch_kopfs_dummy_on_stalled_objects_only() -> None:
 
 async def test_a_healthy_cluster_costs_no_writes() -> None:
     fake = FakeObjects({None: [obj(f"p{i}", observed=1) for i in range(7)]})
-    resync = Resync(fake, [PROFILE], lambda: [None], interval=300, busy=set(), clock=lambda: NOW)
+    resync = Resync(fake, lambda: [PROFILE], lambda: [None], interval=300, busy=set(), clock=lambda: NOW)
     for _ in range(3):
         assert await resync.run_pass() == 0
     assert fake.patches == []
@@ -159,7 +159,7 @@ async def test_a_healthy_cluster_costs_no_writes() -> None:
 
 async def test_a_failed_nudge_is_tried_again_on_a_later_pass() -> None:
     fake = FakeObjects({"team-a": [obj("b")]}, fail={"b"})
-    resync = Resync(fake, [PROFILE], lambda: ["team-a"], interval=300, busy=set(), clock=lambda: NOW)
+    resync = Resync(fake, lambda: [PROFILE], lambda: ["team-a"], interval=300, busy=set(), clock=lambda: NOW)
     await resync.run_pass()
     assert await resync.run_pass() == 0
     fake.fail = set()
@@ -171,7 +171,7 @@ async def test_every_kind_is_listed_and_nudged_as_itself() -> None:
     fake = FakeObjects({"team-a": [obj("p", observed=1), obj("q")]})
     fake.by_kind[DOMAIN] = {"team-a": [obj("d"), obj("settled", observed=1)]}
     fake.by_kind[SPACE] = {"team-a": [obj("s")]}
-    resync = Resync(fake, all_kinds(), lambda: ["team-a"], interval=300, busy=set(), clock=lambda: NOW)
+    resync = Resync(fake, all_kinds, lambda: ["team-a"], interval=300, busy=set(), clock=lambda: NOW)
     assert await resync.run_pass() == 0
     assert await resync.run_pass() == 3
     assert [(kind, p[1]) for kind, p in zip(fake.patched_kinds, fake.patches, strict=True)] == [

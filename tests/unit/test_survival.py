@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -99,7 +100,7 @@ def test_election_timings_follow_client_go_rules() -> None:
 def test_a_quiet_watch_is_probed_after_the_interval_and_any_event_answers_it() -> None:
     clock = Clock()
     state = WatchState(probe_interval=60, probe_timeout=30, clock=clock)
-    state.set_served(True)
+    state.set_coverage(["smups"])
     clock.now += 59
     assert not state.probe_due()
     clock.now += 1
@@ -110,31 +111,31 @@ def test_a_quiet_watch_is_probed_after_the_interval_and_any_event_answers_it() -
     assert not state.probe_overdue()
     state.event_seen()
     state.guard_ran()
-    assert state.probe is None and state.problem("x") is None
+    assert state.probe is None and state.problem() is None
 
 
-def test_an_unserved_resource_is_a_problem_after_the_grace() -> None:
+def test_a_resource_the_api_server_serves_and_kopf_does_not_watch_is_a_problem_after_the_grace() -> None:
     clock = Clock()
     state = WatchState(probe_interval=60, probe_timeout=30, clock=clock)
-    state.set_served(True)
-    state.set_served(False)
+    state.set_lagging("smups")
     clock.now += 29
     state.guard_ran()
-    assert state.problem("smups") is None
+    assert state.problem() is None
+    state.set_lagging("smups")  # still: the grace counts from the first time
     clock.now += 1
-    problem = state.problem("smups")
-    assert problem is not None and "smups is not served" in problem
-    state.set_served(True)
-    assert state.problem("smups") is None
+    problem = state.problem()
+    assert problem is not None and "smups is served by the API server but not watched (for 30 s)" in problem
+    state.set_lagging(None)
+    assert state.problem() is None
 
 
 def test_a_guard_that_stopped_running_is_a_problem() -> None:
     """kopf stopped on its own (a failed watcher takes it down) and the guard with it."""
     clock = Clock()
     state = WatchState(probe_interval=60, probe_timeout=30, clock=clock)
-    state.set_served(True)
+    state.set_coverage(["smups"])
     clock.now += 30
-    problem = state.problem("smups")
+    problem = state.problem()
     assert problem is not None and "has not run for 30 s: kopf has stopped" in problem
 
 
@@ -160,7 +161,8 @@ def test_the_watchdog_ends_the_process_once_liveness_has_failed_for_the_bound() 
 
 
 class FakeObjects:
-    """Objects of one kind (the user profile's unless told another)."""
+    """Objects of one kind (the user profile's unless told another), and the API server's discovery:
+    `served`, the CRD names it serves (every kind's unless told otherwise)."""
 
     def __init__(self, objects: list[dict[str, Any]], kind: Kind = PROFILE) -> None:
         self.kind = kind
@@ -168,8 +170,12 @@ class FakeObjects:
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self.down = False
         self.on_patch: Any = None  # called while the PATCH is "in flight" (a watch event racing it)
+        self.served = {k.crd_name for k in all_kinds()}
+        self.discovery_reads = 0
 
     async def first(self, kind: Kind, namespace: str | None) -> dict[str, Any] | None:
+        if kind.crd_name not in self.served:
+            raise LookupError(f"404: {kind.plural} is not served")
         return next(iter(self.objects.values()), None) if kind is self.kind else None
 
     async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
@@ -184,18 +190,29 @@ class FakeObjects:
         if self.on_patch is not None:
             self.on_patch()
 
+    async def serving(self, kinds: Iterable[Kind]) -> list[Kind] | None:
+        self.discovery_reads += 1
+        return None if self.down else [k for k in kinds if k.crd_name in self.served]
+
 
 def _guard(
     objects: FakeObjects,
     clock: Clock,
-    served: list[bool],
+    kopf: set[str] | None = None,
     busy: set[str] | None = None,
     kinds: tuple[Kind, ...] = (PROFILE,),
+    catches_up: bool = True,
 ) -> WatchGuard:
-    state = WatchState(probe_interval=60, probe_timeout=30, clock=clock)
+    """A guard over `kinds`. `kopf` is what kopf's discovery holds (CRD names; default: what the API
+    server serves); asked to read discovery again, kopf finds what the API server serves (unless not
+    `catches_up`)."""
+    state = WatchState(probe_interval=60, probe_timeout=30, kinds=[k.crd_name for k in kinds], clock=clock)
+    seen = set(objects.served) if kopf is None else kopf
 
     async def rediscover() -> None:
-        served[0] = served[1]  # the second slot: what a fresh discovery would find
+        if catches_up:
+            seen.clear()
+            seen.update(objects.served)
 
     return WatchGuard(
         state=state,
@@ -203,9 +220,8 @@ def _guard(
         kinds=kinds,
         scope=lambda: [None],
         busy=lambda uid: uid in (busy or set()),
-        is_served=lambda: served[0],
+        unwatched=lambda: [k.crd_name for k in kinds if k.crd_name not in seen],
         rediscover=rediscover,
-        what="smups",
     )
 
 
@@ -216,7 +232,7 @@ def obj(name: str) -> dict[str, Any]:
 def test_a_deaf_watch_is_a_problem_once_a_lost_probe_is_confirmed() -> None:
     clock = Clock()
     objects = FakeObjects([obj("a")])
-    guard = _guard(objects, clock, [True, True])
+    guard = _guard(objects, clock)
     run = asyncio.run
     run(guard.step())
     assert not objects.patches, "a watch that is not quiet is not probed"
@@ -227,40 +243,40 @@ def test_a_deaf_watch_is_a_problem_once_a_lost_probe_is_confirmed() -> None:
     assert probe.kind is PROFILE
     clock.now += 30
     run(guard.step())  # overdue; the API server holds the touch; no event came
-    problem = guard.state.problem("smups")
+    problem = guard.state.problem()
     assert problem is not None and "never came back as an event" in problem and "ns/a" in problem
     assert problem.startswith("no watch event for 90 s")
     clock.now += 100
     run(guard.step())
-    assert guard.state.problem("smups") == problem, "no new probe while deaf: the problem stays"
+    assert guard.state.problem() == problem, "no new probe while deaf: the problem stays"
 
 
 def test_a_deaf_watch_is_found_through_an_object_of_any_kind() -> None:
     """No user profiles at all, only a space: the probe touches the space and confirms it as a space."""
     clock = Clock()
     objects = FakeObjects([obj("lab")], kind=SPACE)
-    guard = _guard(objects, clock, [True, True], kinds=all_kinds())
+    guard = _guard(objects, clock, kinds=all_kinds())
     clock.now += 60
     asyncio.run(guard.step())
     probe = guard.state.probe
     assert probe is not None and probe.kind is SPACE and objects.patches == [("lab", {"kopf": {"dummy": probe.token}})]
     clock.now += 30
     asyncio.run(guard.step())
-    problem = guard.state.problem("smups")
+    problem = guard.state.problem()
     assert problem is not None and "ns/lab" in problem
 
 
 def test_a_probe_the_api_server_cannot_confirm_is_inconclusive_not_deaf() -> None:
     clock = Clock()
     objects = FakeObjects([obj("a")])
-    guard = _guard(objects, clock, [True, True])
+    guard = _guard(objects, clock)
     clock.now += 60
     asyncio.run(guard.step())
     assert guard.state.probe is not None
     objects.down = True
     clock.now += 30
     asyncio.run(guard.step())
-    assert guard.state.problem("smups") is None and guard.state.probe is None
+    assert guard.state.problem() is None and guard.state.probe is None
 
 
 def test_the_touch_event_arriving_before_the_patch_returns_answers_the_probe() -> None:
@@ -268,32 +284,32 @@ def test_the_touch_event_arriving_before_the_patch_returns_answers_the_probe() -
     event is the answer, not a lost probe (an e2e run once saw a healthy operator exit for it)."""
     clock = Clock()
     objects = FakeObjects([obj("a")])
-    guard = _guard(objects, clock, [True, True])
+    guard = _guard(objects, clock)
     objects.on_patch = guard.state.event_seen
     clock.now += 60
     asyncio.run(guard.step())
     assert objects.patches and guard.state.probe is None
     clock.now += 30
     asyncio.run(guard.step())
-    assert guard.state.problem("smups") is None
+    assert guard.state.problem() is None
 
 
 def test_an_event_before_the_timeout_answers_the_probe() -> None:
     clock = Clock()
-    guard = _guard(FakeObjects([obj("a")]), clock, [True, True])
+    guard = _guard(FakeObjects([obj("a")]), clock)
     clock.now += 60
     asyncio.run(guard.step())
     clock.now += 5
     guard.state.event_seen()
     clock.now += 30
     asyncio.run(guard.step())
-    assert guard.state.problem("smups") is None
+    assert guard.state.problem() is None
 
 
 def test_nothing_to_probe_is_no_problem_and_busy_objects_are_not_probed() -> None:
     clock = Clock()
     objects = FakeObjects([obj("a")])
-    guard = _guard(objects, clock, [True, True], busy={"uid-a"})
+    guard = _guard(objects, clock, busy={"uid-a"})
     clock.now += 60
     asyncio.run(guard.step())
     assert not objects.patches and guard.state.quiet() == 0
@@ -301,21 +317,22 @@ def test_nothing_to_probe_is_no_problem_and_busy_objects_are_not_probed() -> Non
 
 def test_a_resource_missing_from_kopfs_discovery_is_looked_up_again() -> None:
     clock = Clock()
-    served = [False, True]  # kopf lost it; a fresh read of discovery finds it
-    guard = _guard(FakeObjects([]), clock, served)
+    kopf: set[str] = set()  # kopf lost it; a fresh read of discovery finds it
+    guard = _guard(FakeObjects([]), clock, kopf)
     asyncio.run(guard.step())
-    assert served[0] and guard.state.served
+    assert kopf and guard.state.watched == {PROFILE.crd_name} and guard.state.lagging is None
 
 
-def test_a_resource_that_stays_unserved_is_reported() -> None:
+def test_a_resource_kopf_does_not_pick_up_though_served_is_reported() -> None:
     clock = Clock()
-    guard = _guard(FakeObjects([]), clock, [False, False])
+    guard = _guard(FakeObjects([]), clock, set(), catches_up=False)
     for _ in range(4):
         asyncio.run(guard.step())
         clock.now += 10
     asyncio.run(guard.step())
-    problem = guard.state.problem("smups")
-    assert problem is not None and "smups is not served by the API server (for 40 s)" in problem
+    problem = guard.state.problem()
+    assert problem is not None
+    assert f"{PROFILE.crd_name} is served by the API server but not watched (for 40 s)" in problem
 
 
 # -- the health answers -------------------------------------------------------------------------------

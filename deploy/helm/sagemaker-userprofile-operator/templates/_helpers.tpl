@@ -48,16 +48,63 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
+The plurals of the managed kinds this release manages, as a JSON list: every managed kind (the CRDs of
+files/crds/ in category aws) when `kinds` is "all", else those `kinds` names by any of their CRD's names
+(kind, plural, singular, short names; any case). A name no CRD has fails the install, naming the known
+ones. The operator's --kinds, its CRDs, RBAC and guardrails follow it.
+*/}}
+{{- define "smup.kinds" -}}
+{{- $wanted := list }}
+{{- if kindIs "slice" .Values.kinds }}
+{{- range .Values.kinds }}
+{{- $wanted = append $wanted (lower .) }}
+{{- end }}
+{{- end }}
+{{- $chosen := list }}
+{{- $known := list }}
+{{- $matched := dict }}
+{{- range $path, $_ := .Files.Glob "files/crds/*.yaml" }}
+{{- $names := ($.Files.Get $path | fromYaml).spec.names }}
+{{- if has "aws" ($names.categories | default list) }}
+{{- $known = concat $known (list $names.plural) ($names.shortNames | default list) }}
+{{- $hit := not $wanted }}
+{{- range concat (list (lower $names.kind) $names.plural $names.singular) ($names.shortNames | default list) }}
+{{- if has . $wanted }}
+{{- $hit = true }}
+{{- $_ := set $matched . true }}
+{{- end }}
+{{- end }}
+{{- if $hit }}
+{{- $chosen = append $chosen $names.plural }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $unknown := list }}
+{{- range $wanted }}
+{{- if not (hasKey $matched .) }}
+{{- $unknown = append $unknown (quote .) }}
+{{- end }}
+{{- end }}
+{{- if $unknown }}
+{{- $noun := ternary "kinds" "kind" (gt (len $unknown) 1) }}
+{{- fail (printf "kinds: unknown %s %s; known: %s, or all" $noun (join ", " $unknown) (join ", " $known)) }}
+{{- end }}
+{{- toJson $chosen }}
+{{- end }}
+
+{{/*
 The resources of the CRDs in files/crds/, read from the files themselves, as JSON {group: [plural, ...]}:
-"smup.managedResources", the managed AWS kinds (the CRDs in category aws: SageMakerUserProfile,
-SageMakerSpace, ...), so a new kind's CRD brings its RBAC with it; "smup.tenantPolicyResources", the
-parameters of the tenant guardrails (SageMakerTenantPolicy), which the operator never reads or writes.
+"smup.managedResources", the managed AWS kinds this release manages (the CRDs in category aws:
+SageMakerUserProfile, SageMakerSpace, ..., those "smup.kinds" chooses), so a new kind's CRD brings its
+RBAC with it; "smup.tenantPolicyResources", the parameters of the tenant guardrails
+(SageMakerTenantPolicy), which the operator never reads or writes.
 */}}
 {{- define "smup.managedResources" -}}
+{{- $kinds := include "smup.kinds" . | fromJsonArray }}
 {{- $byGroup := dict }}
 {{- range $path, $_ := .Files.Glob "files/crds/*.yaml" }}
 {{- $spec := ($.Files.Get $path | fromYaml).spec }}
-{{- if has "aws" ($spec.names.categories | default list) }}
+{{- if and (has "aws" ($spec.names.categories | default list)) (has $spec.names.plural $kinds) }}
 {{- $_ := set $byGroup $spec.group (append (get $byGroup $spec.group | default list) $spec.names.plural) }}
 {{- end }}
 {{- end }}
