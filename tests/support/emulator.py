@@ -30,7 +30,8 @@ Public API (stable):
   ``oob_create(region, desired_state | [desired_states])``, ``oob_patch(region, identifier, patch)``,
   ``oob_delete(region, identifier)``, ``resources(region=None)``, ``requests(region=None)``,
   ``set_app_delete_latency(seconds)``, ``slow_app_deletes(seconds)`` (a context manager),
-  ``set_app_status(region, domain_id, app_type, app_name, user_profile_name=None, space_name=None, status="Failed", failure_reason=None)`` (an app becomes
+  ``set_app_status(region, domain_id, app_type, app_name, user_profile_name=None, space_name=None,
+  status="Failed", failure_reason=None)`` (an app becomes
   ``Failed``, or ``InService`` at once).
 * ``boto3_client(region, **config)`` — a ``cloudcontrol`` client with dummy credentials;
   ``sagemaker_client(region, **config)`` and ``efs_client(region, **config)`` likewise.
