@@ -243,7 +243,7 @@ def _data_deletion_validations(kind: Kind) -> list[JsonObject]:
                 "cleanupOnDelete.ownedSpaces",
                 CleanupPolicy.DELETE.value,
                 CleanupPolicy.BLOCK.value,
-                "deletes the private spaces (the person's files) with the profile",
+                "deletes the private spaces of the profile, and the files in them, with it",
                 "allowDataDeletion",
             )
         )
@@ -253,7 +253,7 @@ def _data_deletion_validations(kind: Kind) -> list[JsonObject]:
                 "cleanupOnDelete.homeEfs",
                 HomeEfsPolicy.DELETE.value,
                 HomeEfsPolicy.RETAIN.value,
-                "deletes every user's home directory with the domain",
+                "deletes the home directories of all the users of the domain with it",
                 "allowDataDeletion",
             )
         )

@@ -69,7 +69,12 @@ def test_valid_examples_are_accepted_as_written(crd: Kube, namespace: str, examp
     manifest = _load(EXAMPLES / example)
     _apply(crd, namespace, manifest)
     got = _get(crd, namespace, manifest["metadata"]["name"])
-    defaults = {"deletionPolicy": "Delete", "managementPolicy": "Manage", "adoptionPolicy": "Never"}
+    defaults = {
+        "deletionPolicy": "Delete",
+        "managementPolicy": "Manage",
+        "adoptionPolicy": "Never",
+        "cleanupOnDelete": {"apps": "Delete", "ownedSpaces": "Block"},
+    }
     # nothing pruned, nothing changed: only the operator fields' defaults were added
     assert got["spec"] == {**defaults, **manifest["spec"]}
 

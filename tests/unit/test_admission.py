@@ -166,6 +166,19 @@ def test_every_validation_names_its_rule_and_uses_only_variables_defined_before(
     assert len(spec["validations"]) == len(guards(kind)) + adoption + data
 
 
+@pytest.mark.parametrize("kind", all_kinds(), ids=lambda kind: kind.kind)
+def test_every_message_expression_is_well_formed_cel_strings(kind: Kind) -> None:
+    """Each single-quoted literal closes before the next `+` (an apostrophe in a message breaks CEL)."""
+    literal = r"'[^'\\]*'"
+    operand = rf"(?:{literal}|[\w.\[\]()', ?]+?)"
+    for validation in render_policy(kind)["spec"]["validations"]:
+        text = validation["messageExpression"]
+        assert text.count("'") % 2 == 0, text
+        for piece in re.findall(literal, text):
+            assert re.fullmatch(literal, piece), piece
+        assert re.fullmatch(rf"{literal}(?: \+ {operand})*", text), text
+
+
 def test_deleting_peoples_files_with_an_object_needs_allow_data_deletion() -> None:
     """A tenant may let apps go (compute); a profile's own spaces and a domain's home volume hold files."""
     profile = [v["expression"] for v in render_policy(PROFILE)["spec"]["validations"]]
