@@ -38,9 +38,7 @@ def _slug(heading: str) -> str:
     spaces to hyphens."""
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link in a heading keeps its text
     text = text.replace("`", "").lower()
-    kept = "".join(
-        ch for ch in text if ch in " -_" or unicodedata.category(ch)[0] in ("L", "N")
-    )
+    kept = "".join(ch for ch in text if ch in " -_" or unicodedata.category(ch)[0] in ("L", "N"))
     return kept.replace(" ", "-")
 
 
