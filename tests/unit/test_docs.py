@@ -103,3 +103,11 @@ def test_each_readme_test_marker_stands_before_a_shell_block() -> None:
     for index in markers:
         assert _MARKER.match(lines[index]), lines[index]
         assert lines[index + 1] == "```sh", f"line {index + 2}: a marker must come right before a ```sh fence"
+
+
+def test_every_reason_is_in_the_conditions_table() -> None:
+    from userprofile_operator.conditions import Reason
+
+    reference = (REPO_ROOT / "docs" / "reference.md").read_text()
+    table = reference[reference.index("## Conditions and reasons") : reference.index("### Events")]
+    assert [reason.value for reason in Reason if f"`{reason.value}`" not in table] == []
