@@ -7,7 +7,7 @@ and deploy/iam/policy-scoped-passrole.json, the same with iam:PassRole scoped fo
     .venv/bin/python deploy/iam/render.py --pass-role-name-prefix sagemaker-exec- [--account ...]
                                                      print a variant scoped to your role path or name prefix
 
-The scoped variant is the IAM half of the tenant guardrails (README, "Multi-tenant setup"): the chart's
+The scoped variant is the IAM half of the tenant guardrails (docs/multi-tenancy.md): the chart's
 admission policies refuse a spec that names another team's role (intent), and this policy makes AWS refuse
 to pass any role outside the execution roles' path or name prefix, whatever a spec says (blast radius).
 Give every execution role that path (`aws iam create-role --path /sagemaker-userprofile-operator/...`) or

@@ -2,7 +2,7 @@
 
 SageMaker refuses to delete a user profile while any of its apps is live or any space it owns exists, a
 space while any of its apps is live, and a domain while it has profiles or spaces (studio-lifecycle
-facts in the README's "Offboarding"). The reconciler surveys AWS (`Survey`), and `plan_cleanup` says,
+facts in docs/reference.md, "Offboarding"). The reconciler surveys AWS (`Survey`), and `plan_cleanup` says,
 under the object's `spec.cleanupOnDelete`, what is in the way and may not be touched (`blockers`: then
 nothing is touched at all), what to delete first (apps, then the spaces it owns), what AWS is still
 deleting, and which dependents another object of ours deletes (the delete waits for them).

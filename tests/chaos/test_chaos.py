@@ -163,6 +163,6 @@ def test_api_server_restarted_mid_run(
         assert op.running, "the operator exited when the API server went away"
     finally:
         op.stop()
-    # How often the resync had to hand an object back to kopf (README: "Resync after an API server outage").
+    # How often the resync had to hand an object back to kopf (docs/operations.md: "Resync after an API server outage").
     nudges = op.log_path.read_text(errors="replace").count("nudging kopf")
     print(f"API server restarts: {chaos.count}; objects the resync handed back to kopf: {nudges}")

@@ -424,7 +424,7 @@ def test_the_operator_refuses_a_namespace_role_it_does_not_allow_with_no_aws_cal
 
 
 def test_the_chart_ships_what_these_tests_used(guardrails: Guardrails, kube: Kube) -> None:
-    """`kubectl get validatingadmissionpolicybindings` is how an admin audits the guardrails (README)."""
+    """`kubectl get validatingadmissionpolicybindings` is how an admin audits the guardrails (docs/multi-tenancy.md)."""
     listed = kube.kubectl("get", "validatingadmissionpolicybindings", "-o", "name").stdout.split()
     ours = sorted(n.split("/", 1)[1] for n in listed if guardrails.fullname in n)
     assert ours == sorted(

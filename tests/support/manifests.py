@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 API_VERSION = "sagemaker.awscc.dev/v1alpha1"
+# The execution role of examples/studio.yaml: under the path the scoped iam:PassRole policy allows.
+STUDIO_EXECUTION_ROLE = "arn:aws:iam::123456789012:role/sagemaker-userprofile-operator/team-a/SageMakerExecutionRole"
 KIND = "SageMakerUserProfile"
 DOMAIN = "d-abcdef123456"
 REGION = "us-east-1"
@@ -91,7 +93,7 @@ def domain(
         "authMode": "IAM",
         "vpcId": "vpc-0123456789abcdef0",
         "subnetIds": ["subnet-0123456789abcdef0"],
-        "defaultUserSettings": {"executionRole": "arn:aws:iam::123456789012:role/service-role/SageMakerExecutionRole"},
+        "defaultUserSettings": {"executionRole": STUDIO_EXECUTION_ROLE},
     }
     spec.update(spec_overrides)
     return {"apiVersion": API_VERSION, "kind": "SageMakerDomain", "metadata": metadata, "spec": spec}

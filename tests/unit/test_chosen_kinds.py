@@ -400,14 +400,16 @@ def test_urllib3s_per_request_warning_is_said_once_per_host_as_a_log_line(tmp_pa
 # -- documented -----------------------------------------------------------------------------------------
 
 
-def test_the_readme_documents_every_setting_and_metric() -> None:
+def test_the_docs_document_every_setting_and_metric() -> None:
     from prometheus_client.metrics import MetricWrapperBase
 
     from userprofile_operator import metrics
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    configuration = (docs / "configuration.md").read_text()
     settings = [f"SMUP_{field.upper()}" for field in Settings.model_fields]
-    assert [name for name in settings if f"| `{name}` |" not in readme] == []
+    assert [name for name in settings if f"| `{name}` |" not in configuration] == []
+    reference = (docs / "reference.md").read_text()
     families = [m.describe()[0].name for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)]
     assert "smup_kind_served" in families
-    assert [name for name in families if f"| `{name}" not in readme] == []
+    assert [name for name in families if f"| `{name}" not in reference] == []
