@@ -43,8 +43,8 @@ def start_emulator(latency: float = 0.2) -> EmulatorProcess:
 
 
 def operator_env(emulator: EmulatorProcess, region: str = REGION) -> list[dict[str, Any]]:
-    """The container's extra environment: the emulator's endpoints (Cloud Control, SageMaker), dummy credentials (the access key is
-    the pod's name, so the emulator counts calls per pod) and a region."""
+    """The container's extra environment: the emulator's endpoints (Cloud Control, SageMaker), dummy credentials
+    (the access key is the pod's name, so the emulator counts calls per pod) and a region."""
     return [
         {"name": "AWS_ENDPOINT_URL_CLOUDCONTROL", "value": emulator.url},
         {"name": "AWS_ENDPOINT_URL_SAGEMAKER", "value": emulator.url},  # the clean-up before a delete
