@@ -473,8 +473,10 @@ def test_the_chart_ships_what_these_tests_used(guardrails: Guardrails, kube: Kub
     """`kubectl get validatingadmissionpolicybindings` is how an admin audits the guardrails (README)."""
     listed = kube.kubectl("get", "validatingadmissionpolicybindings", "-o", "name").stdout.split()
     ours = sorted(n.split("/", 1)[1] for n in listed if guardrails.fullname in n)
+    plurals = ("sagemakerdomains", "sagemakerspaces", "sagemakeruserprofiles")
     assert ours == sorted(
-        f"{guardrails.fullname}-tenant-{plural}-{op}"
-        for plural in ("sagemakerdomains", "sagemakerspaces", "sagemakeruserprofiles")
-        for op in ("create", "update")
+        [
+            *(f"{guardrails.fullname}-tenant-{plural}-{op}" for plural in plurals for op in ("create", "update")),
+            *(f"{guardrails.fullname}-warn-{plural}" for plural in (*plurals, "sagemakertenantpolicies")),
+        ]
     )
