@@ -3,8 +3,9 @@
 The core (reconciler, plan, drift, resync, CRD generator, Cloud Control client, inventory, metrics,
 the kopf registration) takes a Kind and never names a type. A Kind holds the type name, the Kubernetes
 API names, its registry schema (from `cfn_registry`), the camelCase naming of its properties, the
-property that carries the ARN, printer columns, and the CEL rules and descriptions the schema states
-only in prose. The descriptors themselves live in `kinds/`, one module each.
+property that carries the ARN, printer columns, the CEL rules and descriptions the schema states only in
+prose (or gets wrong), and the enums AWS extends between schema releases (instance types). The
+descriptors themselves live in `kinds/`, one module each.
 """
 
 from __future__ import annotations

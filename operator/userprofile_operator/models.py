@@ -3,6 +3,8 @@
 The spec model (`ManagedSpec`, one subclass per kind from `spec_model(kind)`) types the operator's own
 fields; the kind's CloudFormation properties stay plain camelCase data that is validated against the
 kind's registry schema (the same source its CRD is generated from), so the two can never drift apart.
+The status model (`ResourceStatus`, one subclass per kind from `status_model(kind)`, with the values the
+kind's references settled) is what the reconciler writes, and what the CRD's status schema is made from.
 Conversions to CloudFormation names go through the kind's `Naming`.
 
 These are data and conversions only: no decisions (what to create, update or report) and no I/O.
