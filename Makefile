@@ -31,7 +31,7 @@ tools: ## Build etcd, kube-apiserver and helm from pinned Go modules (cached und
 
 ##@ Development
 .PHONY: crd
-crd: venv tools ## Regenerate crds/ and the tenant guardrails (the chart's files/admission/) from the vendored CloudFormation schemas, then the chart's copies, deploy/kustomize/ and deploy/iam/
+crd: venv tools ## Regenerate crds/ and the admission policies (the chart's files/admission/) from the vendored CloudFormation schemas, then the chart's copies, deploy/kustomize/ and deploy/iam/
 	$(BIN)/userprofile-operator crd --output-dir crds --policies-dir deploy/helm/sagemaker-userprofile-operator/files/admission
 	deploy/render-kustomize.sh
 	$(BIN)/python deploy/iam/render.py

@@ -12,9 +12,16 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"  # versions, cache_root, kube_ldflags
 # BUILD_REVISION changes when the way the binaries are built changes (flags, stamps), so a cache
 # built the old way is not reused.
-BUILD_REVISION=2
+BUILD_REVISION=3
 dir="$cache_root/k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_b${BUILD_REVISION}"
 helm_ldflags="-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+# As helm's own Makefile stamps it: the Kubernetes version of its client libraries (k8s.io/client-go
+# v0.37 -> 1.37) is what `helm template` and `helm lint` assume without a cluster; unstamped, v1.20,
+# which the chart's kubeVersion refuses.
+helm_k8s_minor=$(awk '$1 == "k8s.io/client-go" { split($2, v, "."); print v[2] }' "$here/tools/helm/go.mod")
+for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  helm_ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=${helm_k8s_minor}"
+done
 
 build() {  # build <tools module> <package> <output name> [ldflags]
   local module=$1 pkg=$2 out=$3 ldflags=${4:-}

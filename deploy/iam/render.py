@@ -6,6 +6,8 @@ and deploy/iam/policy-scoped-passrole.json, the same with iam:PassRole scoped fo
     .venv/bin/python deploy/iam/render.py --pass-role-path /sagemaker/tenants/ [--account 123456789012]
     .venv/bin/python deploy/iam/render.py --pass-role-name-prefix sagemaker-exec- [--account ...]
                                                      print a variant scoped to your role path or name prefix
+    .venv/bin/python deploy/iam/render.py --partition aws-cn [--pass-role-path ...]
+                                                     print the policy for another partition (ARNs arn:aws-cn:...)
 
 The scoped variant is the IAM half of the tenant guardrails (docs/multi-tenancy.md): the chart's
 admission policies refuse a spec that names another team's role (intent), and this policy makes AWS refuse
@@ -53,7 +55,8 @@ from userprofile_operator.studio import CLEANUP_ACTIONS
 
 POLICY = Path(__file__).resolve().parent / "policy.json"
 SCOPED_POLICY = Path(__file__).resolve().parent / "policy-scoped-passrole.json"
-ANY_ROLE = "arn:aws:iam::*:role/*"
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc")
+"""The AWS partitions: every ARN of the policy starts `arn:<partition>:` (the committed files: aws)."""
 DEFAULT_PASS_ROLE_PATH = "/sagemaker-userprofile-operator/"
 """The role path of the execution roles in the committed scoped variant."""
 # IAM's own rules: a path is / or /.../ of printable ASCII; a role name of [\w+=,.@-], 64 at most.
@@ -73,12 +76,6 @@ CLOUD_CONTROL_ACTIONS = (
     "ListResourceRequests",
 )
 PASS_ROLE = "iam:PassRole"
-ASSUME_NAMESPACE_ROLES = {
-    "Sid": "OptionalAssumeNamespaceRoles",
-    "Effect": "Allow",
-    "Action": ["sts:AssumeRole"],
-    "Resource": "arn:aws:iam::*:role/sagemaker-userprofile-operator-*",
-}
 # `arn:aws[...]:<service>:<region>:<account>:<resource-type>/...` as the registry schemas write ARN patterns.
 _ARN_PATTERN = re.compile(r"^arn:aws(?:\[[^\]]*\][*+?]?)?:([a-z0-9-]+):.*?:([a-z][a-z0-9-]*)/")
 
@@ -88,8 +85,21 @@ def handler_permissions(kind: Kind) -> set[str]:
     return {action for actions in kind.schema.handler_permissions().values() for action in actions}
 
 
-def own_resource_arn(kind: Kind) -> str:
-    """`arn:aws:<service>:*:*:<resource-type>/*`, from the pattern of the kind's ARN property."""
+def any_role(partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::*:role/*"
+
+
+def assume_namespace_roles(partition: str = "aws") -> dict[str, Any]:
+    return {
+        "Sid": "OptionalAssumeNamespaceRoles",
+        "Effect": "Allow",
+        "Action": ["sts:AssumeRole"],
+        "Resource": f"arn:{partition}:iam::*:role/sagemaker-userprofile-operator-*",
+    }
+
+
+def own_resource_arn(kind: Kind, partition: str = "aws") -> str:
+    """`arn:<partition>:<service>:*:*:<resource-type>/*`, from the pattern of the kind's ARN property."""
     pattern = kind.schema.properties[kind.arn_property].get("pattern", "")
     match = _ARN_PATTERN.match(pattern)
     if match is None:
@@ -97,7 +107,7 @@ def own_resource_arn(kind: Kind) -> str:
             f"{kind.type_name}: cannot read a resource type from {kind.arn_property}'s pattern {pattern!r}"
         )
     service, resource_type = match.groups()
-    return f"arn:aws:{service}:*:*:{resource_type}/*"
+    return f"arn:{partition}:{service}:*:*:{resource_type}/*"
 
 
 def is_own_resource_action(kind: Kind, action: str) -> bool:
@@ -111,16 +121,16 @@ def statement(sid: str, actions: Iterable[str], resource: str) -> dict[str, Any]
     return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resource}
 
 
-def kind_statements(kind: Kind) -> list[dict[str, Any]]:
+def kind_statements(kind: Kind, partition: str = "aws") -> list[dict[str, Any]]:
     needed = handler_permissions(kind) - {PASS_ROLE}
     own = {action for action in needed if is_own_resource_action(kind, action)}
-    out = [statement(f"{kind.kind}Handlers", own, own_resource_arn(kind))]
+    out = [statement(f"{kind.kind}Handlers", own, own_resource_arn(kind, partition))]
     if needed - own:
         out.append(statement(f"{kind.kind}HandlersAnyResource", needed - own, "*"))
     return out
 
 
-def cleanup_statements(kinds: Sequence[Kind]) -> list[dict[str, Any]]:
+def cleanup_statements(kinds: Sequence[Kind], partition: str = "aws") -> list[dict[str, Any]]:
     """What clearing the way for a delete calls outside Cloud Control (`studio.CLEANUP_ACTIONS`): the
     deletes on their own resource types (DeleteApp on apps, DeleteDomain on domains), the lists and
     describes on `*`, and the EFS actions of DeleteDomain's home-volume deletion only on file systems
@@ -136,17 +146,21 @@ def cleanup_statements(kinds: Sequence[Kind]) -> list[dict[str, Any]]:
     return [
         {
             **statement("StudioCleanup", deletes, "*"),
-            "Resource": [f"arn:aws:sagemaker:*:*:{t}/*" for t in resource_types],
+            "Resource": [f"arn:{partition}:sagemaker:*:*:{t}/*" for t in resource_types],
         },
         statement("StudioCleanupAnyResource", actions - deletes - efs, "*"),
         {
-            **statement("StudioHomeVolumeDelete", efs, "arn:aws:elasticfilesystem:*:*:file-system/*"),
-            "Condition": {"StringLike": {"aws:ResourceTag/ManagedByAmazonSageMakerResource": "arn:aws:sagemaker:*"}},
+            **statement("StudioHomeVolumeDelete", efs, f"arn:{partition}:elasticfilesystem:*:*:file-system/*"),
+            "Condition": {
+                "StringLike": {"aws:ResourceTag/ManagedByAmazonSageMakerResource": f"arn:{partition}:sagemaker:*"}
+            },
         },
     ]
 
 
-def pass_role_resource(path: str | None = None, name_prefix: str | None = None, account: str | None = None) -> str:
+def pass_role_resource(
+    path: str | None = None, name_prefix: str | None = None, account: str | None = None, partition: str = "aws"
+) -> str:
     """The roles iam:PassRole may pass: every role, or those under a role path, or with a name prefix."""
     if account is not None and not _ACCOUNT.fullmatch(account):
         raise ValueError(f"not an AWS account id: {account!r}")
@@ -154,10 +168,10 @@ def pass_role_resource(path: str | None = None, name_prefix: str | None = None, 
         raise ValueError(f"not an IAM role path (/ or /name/.../): {path!r}")
     if name_prefix is not None and not _ROLE_NAME_PREFIX.fullmatch(name_prefix):
         raise ValueError(f"not the start of an IAM role name: {name_prefix!r}")
-    return f"arn:aws:iam::{account or '*'}:role{path or '/'}{name_prefix or ''}*"
+    return f"arn:{partition}:iam::{account or '*'}:role{path or '/'}{name_prefix or ''}*"
 
 
-def policy(kinds: Sequence[Kind], pass_role: str = ANY_ROLE) -> dict[str, Any]:
+def policy(kinds: Sequence[Kind], pass_role: str | None = None, partition: str = "aws") -> dict[str, Any]:
     statements: list[dict[str, Any]] = [
         {
             "Sid": "CloudControl",
@@ -167,8 +181,8 @@ def policy(kinds: Sequence[Kind], pass_role: str = ANY_ROLE) -> dict[str, Any]:
         }
     ]
     for kind in kinds:
-        statements += kind_statements(kind)
-    statements += cleanup_statements(kinds)
+        statements += kind_statements(kind, partition)
+    statements += cleanup_statements(kinds, partition)
     passers = sorted({kind.schema.service for kind in kinds if PASS_ROLE in handler_permissions(kind)})
     if passers:
         services = [f"{service}.amazonaws.com" for service in passers]
@@ -177,16 +191,16 @@ def policy(kinds: Sequence[Kind], pass_role: str = ANY_ROLE) -> dict[str, Any]:
                 "Sid": "PassExecutionRolesToSageMakerOnly",
                 "Effect": "Allow",
                 "Action": [PASS_ROLE],
-                "Resource": pass_role,
+                "Resource": pass_role or any_role(partition),
                 "Condition": {"StringEquals": {"iam:PassedToService": services[0] if len(services) == 1 else services}},
             }
         )
-    statements.append(ASSUME_NAMESPACE_ROLES)
+    statements.append(assume_namespace_roles(partition))
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def render(kinds: Sequence[Kind] | None = None, pass_role: str = ANY_ROLE) -> str:
-    return json.dumps(policy(all_kinds() if kinds is None else kinds, pass_role), indent=2) + "\n"
+def render(kinds: Sequence[Kind] | None = None, pass_role: str | None = None, partition: str = "aws") -> str:
+    return json.dumps(policy(all_kinds() if kinds is None else kinds, pass_role, partition), indent=2) + "\n"
 
 
 def committed() -> dict[Path, str]:
@@ -201,16 +215,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     scope.add_argument("--pass-role-path", help="print a variant: iam:PassRole only for roles under this path")
     scope.add_argument("--pass-role-name-prefix", help="print a variant: iam:PassRole only for roles named so")
     parser.add_argument("--account", help="with a variant: only roles of this account (default: any)")
+    parser.add_argument(
+        "--partition", choices=PARTITIONS, help="print the policy for this AWS partition (the files: aws)"
+    )
     args = parser.parse_args(argv)
+    partition = args.partition or "aws"
     if args.pass_role_path is not None or args.pass_role_name_prefix is not None:
         try:
-            resource = pass_role_resource(args.pass_role_path, args.pass_role_name_prefix, args.account)
+            resource = pass_role_resource(args.pass_role_path, args.pass_role_name_prefix, args.account, partition)
         except ValueError as err:
             parser.error(str(err))
-        sys.stdout.write(render(pass_role=resource))
+        sys.stdout.write(render(pass_role=resource, partition=partition))
         return 0
     if args.account is not None:
         parser.error("--account goes with --pass-role-path or --pass-role-name-prefix")
+    if args.partition is not None:
+        if args.check:
+            parser.error("--check compares the committed files, which are for the aws partition")
+        sys.stdout.write(render(partition=partition))
+        return 0
     files = committed()
     if args.check:
         stale = [path.name for path, text in files.items() if not path.is_file() or path.read_text() != text]

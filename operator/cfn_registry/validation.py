@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 from jsonschema import Draft7Validator, ValidationError
 
+from cfn_registry.open_enums import OpenEnum, opened_document
 from cfn_registry.patterns import compile_pattern
 from cfn_registry.schema import ResourceSchema
 
@@ -65,9 +66,10 @@ def model_validator(schema: ResourceSchema) -> Any:
 
 
 @cache
-def desired_state_validator(schema: ResourceSchema) -> Any:
-    """A validator of desired states: a top-level readOnly property is refused as unknown."""
-    document = copy.deepcopy(dict(schema.document))
+def desired_state_validator(schema: ResourceSchema, open_enums: tuple[OpenEnum, ...] = ()) -> Any:
+    """A validator of desired states: a top-level readOnly property is refused as unknown. A property
+    holding one of `open_enums` is checked by the form of its value, not by the schema's list."""
+    document = opened_document(schema, open_enums) if open_enums else copy.deepcopy(dict(schema.document))
     for path in schema.read_only:
         if len(path) == 1:
             document["properties"].pop(path[0], None)
@@ -75,9 +77,12 @@ def desired_state_validator(schema: ResourceSchema) -> Any:
     return ModelValidator(document)
 
 
-def desired_state_errors(schema: ResourceSchema, desired: Mapping[str, Any]) -> list[str]:
+def desired_state_errors(
+    schema: ResourceSchema, desired: Mapping[str, Any], open_enums: tuple[OpenEnum, ...] = ()
+) -> list[str]:
     """Every violation of a desired state as `/path: message` strings (empty when valid)."""
     errors = sorted(
-        desired_state_validator(schema).iter_errors(desired), key=lambda e: [str(p) for p in e.absolute_path]
+        desired_state_validator(schema, open_enums).iter_errors(desired),
+        key=lambda e: [str(p) for p in e.absolute_path],
     )
     return [f"/{'/'.join(str(p) for p in error.absolute_path)}: {error.message}" for error in errors]

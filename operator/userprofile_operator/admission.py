@@ -22,6 +22,11 @@ binding's paramRef) and refuses, at `kubectl apply`, an object that names
 On an update, a value the object already had passes: a guardrail tightened later never blocks the edits
 of other fields, nor the finalizer the operator removes at deletion; a new value must be allowed.
 
+Beside the guardrails, one advisory policy per kind (and one for the SageMakerTenantPolicy) warns, and
+never refuses, where a spec names a value of an open enum that no vendored schema lists: the CRDs check an
+instance type by its form (`ml.<family>.<size>`), so a type AWS launches after this release is accepted,
+and a typo is pointed out at `kubectl apply` (AWS refuses a type it does not have).
+
 The paths are derived from the schemas (`iter_property_paths`, camelCase by the kind's naming), never
 listed by hand, so a property AWS adds to a schema is guarded once the schema is vendored. What this
 module does not do: bindings, names and namespace selection (the Helm chart's `templates/admission.yaml`
@@ -35,6 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from cfn_registry.open_enums import OpenEnum
 from cfn_registry.patterns import re2_pattern
 from cfn_registry.schema import JsonObject, PropertyPath
 from userprofile_operator.crd import dump_yaml
@@ -50,13 +56,17 @@ __all__ = [
     "guards",
     "instance_type_paths",
     "policy_file_name",
+    "policy_files",
     "policy_name",
     "render_policy",
     "render_policy_yaml",
     "render_tenant_policy_crd",
     "render_tenant_policy_crd_yaml",
+    "render_tenant_policy_warning_policy",
+    "render_warning_policy",
     "role_paths",
     "tenant_policy_crd_file_name",
+    "warning_policy_file_name",
 ]
 
 TENANT_POLICY_KIND: Final = "SageMakerTenantPolicy"
@@ -74,6 +84,7 @@ _DOMAIN_KIND: Final = "SageMakerDomain"
 _MAX_DOMAINS: Final = 256
 _MAX_ROLE_PATTERNS: Final = 64
 _MAX_PATTERN_LENGTH: Final = 512
+_MAX_INSTANCE_TYPES: Final = 256
 
 Rule = Literal["allowedDomainIds", "allowedExecutionRoles", "allowedInstanceTypes"]
 
@@ -157,10 +168,11 @@ _VARIABLES: Final = (
 )
 
 
-def _values(root: str, guard: Guard) -> str:
-    """A CEL list of the guarded field's values in `root` (`object.spec`), empty where it is not set."""
-    chain = root + "".join(f".?{name}" for name in guard.path)
-    return f"{chain}.orValue([])" if guard.many else f"[?{chain}]"
+def _values(root: str, path: tuple[str, ...], many: bool) -> str:
+    """A CEL list of the values of the field at `path` in `root` (`object.spec`), empty where it is not set;
+    `many`: the field is a list of values."""
+    chain = root + "".join(f".?{name}" for name in path)
+    return f"{chain}.orValue([])" if many else f"[?{chain}]"
 
 
 def _allowed(rule: Rule, value: str) -> str:
@@ -191,7 +203,7 @@ def _refused_variable(guard: Guard) -> str:
 def _refused(guard: Guard) -> JsonObject:
     """The variable: the field's values that are neither allowed nor already there before this update (a
     tightened guardrail never blocks the edits of other fields)."""
-    new, old = _values("object.spec", guard), _values("oldObject.spec", guard)
+    new, old = (_values(root, guard.path, guard.many) for root in ("object.spec", "oldObject.spec"))
     ok = f"{_allowed(guard.rule, 'v')} || (variables.updating && v in {old})"
     return {"name": _refused_variable(guard), "expression": f"{new}.filter(v, !({ok}))"}
 
@@ -335,16 +347,136 @@ def render_policy_yaml(kind: Kind) -> str:
     return _header(f"the tenant guardrails of {kind.kind}") + "---\n" + dump_yaml(render_policy(kind))
 
 
+# -- warnings: values of open enums that no schema lists ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Known:
+    """A field that holds values of an open enum, and the values the schemas list for that enum."""
+
+    enum: OpenEnum
+    path: tuple[str, ...]
+    """camelCase names below `.spec`."""
+    many: bool
+    """A list of values (HiddenInstanceTypes) rather than one."""
+    known: tuple[str, ...]
+
+
+def _known(enum: OpenEnum, kinds: Sequence[Kind]) -> tuple[str, ...]:
+    """What every kind's schema lists for the enum: a value one schema lists is known, even where an older
+    schema of another kind lacks it."""
+    return tuple(enum.known(kind.schema for kind in kinds if enum in kind.open_enums))
+
+
+def _known_fields(kind: Kind, kinds: Sequence[Kind]) -> list[_Known]:
+    """Every field of `kind` that holds an open enum."""
+    out: list[_Known] = []
+    for enum in kind.open_enums:
+        known = _known(enum, kinds)
+        for path in enum.paths(kind.schema):
+            if _through_array(kind, path):
+                raise ValueError(f"{kind.kind}: {'/'.join(path)} lies inside a list, which the policy cannot read")
+            many = kind.schema.node_at(path).get("type") == "array"
+            out.append(_Known(enum, kind.naming.spec_path(path), many, known))
+    return out
+
+
+def _warning_policy(plural: str, fields: Sequence[_Known]) -> JsonObject:
+    """A policy without parameters whose failed validations the chart's binding turns into warnings."""
+
+    def known_variable(enum: OpenEnum) -> str:  # `known_instance_types`
+        return "known_" + enum.noun.replace(" ", "_") + "s"
+
+    variables: list[JsonObject] = [{"name": "updating", "expression": "request.operation == 'UPDATE'"}]
+    lists = {known_variable(field.enum): field.known for field in fields}  # each enum's values once
+    variables += [{"name": n, "expression": "[" + ", ".join(f"'{v}'" for v in vs) + "]"} for n, vs in lists.items()]
+    validations: list[JsonObject] = []
+    for field in fields:
+        name = "unknown_" + "_".join(field.path)
+        new, old = (_values(root, field.path, field.many) for root in ("object.spec", "oldObject.spec"))
+        # A value the object already had is not news on an update.
+        unknown = f"!(v in variables.{known_variable(field.enum)}) && !(variables.updating && v in {old})"
+        variables.append({"name": name, "expression": f"{new}.filter(v, {unknown})"})
+        dotted = "spec." + ".".join(field.path)
+        message = (
+            f"{field.enum.noun} that no schema of this operator lists: new since, or a typo (accepted; AWS "
+            f"refuses {field.enum.noun}s it does not have)"
+        )
+        validations.append(
+            {
+                "expression": f"size(variables.{name}) == 0",
+                "messageExpression": f"'{dotted} names ' + variables.{name}.join(', ') + ', an {message}'",
+                "message": f"{dotted} names an {message}",
+            }
+        )
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": f"warn-{plural}"},
+        "spec": {
+            # Advice never blocks: an expression that fails lets the request through.
+            "failurePolicy": "Ignore",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "apiVersions": [VERSION],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": [plural],
+                    }
+                ]
+            },
+            "variables": variables,
+            "validations": validations,
+        },
+    }
+
+
+def render_warning_policy(kind: Kind, kinds: Sequence[Kind] | None = None) -> JsonObject | None:
+    """The kind's advisory ValidatingAdmissionPolicy: a warning for each value of an open enum that no
+    schema of `kinds` (default: all) lists. None when the kind holds no open enum."""
+    fields = _known_fields(kind, all_kinds() if kinds is None else kinds)
+    return _warning_policy(kind.plural, fields) if fields else None
+
+
+def render_tenant_policy_warning_policy(kinds: Sequence[Kind] | None = None) -> JsonObject:
+    """The advisory policy of the SageMakerTenantPolicy: an allowedInstanceTypes entry no schema lists."""
+    kinds = all_kinds() if kinds is None else kinds
+    enum = _instance_type_enum(kinds)
+    return _warning_policy(TENANT_POLICY_PLURAL, [_Known(enum, ("allowedInstanceTypes",), True, _known(enum, kinds))])
+
+
+def warning_policy_file_name(plural: str) -> str:
+    return f"warn-{plural}.yaml"
+
+
+def policy_files(kinds: Sequence[Kind] | None = None) -> dict[str, str]:
+    """Every policy file of the chart's files/admission/, by file name: the tenant guardrails of each kind,
+    then the advisory policies of each kind and of the SageMakerTenantPolicy (`kinds` given: only theirs)."""
+    chosen = all_kinds() if kinds is None else kinds
+    files = {policy_file_name(kind): render_policy_yaml(kind) for kind in chosen}
+    for kind in chosen:
+        warning = render_warning_policy(kind)
+        if warning is not None:
+            what = f"the warnings of {kind.kind} (values no schema lists)"
+            files[warning_policy_file_name(kind.plural)] = _header(what) + "---\n" + dump_yaml(warning)
+    if kinds is None:
+        what = f"the warnings of {TENANT_POLICY_KIND} (values no schema lists)"
+        text = _header(what) + "---\n" + dump_yaml(render_tenant_policy_warning_policy())
+        files[warning_policy_file_name(TENANT_POLICY_PLURAL)] = text
+    return files
+
+
 # -- the parameters: SageMakerTenantPolicy --------------------------------------------------------------
 
 
-def _instance_types(kinds: Sequence[Kind]) -> list[str]:
-    """Every instance type any guarded field accepts (the union of the schemas' enums), sorted."""
-    found: set[str] = set()
+def _instance_type_enum(kinds: Sequence[Kind]) -> OpenEnum:
+    """The open enum of the instance types the guarded fields hold (`DefaultResourceSpec.InstanceType`)."""
     for kind in kinds:
-        for path in instance_type_paths(kind):
-            found.update(str(value) for value in kind.schema.node_at(path).get("enum", ()))
-    return sorted(found)
+        for enum in kind.open_enums:
+            if enum.holds(_INSTANCE_TYPE[-1]):
+                return enum
+    raise ValueError("no kind has an open enum of instance types")
 
 
 def _domain_id_node(kinds: Sequence[Kind]) -> JsonObject:
@@ -418,9 +550,14 @@ def render_tenant_policy_crd(kinds: Sequence[Kind] | None = None) -> JsonObject:
             },
             "allowedInstanceTypes": {
                 "type": "array",
-                "description": ("Instance types the apps' default resource specs may name. Unset: any; empty: none."),
+                "description": (
+                    "Instance types the apps' default resource specs may name: any of the form "
+                    f"{_instance_type_enum(kinds).form} (one no schema of the operator lists gets a warning). "
+                    "Unset: any; empty: none."
+                ),
+                "maxItems": _MAX_INSTANCE_TYPES,
                 "x-kubernetes-list-type": "set",
-                "items": {"type": "string", "enum": _instance_types(kinds)},
+                "items": _instance_type_enum(kinds).open_node({"type": "string"}),
             },
             "allowAdoption": {
                 "type": "boolean",

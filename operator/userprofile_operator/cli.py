@@ -75,7 +75,7 @@ def _build_parser() -> argparse.ArgumentParser:
     crd.add_argument(
         "--policies-dir",
         type=Path,
-        help="also write every kind's ValidatingAdmissionPolicy (the tenant guardrails) here, one file each",
+        help="also write the ValidatingAdmissionPolicies here, one file each: the tenant guardrails and warnings",
     )
     demo = sub.add_parser(
         "demo", help="local control plane + Cloud Control emulator + operator + the examples, until Ctrl-C"
@@ -321,8 +321,8 @@ def _crd(args: argparse.Namespace) -> int:
         if chosen is None:
             files[args.output_dir / admission.tenant_policy_crd_file_name()] = admission.render_tenant_policy_crd_yaml()
     if args.policies_dir is not None:
-        for kind in chosen or all_kinds():
-            files[args.policies_dir / admission.policy_file_name(kind)] = admission.render_policy_yaml(kind)
+        for name, text in admission.policy_files(chosen).items():
+            files[args.policies_dir / name] = text
     if not files:
         if tenant_policy:
             sys.stdout.write(admission.render_tenant_policy_crd_yaml())

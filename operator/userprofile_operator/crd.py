@@ -42,7 +42,7 @@ from userprofile_operator.models import (
     HomeEfsPolicy,
     KubeTime,
     ManagementPolicy,
-    ResourceStatus,
+    status_model,
 )
 from userprofile_operator.references import REF_SUFFIX
 
@@ -221,16 +221,14 @@ def _unique_items_rule() -> Rule:
 
 
 def _description(kind: Kind, node: Mapping[str, Any], parent_definition: str | None, name: str | None) -> str | None:
-    """The most specific description: the descriptor's for a top-level property, beside the $ref, the
-    definition's, or a supplementary one."""
-    if parent_definition is None and name is not None and ("", name) in kind.descriptions:
-        return kind.descriptions[("", name)]
+    """The most specific description: the descriptor's for the property (it corrects the schema's), the
+    schema's beside the $ref, the definition's, or the descriptor's for the definition."""
+    if name is not None:
+        own = kind.descriptions.get((parent_definition or "", name))
+        if own:
+            return own
     if isinstance(node.get("description"), str) and node["description"].strip():
         return str(node["description"]).strip()
-    if parent_definition is not None and name is not None:
-        extra = kind.descriptions.get((parent_definition, name))
-        if extra:
-            return extra
     resolved = kind.schema.resolve(node)
     if isinstance(resolved.get("description"), str) and resolved["description"].strip():
         return str(resolved["description"]).strip()
@@ -304,6 +302,15 @@ class _Translator:
                 else:
                     out["x-kubernetes-list-type"] = "set"
         elif kind == "string":
+            open_enum = next((e for e in self.kind.open_enums if e.holds(path[-1])), None)
+            if "enum" in resolved and open_enum is not None:
+                # AWS adds values between schema releases: check the form; the list only warns (admission).
+                resolved = open_enum.open_node(resolved)
+                out["description"] = (
+                    f"{out.get('description', '')} Checked by its form ({open_enum.form}), not by a list, so "
+                    f"{open_enum.noun}s AWS adds later are accepted; the chart warns of one this operator's "
+                    "schemas do not list."
+                ).strip()
             if "enum" in resolved:
                 out["enum"] = list(resolved["enum"])
             for keyword in ("minLength", "maxLength"):
@@ -382,10 +389,10 @@ def spec_schema(kind: Kind) -> JsonObject:
 
 
 def status_schema(kind: Kind) -> JsonObject:
-    """The OpenAPI v3 schema of `.status`, generated from the model the reconciler writes (`ResourceStatus`)."""
+    """The OpenAPI v3 schema of `.status`, generated from the model the reconciler writes (`status_model`)."""
     identifier = "|".join(".".join(kind.naming.spec_path(path)) for path in kind.schema.primary_identifier)
     words = {"noun": kind.noun, "short_noun": kind.short_noun, "identifier": identifier}
-    return _model_schema(ResourceStatus, words)
+    return _model_schema(status_model(kind), words)
 
 
 def _model_schema(model: type[BaseModel], words: Mapping[str, str], description: str | None = None) -> JsonObject:

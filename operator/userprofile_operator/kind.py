@@ -3,8 +3,9 @@
 The core (reconciler, plan, drift, resync, CRD generator, Cloud Control client, inventory, metrics,
 the kopf registration) takes a Kind and never names a type. A Kind holds the type name, the Kubernetes
 API names, its registry schema (from `cfn_registry`), the camelCase naming of its properties, the
-property that carries the ARN, printer columns, and the CEL rules and descriptions the schema states
-only in prose. The descriptors themselves live in `kinds/`, one module each.
+property that carries the ARN, printer columns, the CEL rules and descriptions the schema states only in
+prose (or gets wrong), and the enums AWS extends between schema releases (instance types). The
+descriptors themselves live in `kinds/`, one module each.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from functools import cached_property
 from typing import Any, Final
 
 import cfn_registry
+from cfn_registry.open_enums import OpenEnum
 from cfn_registry.schema import JsonObject, PropertyPath, ResourceSchema
 from userprofile_operator.naming import Naming
 from userprofile_operator.references import Reference
@@ -114,14 +116,18 @@ class Kind:
     spec_rules: Callable[[Kind], Sequence[Rule]] = _no_spec_rules
     """CEL rules on the whole spec (cross-field constraints between top-level properties)."""
     descriptions: Mapping[str | tuple[str, str], str] = field(default_factory=dict)
-    """Descriptions the schema lacks, by definition name or (definition, property); ("", property)
-    describes a top-level property, in place of the schema's own description."""
+    """Descriptions the schema lacks or gets wrong: by definition name (where the schema has none), or by
+    (definition, property), ("", property) for a top-level one, in place of the schema's own (registry
+    schemas copy descriptions between resources: a domain's tags "to apply to the user profile")."""
     extra_max_lengths: Mapping[PropertyPath, int] = field(default_factory=dict)
     """maxLength for strings the schema leaves unbounded but CEL rules compare."""
     references: tuple[Reference, ...] = ()
     """Fields another managed object can supply (`<field>Ref: {name}` beside them, same namespace)."""
     cleanup: Cleanup | None = None
     """What Studio leaves behind that blocks the kind's delete; None: nothing does."""
+    open_enums: tuple[OpenEnum, ...] = ()
+    """Enums of the schema that AWS extends without a new schema (instance types): the CRD and the operator
+    check the form of a value, and the schema's list only makes an admission warning."""
 
     # -- API names -----------------------------------------------------------------------------------
 

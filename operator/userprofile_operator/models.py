@@ -3,6 +3,8 @@
 The spec model (`ManagedSpec`, one subclass per kind from `spec_model(kind)`) types the operator's own
 fields; the kind's CloudFormation properties stay plain camelCase data that is validated against the
 kind's registry schema (the same source its CRD is generated from), so the two can never drift apart.
+The status model (`ResourceStatus`, one subclass per kind from `status_model(kind)`, with the values the
+kind's references settled) is what the reconciler writes, and what the CRD's status schema is made from.
 Conversions to CloudFormation names go through the kind's `Naming`.
 
 These are data and conversions only: no decisions (what to create, update or report) and no I/O.
@@ -23,13 +25,15 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    create_model,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from cfn_registry.validation import desired_state_errors
 from userprofile_operator.kind import Kind
 from userprofile_operator.naming import NamingError
+from userprofile_operator.references import REF_SUFFIX
 
 __all__ = [
     "OPERATOR_SPEC_FIELDS",
@@ -48,7 +52,9 @@ __all__ = [
     "OperationInFlight",
     "OperationType",
     "ResourceStatus",
+    "reference_fields",
     "spec_model",
+    "status_model",
 ]
 
 
@@ -168,7 +174,7 @@ class ManagedSpec(BaseModel):
     @model_validator(mode="after")
     def _valid_for_cloudformation(self) -> Self:
         try:
-            errors = desired_state_errors(self.kind.schema, self.to_desired_state())
+            errors = desired_state_errors(self.kind.schema, self.to_desired_state(), self.kind.open_enums)
         except NamingError as err:
             raise ValueError(f"unknown field: {err}") from None
         if errors:
@@ -341,3 +347,30 @@ class ResourceStatus(_StatusModel):
                 raise ValueError(f"status has no field {name!r}")
             patch[alias] = None
         return patch
+
+
+def reference_fields(kind: Kind) -> dict[str, tuple[str, ...]]:
+    """The status fields that hold what the kind's references settled, by Python name, each with the
+    camelCase path under spec it mirrors: `domain_id` <- `domainId`, `owner_user_profile_name` <-
+    `ownershipSettings.ownerUserProfileName`."""
+    paths = (kind.naming.spec_path(reference.path) for reference in kind.references)
+    return {to_snake(path[-1]): path for path in paths}
+
+
+@cache
+def status_model(kind: Kind) -> type[ResourceStatus]:
+    """The status model of one kind: `ResourceStatus` and, for each field another object can supply (a
+    reference), the value in use, whether the spec gave it or its `<field>Ref` resolved to it. Printer
+    columns read them, so `kubectl get` shows the domain of a profile that names its domain object."""
+    fields: dict[str, Any] = {}
+    for reference in kind.references:
+        path = kind.naming.spec_path(reference.path)
+        dotted, ref = ".".join(path), ".".join((*path[:-1], path[-1] + REF_SUFFIX))
+        description = f"The {dotted} in use: spec.{dotted}, or what spec.{ref} resolved to."
+        max_length = int(kind.schema.node_at(reference.path).get("maxLength", 256))
+        field = Field(default=None, alias=path[-1], max_length=max_length, description=description)
+        fields[to_snake(path[-1])] = (str | None, field)
+    model: type[ResourceStatus] = create_model(
+        f"{kind.kind}Status", __base__=ResourceStatus, __module__=__name__, **fields
+    )
+    return model

@@ -38,7 +38,9 @@ from userprofile_operator.models import (
     OperationInFlight,
     OperationType,
     ResourceStatus,
+    reference_fields,
     spec_model,
+    status_model,
 )
 from userprofile_operator.offboard import Surroundings
 from userprofile_operator.plan import (
@@ -124,6 +126,8 @@ class Reconciler:
         self.settings = settings
         self.kind = kind
         self.spec_model: type[ManagedSpec] = spec_model(kind)
+        self.status_model: type[ResourceStatus] = status_model(kind)
+        self.reference_fields = reference_fields(kind)
         schema = kind.schema
         self.create_only = _pointers(schema.create_only)
         self.write_only = _pointers(schema.write_only)
@@ -172,7 +176,8 @@ class Reconciler:
             _now(),
         )
         out.status.update(
-            ResourceStatus.patch(
+            self.status_model.patch(
+                **self._in_use(view),
                 observed_generation=view.generation,
                 operation=OperationInFlight(
                     type=OperationType(kind),
@@ -191,6 +196,18 @@ class Reconciler:
     @staticmethod
     def _conditions(view: ObjectView) -> list[dict[str, Any]]:
         return list(view.status.get("conditions") or [])
+
+    def _in_use(self, view: ObjectView) -> dict[str, str]:
+        """The values of the fields references can supply, as the resolved spec has them (a domainIdRef's
+        domain id): status keeps them beside the identifier, for the printer columns."""
+        out: dict[str, str] = {}
+        for name, path in self.reference_fields.items():
+            node: Any = view.spec
+            for part in path:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, str) and node:
+                out[name] = node
+        return out
 
     # -- reporting -----------------------------------------------------------------------------
 
@@ -215,7 +232,7 @@ class Reconciler:
         if view.status.get("operation") is not None and not keep_operation:
             extra = {**(extra or {}), "operation": None}
         out.status.update(
-            ResourceStatus.patch(observed_generation=view.generation, conditions=conditions, **(extra or {}))
+            self.status_model.patch(observed_generation=view.generation, conditions=conditions, **(extra or {}))
         )
         return out
 
@@ -268,6 +285,7 @@ class Reconciler:
     ) -> Outcome:
         message = message or f"The {self.noun} exists and matches the spec"
         extra: dict[str, Any] = {
+            **self._in_use(view),
             "arn": observed.get(self.kind.arn_property) or view.status.get("arn"),
             "identifier": identifier,
             "region": region,
@@ -581,10 +599,11 @@ class Reconciler:
                 message=f"{self.Noun} {identifier} does not exist in {view.region} (ObserveOnly)",
                 synced=True,
                 synced_reason=Reason.OBSERVED,
-                extra={"identifier": identifier, "region": view.region},
+                extra={**self._in_use(view), "identifier": identifier, "region": view.region},
             )
         patch = plan_patch(desired, observed, self.create_only, tags=self.tags, write_only=self.write_only)
         extra = {
+            **self._in_use(view),
             "arn": observed.get(self.kind.arn_property),
             "identifier": identifier,
             "region": view.region,

@@ -343,6 +343,7 @@ def test_get_shows_the_printer_columns(crd: Kube, namespace: str) -> None:
     _apply(crd, namespace, _load(EXAMPLES / "minimal.yaml"))
     status = {
         "region": "us-east-1",
+        "domainId": "d-abcdef123456",  # the domain in use, as the operator writes it (DOMAIN reads it)
         "arn": "arn:aws:sagemaker:us-east-1:123456789012:user-profile/d-abcdef123456/alice",
         "conditions": [
             {"type": "Ready", "status": "True", "reason": "Available"},

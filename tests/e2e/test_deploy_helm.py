@@ -7,14 +7,18 @@ a token of the chart's ServiceAccount, and `kubectl auth can-i` impersonating it
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.support import manifests
 from tests.support.helm import CHART, Helm
-from tests.support.kube import Kube
+from tests.support.kube import REPO_ROOT, Kube
+from tests.support.localcluster import LocalControlPlane, find_assets
 from userprofile_operator.admission import TENANT_POLICY_PLURAL
 from userprofile_operator.kind import GROUP
 from userprofile_operator.kinds import all_kinds
@@ -98,7 +102,10 @@ def test_chart_installs_and_its_token_reads_profiles_but_not_secrets(release: Re
     assert f"{ns}/{release.fullname}" in release.notes  # the Lease, in the high availability note
     assert f"{release.fullname}-tenant-policy-admin" in release.notes  # the guardrails, and who writes their params
     policies = kube.kubectl("get", "validatingadmissionpolicies", "-o", "name").stdout.split()
-    assert sum(release.fullname in name for name in policies) == len(all_kinds())  # accepted by the API server
+    ours = [name for name in policies if release.fullname in name]  # accepted by the API server:
+    assert sum("-tenant-" in name for name in ours) == len(all_kinds())  # the guardrails
+    assert sum("-warn-" in name for name in ours) == len(all_kinds()) + 1  # the warnings, and the tenant policy's
+    assert "WARNING: config.clusterName is not set" in release.notes  # the ownership tags say "kubernetes"
 
     token = kube.kubectl("create", "token", release.service_account, "-n", ns).stdout.strip()
     listed = kube.kubectl("get", SMUP, "--all-namespaces", "--token", token, "-o", "name", check=False)
@@ -251,3 +258,31 @@ def test_helm_uninstall_keeps_the_crds(helm: Helm, crd: Kube, namespace: str) ->
             crd.kubectl("annotate", "crd", name, *(f"{k}-" for k in [*ownership, "helm.sh/resource-policy"]))
             crd.kubectl("label", "crd", name, "app.kubernetes.io/managed-by-")
         crd.apply_crd()
+
+
+@pytest.mark.own_control_plane  # a cluster that has never seen the CRDs: the first install brings them
+def test_a_first_install_writes_the_first_tenant_policies_and_upgrades_rewrite_them(tmp_path: Path) -> None:
+    """tenantPolicies: Helm maps every plain template before it creates anything, so a SageMakerTenantPolicy
+    beside its own CRD would fail the first install; the chart writes them from a post-install hook."""
+    with LocalControlPlane(find_assets(REPO_ROOT)) as plane:
+        kube = Kube(kubeconfig=plane.kubeconfig, server=plane.server)
+        kube.create_namespace("team-a")
+        helm = Helm(kube, tmp_path / "helm")
+        first = {"allowedDomainIds": ["d-abcdef123456"], "allowedInstanceTypes": ["ml.t3.medium"]}
+        notes = helm.install({"config": {"clusterName": "prod-eu-1"}, "tenantPolicies": {"team-a": first}})
+        policy = kube.get_json("smtp", "default", "-n", "team-a")
+        assert policy["spec"] == {**first, "allowAdoption": False}  # the CRD's default filled in
+        assert "kubectl get smtp default -n team-a" in notes and "WARNING" not in notes
+
+        # Guarded at once: a profile the policy allows passes, another domain is refused.
+        allowed = manifests.profile("alice", "team-a")
+        assert kube.kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(allowed)).returncode == 0
+        other = manifests.profile("bob", "team-a", domain_id="d-0000000000ff")
+        refused = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(other), check=False)
+        assert refused.returncode != 0 and "allowedDomainIds" in refused.stderr
+
+        second = {**first, "allowedInstanceTypes": ["ml.t3.medium", "ml.m5.large"], "allowAdoption": True}
+        helm.upgrade({"config": {"clusterName": "prod-eu-1"}, "tenantPolicies": {"team-a": second}})
+        assert kube.get_json("smtp", "default", "-n", "team-a")["spec"] == second
+        helm.uninstall()
+        assert kube.get_json("smtp", "default", "-n", "team-a")["spec"] == second  # hooks are not the release's

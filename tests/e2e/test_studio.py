@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from tests.e2e.conftest import REGION
+from tests.support import manifests
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import REPO_ROOT, Kube, wait_for
 from tests.support.operator import OperatorProcess
@@ -143,6 +144,58 @@ def test_a_reference_to_a_missing_domain_waits_then_follows_the_domain(
     ]
     kube.kubectl("delete", "smup,smdomain", "--all", "-n", shared_namespace, "--timeout=90s", timeout=100)
     assert [r for r in aws(emulator, DOMAIN_TYPE) if r["Identifier"] == domain_id] == []
+
+
+def wide(kube: Kube, resource: str, namespace: str) -> dict[str, dict[str, str]]:
+    """`kubectl get RESOURCE -o wide` as the printer columns show it: name -> {COLUMN: value}."""
+    lines = kube.kubectl("get", resource, "-n", namespace, "-o", "wide").stdout.splitlines()
+    header = lines[0].split()
+    return {row.split()[0]: dict(zip(header, row.split(), strict=True)) for row in lines[1:]}
+
+
+def test_get_wide_shows_the_domain_and_owner_that_references_resolved_to(
+    kube: Kube, emulator: EmulatorProcess, shared_namespace: str
+) -> None:
+    """Objects that name their domain (and owner) by object, not by id: status keeps what the references
+    resolved to, and the DOMAIN and OWNER columns read it."""
+    ns = shared_namespace
+    # Retain: the test is about columns; deleting the objects then leaves AWS alone.
+    retain = {"deletionPolicy": "Retain"}
+    objects = [
+        manifests.domain("studio", domain_name=f"wide-{uuid.uuid4().hex[:6]}", **retain),
+        {**manifests.profile("erin"), "spec": {"domainIdRef": {"name": "studio"}, "userProfileName": "erin", **retain}},
+        manifests.space("erin-lab"),
+    ]
+    objects[2]["spec"] = {
+        "domainIdRef": {"name": "studio"},
+        "spaceName": "erin-lab",
+        "ownershipSettings": {"ownerUserProfileNameRef": {"name": "erin"}},
+        "spaceSharingSettings": {"sharingType": "Private"},
+        **retain,
+    }
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(objects))
+    wait_for("all Ready", lambda: len(items := everything(kube, ns)) == 3 and all(ready(kube, o) for o in items), 120)
+    domain_id = kube.get_json("smdomain", "studio", "-n", ns)["status"]["identifier"]
+
+    profiles = wide(kube, "smup", ns)
+    assert profiles["erin"]["PROFILE"] == "erin"
+    assert profiles["erin"]["DOMAIN"] == domain_id  # blank before: the column read spec.domainId
+    assert kube.get_json("smup", "erin", "-n", ns)["status"]["domainId"] == domain_id
+    spaces = wide(kube, "smspace", ns)
+    assert (spaces["erin-lab"]["DOMAIN"], spaces["erin-lab"]["OWNER"]) == (domain_id, "erin")
+    status = kube.get_json("smspace", "erin-lab", "-n", ns)["status"]
+    assert (status["domainId"], status["ownerUserProfileName"]) == (domain_id, "erin")
+
+    # A profile that names its domain by id shows it the same way.
+    frank = manifests.profile("frank", domain_id=domain_id, **retain)
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(frank))
+    wait_for("frank Ready", lambda: ready(kube, kube.get_json("smup", "frank", "-n", ns)), 60)
+    assert wide(kube, "smup", ns)["frank"]["DOMAIN"] == domain_id
+    assert {p["Identifier"] for p in in_domain(emulator, TYPES["SageMakerUserProfile"], domain_id)} == {
+        f"erin|{domain_id}",
+        f"frank|{domain_id}",
+    }
+    kube.kubectl("delete", "smspace,smup,smdomain", "--all", "-n", ns, "--timeout=60s", timeout=70)
 
 
 def test_sigkill_right_after_a_domains_create_leaves_exactly_one_domain(

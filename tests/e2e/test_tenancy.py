@@ -27,6 +27,8 @@ from tests.support.helm import CHART, Helm
 from tests.support.kube import Kube, wait_for
 from tests.support.manifests import DOMAIN, REGION
 from tests.support.operator import OperatorProcess
+from userprofile_operator.kinds import all_kinds
+from userprofile_operator.kinds._studio import INSTANCE_TYPES
 
 TENANT = "alice"
 LABEL = "tenancy.e2e.sagemaker.awscc.dev/module"
@@ -327,6 +329,59 @@ def test_a_tightened_policy_allows_other_edits_but_no_new_value(
         kube.kubectl("apply", "-f", "-", input=tenant_policy(tenant, POLICY))
 
 
+NEW_TYPE = "ml.m8i.4xlarge"
+"""An instance type of the right form that no vendored schema lists: one AWS launches after this release."""
+UNLISTED = "that no schema of this operator lists"
+
+
+def test_an_instance_type_aws_launches_later_is_accepted_with_a_warning_and_a_malformed_one_refused(
+    guardrails: Guardrails, tenant: str
+) -> None:
+    """The CRD checks an instance type's form; the chart's warn-* policies (validationActions [Warn]) point out
+    one no schema lists; the tenant's allow-list still refuses what it does not name."""
+    assert NEW_TYPE not in INSTANCE_TYPES.known(kind.schema for kind in all_kinds())
+    anyone = guardrails.tenant_namespace("types", {"allowedDomainIds": [DOMAIN]})  # any instance type; no operator
+    name = f"new-type-{uuid.uuid4().hex[:6]}"
+    obj = manifests.profile(name, userSettings=apps(NEW_TYPE))
+
+    def warned() -> Any:  # the policies reach the API server's cache in a moment
+        proc = guardrails.apply_as_tenant(anyone, obj, "--dry-run=server")
+        return proc.returncode == 0 and UNLISTED in proc.stderr and proc.stderr
+
+    dry_run = wait_for("the warning", warned, timeout=30)
+    assert "Warning:" in dry_run and "warn-sagemakeruserprofiles" in dry_run
+    created = guardrails.apply_as_tenant(anyone, obj)
+    assert created.returncode == 0, created.stderr
+    assert (
+        f"spec.userSettings.jupyterLabAppSettings.defaultResourceSpec.instanceType names {NEW_TYPE}, "
+        f"an instance type {UNLISTED}"
+    ) in created.stderr
+    stored = guardrails.kube.get_json("smup", name, "-n", anyone)["spec"]["userSettings"]
+    assert stored["jupyterLabAppSettings"]["defaultResourceSpec"]["instanceType"] == NEW_TYPE
+    # An update that keeps the value is no news; a listed type never warns.
+    tagged = {**obj, "spec": {**obj["spec"], "tags": [{"key": "team", "value": "a"}]}}
+    again = guardrails.apply_as_tenant(anyone, tagged)
+    assert again.returncode == 0 and "Warning" not in again.stderr, again.stderr
+    known = guardrails.apply_as_tenant(anyone, manifests.profile(f"known-{name}", userSettings=apps("ml.t3.medium")))
+    assert known.returncode == 0 and "Warning" not in known.stderr, known.stderr
+
+    malformed = guardrails.apply_as_tenant(anyone, manifests.profile(f"bad-{name}", userSettings=apps("t3.medium")))
+    assert malformed.returncode != 0
+    assert "spec.userSettings.jupyterLabAppSettings.defaultResourceSpec.instanceType in body should match" in (
+        malformed.stderr
+    )
+    space = manifests.space(f"lab-{name}", spaceSettings={"appType": "JupyterLab", **apps(NEW_TYPE)})
+    spaced = guardrails.apply_as_tenant(anyone, space)
+    assert spaced.returncode == 0 and UNLISTED in spaced.stderr, spaced.stderr
+
+    # The allow-list of the tenant's policy refuses it all the same, until the policy names it.
+    refused = guardrails.apply_as_tenant(tenant, obj)
+    assert refused.returncode != 0 and f"names {NEW_TYPE}, an instance type not allowed" in refused.stderr
+    policy = tenant_policy(anyone, {"allowedDomainIds": [DOMAIN], "allowedInstanceTypes": [NEW_TYPE]})
+    allowing = guardrails.kube.kubectl("apply", "-f", "-", input=policy)
+    assert f"spec.allowedInstanceTypes names {NEW_TYPE}, an instance type {UNLISTED}" in allowing.stderr
+
+
 @pytest.mark.parametrize(
     ("spec", "name", "message"),
     [
@@ -343,11 +398,12 @@ def test_a_tightened_policy_allows_other_edits_but_no_new_value(
             'strict decoding error: unknown field "spec.allowedExecutionRole"',
             id="unknown-key",
         ),
-        pytest.param(
-            {"allowedInstanceTypes": ["ml.t3.mdium"]},
+        pytest.param(  # a well-formed type no schema lists is accepted with a warning (below)
+            {"allowedInstanceTypes": ["t3.medium"]},
             "default",
-            'spec.allowedInstanceTypes[0]: Unsupported value: "ml.t3.mdium"',
-            id="unknown-instance-type",
+            'spec.allowedInstanceTypes[0]: Invalid value: "t3.medium": spec.allowedInstanceTypes[0] in body '
+            "should match",
+            id="malformed-instance-type",
         ),
         pytest.param(
             {"allowedDomainIds": ["studio"]},
@@ -427,8 +483,10 @@ def test_the_chart_ships_what_these_tests_used(guardrails: Guardrails, kube: Kub
     """`kubectl get validatingadmissionpolicybindings` is how an admin audits the guardrails (docs/multi-tenancy.md)."""
     listed = kube.kubectl("get", "validatingadmissionpolicybindings", "-o", "name").stdout.split()
     ours = sorted(n.split("/", 1)[1] for n in listed if guardrails.fullname in n)
+    plurals = ("sagemakerdomains", "sagemakerspaces", "sagemakeruserprofiles")
     assert ours == sorted(
-        f"{guardrails.fullname}-tenant-{plural}-{op}"
-        for plural in ("sagemakerdomains", "sagemakerspaces", "sagemakeruserprofiles")
-        for op in ("create", "update")
+        [
+            *(f"{guardrails.fullname}-tenant-{plural}-{op}" for plural in plurals for op in ("create", "update")),
+            *(f"{guardrails.fullname}-warn-{plural}" for plural in (*plurals, "sagemakertenantpolicies")),
+        ]
     )

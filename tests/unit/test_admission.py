@@ -21,12 +21,16 @@ from userprofile_operator.admission import (
     guards,
     instance_type_paths,
     policy_file_name,
+    policy_files,
     render_policy,
     render_policy_yaml,
     render_tenant_policy_crd,
     render_tenant_policy_crd_yaml,
+    render_tenant_policy_warning_policy,
+    render_warning_policy,
     role_paths,
     tenant_policy_crd_file_name,
+    warning_policy_file_name,
 )
 from userprofile_operator.crd import render_crd
 from userprofile_operator.kind import GROUP, VERSION, Kind
@@ -63,10 +67,15 @@ def test_the_tenant_policy_crd_file_is_the_generator_output() -> None:
     assert path.read_text() == render_tenant_policy_crd_yaml(), f"crds/{path.name} is {STALE}"
 
 
-def test_the_charts_policies_are_the_generator_output_one_per_kind() -> None:
-    assert sorted(p.name for p in POLICIES.glob("*")) == sorted(policy_file_name(k) for k in all_kinds()), STALE
+def test_the_charts_policies_are_the_generator_output_guardrails_and_warnings() -> None:
+    files = policy_files()
+    assert sorted(p.name for p in POLICIES.glob("*")) == sorted(files), STALE
+    for name, text in files.items():
+        assert (POLICIES / name).read_text() == text, f"{name}: {STALE}"
     for kind in all_kinds():
-        assert (POLICIES / policy_file_name(kind)).read_text() == render_policy_yaml(kind), f"{kind.kind}: {STALE}"
+        assert files[policy_file_name(kind)] == render_policy_yaml(kind)
+        assert warning_policy_file_name(kind.plural) in files  # every kind has instance types
+    assert warning_policy_file_name(TENANT_POLICY_PLURAL) in files
 
 
 @each_kind
@@ -252,10 +261,57 @@ def test_the_parameters_and_their_bounds() -> None:
     assert rule["rule"] == "'arn'.matches(self) ? true : true"
 
 
-def test_instance_types_are_those_the_schemas_know() -> None:
-    """A typo in the allow list is refused at apply, as a typo in a spec is."""
-    enum = set(_tenant_spec()["properties"]["allowedInstanceTypes"]["items"]["enum"])
+def test_instance_types_are_checked_by_their_form_as_in_the_kinds_crds() -> None:
+    """A type AWS launches after this release can be allowed; one no schema lists gets a warning
+    (`warn-sagemakertenantpolicies`), one of another form is refused at apply."""
+    items = _tenant_spec()["properties"]["allowedInstanceTypes"]["items"]
+    assert "enum" not in items
     for kind in all_kinds():
         for path in instance_type_paths(kind):
-            assert set(kind.schema.node_at(path)["enum"]) <= enum
-    assert "ml.t3.medium" in enum
+            node = _spec_node(kind, kind.naming.spec_path(path))
+            assert (items["pattern"], items["maxLength"]) == (node["pattern"], node["maxLength"])
+    assert _tenant_spec()["properties"]["allowedInstanceTypes"]["maxItems"]  # bounds the CEL that reads it
+
+
+# -- the warnings -------------------------------------------------------------------------------------
+
+
+def _known(policy: dict[str, Any]) -> list[str]:
+    (known,) = [v["expression"] for v in policy["spec"]["variables"] if v["name"] == "known_instance_types"]
+    return re.findall(r"'([^']+)'", known)
+
+
+@each_kind
+def test_the_warnings_cover_every_instance_type_field_and_never_refuse(kind: Kind) -> None:
+    policy = render_warning_policy(kind)
+    assert policy is not None
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Ignore"  # advice: a failing expression lets the request through
+    assert "paramKind" not in spec  # no parameters: the chart binds it with validationActions [Warn]
+    assert spec["matchConstraints"]["resourceRules"][0]["resources"] == [kind.plural]
+    paths = {".".join(kind.naming.spec_path(p)) for p in kind.open_enums[0].paths(kind.schema)}
+    assert {".".join(kind.naming.spec_path(p)) for p in instance_type_paths(kind)} <= paths
+    warned = {v["message"].split(" names ")[0].removeprefix("spec.") for v in spec["validations"]}
+    assert warned == paths
+    defined: list[str] = []
+    for variable in spec["variables"]:
+        assert set(re.findall(r"variables\.(\w+)", variable["expression"])) <= set(defined), variable
+        defined.append(variable["name"])
+    for validation in spec["validations"]:
+        assert set(re.findall(r"variables\.(\w+)", validation["messageExpression"])) <= set(defined)
+
+
+def test_known_instance_types_are_every_schemas_and_a_value_already_there_is_not_news() -> None:
+    listed = {str(v) for k in all_kinds() for p in instance_type_paths(k) for v in k.schema.node_at(p)["enum"]}
+    for policy in [*(render_warning_policy(k) for k in all_kinds()), render_tenant_policy_warning_policy()]:
+        assert policy is not None
+        assert set(_known(policy)) == listed  # the union: a type one schema lists is known to all kinds
+    space = render_warning_policy(SPACE)
+    assert space is not None
+    variables = {v["name"]: v["expression"] for v in space["spec"]["variables"]}
+    unknown = variables["unknown_spaceSettings_jupyterLabAppSettings_defaultResourceSpec_instanceType"]
+    assert "!(v in variables.known_instance_types)" in unknown
+    assert "variables.updating && v in [?oldObject.spec.?spaceSettings.?jupyterLabAppSettings" in unknown
+    tenant = render_tenant_policy_warning_policy()["spec"]
+    assert tenant["matchConstraints"]["resourceRules"][0]["resources"] == [TENANT_POLICY_PLURAL]
+    assert "object.spec.?allowedInstanceTypes.orValue([])" in tenant["variables"][-1]["expression"]

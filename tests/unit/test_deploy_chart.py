@@ -6,7 +6,10 @@ These run the real helm binary (`hack/control-plane.sh` builds it; no API server
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +127,41 @@ def named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]
     return found[0]
 
 
+def guardrails(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The tenant guardrails' policies or bindings (not the warnings)."""
+    return [o for o in by_kind(objects, kind) if o["metadata"]["name"].startswith(f"{FULLNAME}-tenant-")]
+
+
+def notes(*sets: str, values: dict[str, Any] | None = None) -> str:
+    """NOTES.txt as `helm install` prints it, rendered without a cluster: a copy of the chart whose one
+    template renders NOTES.txt with `tpl` (helm template leaves NOTES.txt out)."""
+    with tempfile.TemporaryDirectory() as folder:
+        chart = Path(folder) / CHART.name
+        shutil.copytree(CHART, chart)
+        for template in (chart / "templates").glob("*.yaml"):
+            template.unlink()
+        (chart / "files" / "notes.tpl").write_text((CHART / "templates" / "NOTES.txt").read_text())
+        (chart / "templates" / "notes.yaml").write_text('notes: {{ tpl (.Files.Get "files/notes.tpl") . | toJson }}\n')
+        args = ["template", RELEASE, str(chart), "--namespace", NAMESPACE]
+        for item in sets:
+            args += ["--set", item]
+        proc = subprocess.run(
+            [helm_binary(), *args, "--values", "-"],
+            input=yaml.safe_dump(values or {}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        (document,) = [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+        return str(document["notes"])
+
+
+def mebibytes(quantity: str) -> float:
+    units = {"Mi": 1.0, "Gi": 1024.0, "Ki": 1 / 1024}
+    return float(quantity[:-2]) * units[quantity[-2:]]
+
+
 @pytest.fixture(scope="module")
 def default() -> list[dict[str, Any]]:
     return render()
@@ -161,6 +199,16 @@ class TestLint:
         chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
         assert (chart["apiVersion"], chart["version"], chart["appVersion"]) == ("v2", "0.1.0", "0.1.0")
 
+    def test_kubernetes_1_30_or_later_where_validating_admission_policies_are_served(self) -> None:
+        chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+        assert chart["kubeVersion"] == ">=1.30.0-0"  # -0: pre-release and vendor builds (v1.30.4-eks-...) too
+        for version in ("1.30.0", "v1.30.4-eks-a737599", "1.36.3"):
+            helm("template", RELEASE, str(CHART), "--kube-version", version)
+        proc = helm("template", RELEASE, str(CHART), "--kube-version", "1.29.9", check=False)
+        assert proc.returncode != 0
+        assert "chart requires kubeVersion: >=1.30.0-0 which is incompatible with Kubernetes v1.29.9" in proc.stderr
+        helm("template", RELEASE, str(CHART))  # without a cluster, helm assumes its own client's version
+
 
 class TestBadValuesAreRefused:
     @pytest.mark.parametrize(
@@ -183,6 +231,11 @@ class TestBadValuesAreRefused:
             ("config.logLevel=TRACE", "/config/logLevel"),
             ("config.logFormat=xml", "/config/logFormat"),
             ("config.clusterName=has spaces", "/config/clusterName"),
+            ("image.digest=latest", "/image/digest"),
+            ("image.digest=sha256:abc", "/image/digest"),
+            ("tenantPolicies.Team_A.allowAdoption=true", "invalid propertyName 'Team_A'"),
+            ("tenantPolicies.team-a.allowedDomainId=d-1", "/tenantPolicies/team-a"),
+            ("admissionWarnings.enabled=maybe", "/admissionWarnings/enabled"),
             ("metrics.port=70000", "/metrics/port"),
             ("metrics.port=8081", "/metrics/port"),
             ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
@@ -246,6 +299,16 @@ class TestHardenedPod:
         assert set(resources["requests"]) == {"cpu", "memory"}
         assert set(resources["limits"]) == {"cpu", "memory"}
 
+    def test_memory_holds_ten_thousand_objects_with_headroom(self, default: list[dict[str, Any]]) -> None:
+        """bench/README.md measured 219 MiB resident with 10,000 Ready objects: the request covers it, the
+        limit leaves room for bursts, and values.yaml and deploy/README.md carry the sizing table."""
+        memory = container(default)["resources"]
+        request, limit = (mebibytes(memory[k]["memory"]) for k in ("requests", "limits"))
+        assert request >= 219 and limit >= 2 * 219
+        for document in (CHART / "values.yaml", REPO_ROOT / "deploy" / "README.md"):
+            text = document.read_text()
+            assert "10,000" in text and "219" in text and "512Mi" in text, document.name
+
     def test_tmp_is_a_writable_empty_dir(self, default: list[dict[str, Any]]) -> None:
         pod = one(default, "Deployment")["spec"]["template"]["spec"]
         volumes = {v["name"]: v for v in pod["volumes"]}
@@ -294,6 +357,11 @@ class TestHardenedPod:
         assert pod["affinity"] == {"nodeAffinity": {}}
         assert template["metadata"]["annotations"] == {"example.com/a": "1"}
         assert template["metadata"]["labels"]["team"] == "ml"
+
+    def test_an_image_digest_references_the_image_by_digest(self) -> None:
+        digest = "sha256:" + "0123456789abcdef" * 4
+        pinned = render(values={"image": {"repository": "registry.example/smup", "tag": "1.2.3", "digest": digest}})
+        assert container(pinned)["image"] == f"registry.example/smup@{digest}"
 
 
 class TestHighAvailability:
@@ -451,6 +519,13 @@ class TestSettings:
             "SMUP_METRICS_PORT": "9090",
             "AWS_REGION": "eu-west-1",
         }
+
+    def test_cluster_name_unset_is_kubernetes_and_notes_say_so_loudly(self, default: list[dict[str, Any]]) -> None:
+        """The operator's own default, kept so that an upgrade never renames a cluster in its ownership tags."""
+        assert env(default)["SMUP_CLUSTER_NAME"] == "kubernetes"
+        assert "WARNING: config.clusterName is not set" in notes()
+        assert "--set config.clusterName=CLUSTER" in notes()
+        assert "WARNING" not in notes("config.clusterName=prod-eu-1")
 
     def test_every_smup_variable_is_a_setting_the_operator_accepts(self, default: list[dict[str, Any]]) -> None:
         smup = {
@@ -660,7 +735,7 @@ class TestGuardrails:
         from userprofile_operator.admission import render_policy
         from userprofile_operator.kinds import all_kinds
 
-        policies = {p["metadata"]["name"]: p for p in by_kind(default, "ValidatingAdmissionPolicy")}
+        policies = {p["metadata"]["name"]: p for p in guardrails(default, "ValidatingAdmissionPolicy")}
         assert sorted(policies) == sorted(f"{POLICY_PREFIX}{kind.plural}" for kind in all_kinds())
         for kind in all_kinds():
             policy = policies[f"{POLICY_PREFIX}{kind.plural}"]
@@ -672,8 +747,8 @@ class TestGuardrails:
     def test_two_bindings_per_policy_create_denies_without_params_update_never(
         self, default: list[dict[str, Any]]
     ) -> None:
-        bindings = {b["metadata"]["name"]: b["spec"] for b in by_kind(default, "ValidatingAdmissionPolicyBinding")}
-        policies = [p["metadata"]["name"] for p in by_kind(default, "ValidatingAdmissionPolicy")]
+        bindings = {b["metadata"]["name"]: b["spec"] for b in guardrails(default, "ValidatingAdmissionPolicyBinding")}
+        policies = [p["metadata"]["name"] for p in guardrails(default, "ValidatingAdmissionPolicy")]
         assert sorted(bindings) == sorted(f"{p}-{op}" for p in policies for op in ("create", "update"))
         for policy in policies:
             create, update = bindings[f"{policy}-create"], bindings[f"{policy}-update"]
@@ -709,15 +784,19 @@ class TestGuardrails:
                 }
             }
         )
-        for binding in by_kind(objects, "ValidatingAdmissionPolicyBinding"):
+        for binding in guardrails(objects, "ValidatingAdmissionPolicyBinding"):
             assert binding["spec"]["paramRef"]["parameterNotFoundAction"] == "Allow"
             assert binding["spec"]["matchResources"]["namespaceSelector"] == selector
             assert binding["spec"]["validationActions"] == ["Warn", "Audit"]
 
-    def test_disabled_renders_no_admission_objects(self) -> None:
+    def test_disabled_renders_no_guardrails(self) -> None:
         objects = render("guardrails.enabled=false")
-        assert not [o for o in objects if o["apiVersion"].startswith("admissionregistration.k8s.io/")]
+        assert not guardrails(objects, "ValidatingAdmissionPolicy")
+        assert not guardrails(objects, "ValidatingAdmissionPolicyBinding")
         assert by_kind(objects, "CustomResourceDefinition")  # the tenant policy's CRD stays, like the others'
+        assert by_kind(objects, "ValidatingAdmissionPolicy")  # the warnings are not guardrails
+        none = render("guardrails.enabled=false", "admissionWarnings.enabled=false")
+        assert not [o for o in none if o["apiVersion"].startswith("admissionregistration.k8s.io/")]
 
     @pytest.mark.parametrize(
         ("setting", "complaint"),
@@ -747,6 +826,94 @@ class TestGuardrails:
         monkeypatch.setenv("SMUP_ALLOWED_ROLE_ARNS", value)  # as the pod's environment gives it
         assert Settings().allowed_role_arns == patterns
         assert env(render(values={"config": {"allowedRoleArns": []}}))["SMUP_ALLOWED_ROLE_ARNS"] == "[]"  # none
+
+
+WARNING_PREFIX = f"{FULLNAME}-warn-"
+
+
+class TestWarnings:
+    """Advice, not guardrails: an instance type no schema of this release lists is accepted with a warning."""
+
+    def test_a_warning_policy_per_kind_and_for_the_tenant_policy_bound_to_warn(
+        self, default: list[dict[str, Any]]
+    ) -> None:
+        from userprofile_operator.admission import render_tenant_policy_warning_policy, render_warning_policy
+        from userprofile_operator.kinds import all_kinds
+
+        expected = {kind.plural: render_warning_policy(kind) for kind in all_kinds()}
+        expected["sagemakertenantpolicies"] = render_tenant_policy_warning_policy()
+        policies = {
+            p["metadata"]["name"].removeprefix(WARNING_PREFIX): p
+            for p in by_kind(default, "ValidatingAdmissionPolicy")
+            if p["metadata"]["name"].startswith(WARNING_PREFIX)
+        }
+        assert sorted(policies) == sorted(expected)
+        bindings = {
+            b["metadata"]["name"]: b["spec"]
+            for b in by_kind(default, "ValidatingAdmissionPolicyBinding")
+            if b["metadata"]["name"].startswith(WARNING_PREFIX)
+        }
+        for plural, policy in policies.items():
+            assert policy["spec"] == expected[plural]["spec"]  # type: ignore[index]
+            assert policy["spec"]["failurePolicy"] == "Ignore"
+            # Warn whatever the guardrails do; every namespace; no parameters to look for.
+            assert bindings[f"{WARNING_PREFIX}{plural}"] == {
+                "policyName": f"{WARNING_PREFIX}{plural}",
+                "validationActions": ["Warn"],
+            }
+        assert len(bindings) == len(policies)
+
+    def test_the_guardrails_validation_actions_leave_the_warnings_alone(self) -> None:
+        objects = render(values={"guardrails": {"validationActions": ["Warn", "Audit"]}})
+        warnings = [
+            b for b in by_kind(objects, "ValidatingAdmissionPolicyBinding") if "-warn-" in b["metadata"]["name"]
+        ]
+        assert warnings and all(b["spec"]["validationActions"] == ["Warn"] for b in warnings)
+
+
+class TestTenantPolicies:
+    """tenantPolicies: the first SageMakerTenantPolicy of each namespace, so the guardrails let it create."""
+
+    def test_none_by_default(self, default: list[dict[str, Any]]) -> None:
+        assert by_kind(default, "SageMakerTenantPolicy") == []
+
+    def test_each_namespace_gets_its_default_policy_from_a_hook(self) -> None:
+        spec = {
+            "allowedDomainIds": ["d-abcdef123456"],
+            "allowedExecutionRoles": ["arn:aws:iam::123456789012:role/team-a/.*"],
+            "allowedInstanceTypes": ["ml.t3.medium"],
+            "allowAdoption": True,
+        }
+        objects = render(values={"tenantPolicies": {"team-a": spec, "team-b": {}}})
+        policies = {p["metadata"]["namespace"]: p for p in by_kind(objects, "SageMakerTenantPolicy")}
+        assert sorted(policies) == ["team-a", "team-b"]
+        for policy in policies.values():
+            assert policy["apiVersion"] == "sagemaker.awscc.dev/v1alpha1"
+            assert policy["metadata"]["name"] == "default"  # the name the bindings' paramRef reads
+            # Helm maps plain templates before it creates the CRDs of this same release: a hook, run after.
+            annotations = policy["metadata"]["annotations"]
+            assert annotations["helm.sh/hook"] == "post-install,post-upgrade"
+            assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation"
+        assert policies["team-a"]["spec"] == spec
+        assert policies["team-b"]["spec"] == {}
+
+    def test_each_policy_validates_against_the_tenant_policy_crd(self) -> None:
+        spec = {"allowedDomainIds": ["d-abcdef123456"], "allowedInstanceTypes": ["ml.m8i.large"]}
+        (policy,) = by_kind(render(values={"tenantPolicies": {"team-a": spec}}), "SageMakerTenantPolicy")
+        schema = CRDS["sagemaker.awscc.dev_sagemakertenantpolicies.yaml"]["spec"]["versions"][0]["schema"]
+        properties = schema["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        assert set(policy["spec"]) <= set(properties)
+        values_schema = json.loads((CHART / "values.schema.json").read_text())
+        allowed = values_schema["properties"]["tenantPolicies"]["additionalProperties"]["properties"]
+        assert set(allowed) == set(properties)  # the values accept exactly the CRD's fields
+
+    def test_notes_say_what_to_do_next(self) -> None:
+        text = notes()
+        for step in ("kind: SageMakerTenantPolicy", "kind: SageMakerUserProfile", "kubectl get smup -n team-a"):
+            assert step in text, step
+        given = notes(values={"tenantPolicies": {"ml": {"allowedDomainIds": ["d-0123456789ab"]}}})
+        assert "kind: SageMakerTenantPolicy" not in given  # written already: the profile comes next
+        assert "kubectl get smtp default -n ml" in given and "domainId: d-0123456789ab" in given
 
 
 class TestRolesForPeople:

@@ -172,9 +172,27 @@ def test_a_variant_for_your_path_or_prefix(argv: list[str], resource: str, capsy
     assert stmt["Resource"] == resource
 
 
+@pytest.mark.parametrize("partition", ["aws-cn", "aws-us-gov"])
+def test_another_partition_differs_only_in_its_arns(partition: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """China and GovCloud: the same statements, every ARN in `arn:<partition>:`."""
+    assert render_module().main(["--partition", partition]) == 0
+    printed = capsys.readouterr().out
+    assert "arn:aws:" not in printed
+    assert json.loads(printed.replace(f"arn:{partition}:", "arn:aws:")) == json.loads(POLICY.read_text())
+    assert (
+        render_module().main(["--partition", partition, "--pass-role-path", "/ml/", "--account", "123456789012"]) == 0
+    )
+    (stmt,) = [
+        s for s in json.loads(capsys.readouterr().out)["Statement"] if s["Sid"] == "PassExecutionRolesToSageMakerOnly"
+    ]
+    assert stmt["Resource"] == f"arn:{partition}:iam::123456789012:role/ml/*"
+
+
 @pytest.mark.parametrize(
     "argv",
     [
+        ["--partition", "aws-mars"],
+        ["--partition", "aws-cn", "--check"],
         ["--pass-role-path", "no-slashes"],
         ["--pass-role-path", "/a b/"],
         ["--pass-role-name-prefix", "has/slash"],

@@ -579,6 +579,22 @@ async def test_a_reference_that_now_names_another_parent_is_a_terminal_error(rec
     assert "alice|d-new" in message and "alice|d-old" in message
 
 
+async def test_the_values_references_settled_go_to_status_beside_the_identifier(spaces: Reconciler) -> None:
+    """The resolved spec's domain id (and a space's owner), whether the spec named it or a reference
+    resolved to it: the printer columns read them from status. Not while a reference is unresolved, nor
+    when it resolved to another parent than the one this object manages."""
+    owned = {"ownershipSettings": {"ownerUserProfileName": "alice"}, "spaceSharingSettings": {"sharingType": "Private"}}
+    out = await spaces.reconcile(space_view(owned), FakeCloudControl(SPACE), "create")
+    assert cond(out.status, "Ready")["status"] == "True"
+    assert (out.status["domainId"], out.status["ownerUserProfileName"]) == ("d-abcdef123456", "alice")
+    waiting = view(base_spec={"userProfileName": "alice", "domainIdRef": {"name": "studio"}}, waiting=("x",))
+    assert (
+        "domainId" not in (await Reconciler(SETTINGS, PROFILE).reconcile(waiting, FakeCloudControl(), "create")).status
+    )
+    moved = view({"domainId": "d-new"}, {"identifier": "alice|d-old", "region": "us-east-1"}, generation=2)
+    assert "domainId" not in (await Reconciler(SETTINGS, PROFILE).reconcile(moved, FakeCloudControl(), "update")).status
+
+
 ROLE_REFUSED = "The role arn:aws:iam::123456789012:role/team-b of namespace ns is not allowed"
 
 

@@ -1,12 +1,25 @@
 """What the SageMaker Studio kinds share: CEL rules and descriptions of the definitions their schemas have
-in common (a profile's UserSettings are a domain's DefaultUserSettings). Not a kind (no KIND)."""
+in common (a profile's UserSettings are a domain's DefaultUserSettings), and the instance types their apps
+run on. Not a kind (no KIND)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from cfn_registry.open_enums import OpenEnum
 from userprofile_operator.kind import Kind, Rule
+
+INSTANCE_TYPES: Final = OpenEnum(
+    noun="instance type",
+    property_name=r"InstanceTypes?$",
+    # `system` is what a KernelGateway app's default runs on; every other type is ml.<family>.<size>
+    # (ml.p6-b200.48xlarge has a dash in its family).
+    pattern=r"^(system|ml\.[a-z0-9-]+\.[a-z0-9]+)$",
+    max_length=64,
+    form="system, or ml.<family>.<size>",
+)
+"""The instance types of Studio apps: AWS launches new ones between schema releases."""
 
 
 def definition_rules(kind: Kind) -> Mapping[str, Sequence[Rule]]:

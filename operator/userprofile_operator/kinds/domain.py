@@ -7,7 +7,7 @@ finds an existing domain by its DomainName (adoption); nothing here says so twic
 from __future__ import annotations
 
 from userprofile_operator.kind import Cleanup, Column, Kind
-from userprofile_operator.kinds._studio import FILE_SYSTEM_DESCRIPTIONS, definition_rules
+from userprofile_operator.kinds._studio import FILE_SYSTEM_DESCRIPTIONS, INSTANCE_TYPES, definition_rules
 
 KIND = Kind(
     type_name="AWS::SageMaker::Domain",
@@ -27,8 +27,14 @@ KIND = Kind(
         Column("Auth", ".spec.authMode"),
     ),
     definition_rules=definition_rules,
+    open_enums=(INSTANCE_TYPES,),
     descriptions={
         **FILE_SYSTEM_DESCRIPTIONS,
+        # What the schema copies from the user profile's schema ("to apply to the user profile").
+        ("", "Tags"): "A list of tags to apply to the domain.",
+        ("UserSettings", "AutoMountHomeEFS"): (
+            "Whether the domain's home EFS volume is mounted automatically in its users' apps, by default."
+        ),
         # What the schema lacks, so `kubectl explain` documents every field.
         "Tag": "A tag on the domain.",
         ("Tag", "Key"): "The tag key.",

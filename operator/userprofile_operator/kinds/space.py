@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from userprofile_operator.kind import Cleanup, Column, Kind, Rule
+from userprofile_operator.kinds._studio import INSTANCE_TYPES
 from userprofile_operator.references import Reference
 
 
@@ -33,13 +34,15 @@ KIND = Kind(
         Reference(("OwnershipSettings", "OwnerUserProfileName"), "SageMakerUserProfile", "userProfileName"),
     ),
     cleanup=Cleanup(apps="SpaceNameEquals"),  # its JupyterLab / Code Editor app keeps it from being deleted
+    # Domain and owner in use (status): also where a reference names them.
     columns=(
         Column("Space", ".spec.spaceName"),
-        Column("Domain", ".spec.domainId"),
+        Column("Domain", ".status.domainId"),
         Column("Sharing", ".spec.spaceSharingSettings.sharingType"),
-        Column("Owner", ".spec.ownershipSettings.ownerUserProfileName"),
+        Column("Owner", ".status.ownerUserProfileName"),
     ),
     spec_rules=_spec_rules,
+    open_enums=(INSTANCE_TYPES,),
     descriptions={
         ("", "SpaceSettings"): (
             "Settings of the space's apps. Write-only in AWS: Cloud Control never returns them, so the "

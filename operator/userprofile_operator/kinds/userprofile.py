@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from userprofile_operator.kind import Cleanup, Column, Kind, Rule
-from userprofile_operator.kinds._studio import FILE_SYSTEM_DESCRIPTIONS, definition_rules
+from userprofile_operator.kinds._studio import FILE_SYSTEM_DESCRIPTIONS, INSTANCE_TYPES, definition_rules
 from userprofile_operator.references import Reference
 
 
@@ -32,15 +32,18 @@ KIND = Kind(
     references=(Reference(("DomainId",), "SageMakerDomain"),),
     # A person's apps and the private spaces they own keep SageMaker from deleting the profile.
     cleanup=Cleanup(apps="UserProfileNameEquals", owned_spaces=True),
-    columns=(Column("Profile", ".spec.userProfileName"), Column("Domain", ".spec.domainId")),
+    # The domain in use (status): also where domainIdRef names it.
+    columns=(Column("Profile", ".spec.userProfileName"), Column("Domain", ".status.domainId")),
     definition_rules=definition_rules,
+    open_enums=(INSTANCE_TYPES,),
     spec_rules=_spec_rules,
     # Strings that CEL rules compare need a maxLength so the API server can bound the rules' cost.
     # The schema leaves this one unbounded; its only valid value is "UserName".
     extra_max_lengths={("SingleSignOnUserIdentifier",): 256},
-    # Descriptions the schema lacks, so `kubectl explain` documents every field.
+    # Descriptions the schema lacks, so `kubectl explain` documents every field, or gets wrong.
     descriptions={
         **FILE_SYSTEM_DESCRIPTIONS,
+        ("UserSettings", "ExecutionRole"): "The ARN of the IAM role the user's apps run as (the execution role).",
         "ResourceSpec": "The instance type and the SageMaker image that apps of this kind run by default.",
         "AppLifecycleManagement": "Settings that manage the lifecycle of the user's apps, such as idle shutdown.",
         "IdleSettings": (

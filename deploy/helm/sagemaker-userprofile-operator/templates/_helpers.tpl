@@ -210,3 +210,20 @@ podAntiAffinity:
     {{- list (dict "weight" 100 "podAffinityTerm" $term) | toYaml | nindent 4 }}
 {{- end }}
 {{- end }}
+
+{{/* The image: by digest when image.digest is set, else by tag (default: the chart's appVersion). */}}
+{{- define "smup.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The cluster's name in the ownership tags (SMUP_CLUSTER_NAME): config.clusterName, else "kubernetes", the
+operator's own default, which NOTES.txt then warns about.
+*/}}
+{{- define "smup.clusterName" -}}
+{{- .Values.config.clusterName | default "kubernetes" }}
+{{- end }}
