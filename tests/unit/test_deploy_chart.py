@@ -669,9 +669,14 @@ class TestKinds:
         for role in ("editor", "viewer"):
             people = grants(named(objects, "ClusterRole", f"{FULLNAME}-{role}")["rules"])
             assert {(g, r) for g, r, _ in people} == {self.PROFILES, TENANT_POLICIES}
-        policies = [p["metadata"]["name"] for p in by_kind(objects, "ValidatingAdmissionPolicy")]
-        assert policies == [f"{FULLNAME}-tenant-sagemakeruserprofiles"]
-        assert len(by_kind(objects, "ValidatingAdmissionPolicyBinding")) == 2
+        policies = sorted(p["metadata"]["name"] for p in by_kind(objects, "ValidatingAdmissionPolicy"))
+        # the guardrails and the instance-type warnings of the chosen kind only
+        assert policies == [
+            f"{FULLNAME}-tenant-sagemakeruserprofiles",
+            f"{FULLNAME}-warn-sagemakertenantpolicies",  # the tenant policy's CRD is always installed
+            f"{FULLNAME}-warn-sagemakeruserprofiles",
+        ]
+        assert len(by_kind(objects, "ValidatingAdmissionPolicyBinding")) == 4  # create, update; two warns
         args = container(objects)["args"]
         assert args[args.index("--kinds") + 1] == "sagemakeruserprofiles"
 
