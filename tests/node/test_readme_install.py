@@ -110,7 +110,10 @@ helm() {{
   esac
 }}
 """
-    script.write_text(preamble + "\n".join(f"# --- README block {i + 1}\n{b}" for i, b in enumerate(blocks)) + "\n")
+    # A person takes a moment between two steps; so does the script (the API server's admission reads a new
+    # tenant policy from its own watch, a moment after the apply returns).
+    steps = "\nsleep 2\n".join(f"# --- README block {i + 1}\n{b}" for i, b in enumerate(blocks))
+    script.write_text(preamble + steps + "\n")
     env = {
         **os.environ,
         **helm.env,
