@@ -27,6 +27,8 @@ from tests.support.helm import Helm
 from tests.support.kube import REPO_ROOT, Kube, wait_for
 from tests.support.node import LocalNode
 
+pytestmark = pytest.mark.node
+
 MARKER = "<!-- readme-test: install -->"
 README = REPO_ROOT / "README.md"
 KINDS = ("sagemakeruserprofiles", "sagemakerdomains", "sagemakerspaces")
