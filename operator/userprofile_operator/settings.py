@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     max_kube_connections: int = Field(
         default=64,
         ge=8,
-        description="Connections to the Kubernetes API at once (each watch holds one: keep it well above "
-        "the number of watched namespaces).",
+        description="Connections to the Kubernetes API at once. Each watch holds one for good: watching by "
+        "namespace, that is one per managed kind and namespace, so keep it well above kinds x namespaces.",
     )
     metrics_port: int = Field(default=8080, ge=0, le=65535, description="Prometheus /metrics port; 0 turns it off.")
     log_format: Literal["json", "text"] = Field(default="text", description="Log line format.")

@@ -271,7 +271,11 @@ def test_a_first_install_writes_the_first_tenant_policies_and_upgrades_rewrite_t
         first = {"allowedDomainIds": ["d-abcdef123456"], "allowedInstanceTypes": ["ml.t3.medium"]}
         notes = helm.install({"config": {"clusterName": "prod-eu-1"}, "tenantPolicies": {"team-a": first}})
         policy = kube.get_json("smtp", "default", "-n", "team-a")
-        assert policy["spec"] == {**first, "allowAdoption": False}  # the CRD's default filled in
+        assert policy["spec"] == {
+            **first,
+            "allowAdoption": False,
+            "allowDataDeletion": False,
+        }  # the CRD's default filled in
         assert "kubectl get smtp default -n team-a" in notes and "WARNING" not in notes
 
         # Guarded at once: a profile the policy allows passes, another domain is refused.

@@ -209,12 +209,12 @@ REFUSED = [
     ),
     pytest.param(  # a person's private spaces hold their files: the platform team decides
         manifests.profile("leaver", cleanupOnDelete={"ownedSpaces": "Delete"}),
-        "allowDataDeletion: spec.cleanupOnDelete.ownedSpaces: Delete deletes the private spaces",
+        "allowDataDeletion: spec.cleanupOnDelete.ownedSpaces: Delete deletes the private spaces of the profile",
         id="profile-owned-spaces-delete",
     ),
     pytest.param(
         domain("wiped", cleanupOnDelete={"homeEfs": "Delete"}),
-        "allowDataDeletion: spec.cleanupOnDelete.homeEfs: Delete deletes every user's home directory",
+        "allowDataDeletion: spec.cleanupOnDelete.homeEfs: Delete deletes the home directories of all the users",
         id="domain-home-efs-delete",
     ),
 ]
@@ -292,7 +292,11 @@ def test_a_tenant_reads_but_cannot_change_its_own_policy(guardrails: Guardrails,
         assert f'User "{TENANT}" cannot' in proc.stderr
     can = guardrails.as_tenant("auth", "can-i", "create", "sagemakeruserprofiles.sagemaker.awscc.dev", "-n", tenant)
     assert can.stdout.strip() == "yes"
-    assert guardrails.kube.get_json("smtp", "default", "-n", tenant)["spec"] == {**POLICY, "allowAdoption": False}
+    assert guardrails.kube.get_json("smtp", "default", "-n", tenant)["spec"] == {
+        **POLICY,
+        "allowAdoption": False,
+        "allowDataDeletion": False,
+    }
 
 
 def test_a_tightened_policy_allows_other_edits_but_no_new_value(

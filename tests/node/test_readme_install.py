@@ -53,7 +53,8 @@ def test_the_readme_marks_its_install_path() -> None:
     blocks = install_blocks(README.read_text())
     assert len(blocks) >= 4, blocks
     joined = "\n".join(blocks)
-    order = [joined.find(what) for what in ("helm install", "SageMakerTenantPolicy", "SageMakerUserProfile", "kubectl wait")]
+    steps = ("helm install", "SageMakerTenantPolicy", "SageMakerUserProfile", "kubectl wait")
+    order = [joined.find(what) for what in steps]
     assert -1 not in order and order == sorted(order), order
 
 

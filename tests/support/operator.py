@@ -37,6 +37,9 @@ TEST_SETTINGS = {
     "SMUP_WATCH_PROBE_INTERVAL": "10",
     "SMUP_WATCH_PROBE_TIMEOUT": "10",
     "SMUP_DEAF_EXIT_AFTER": "20",
+    # The e2e session's operator watches `shared-*`, and the tests make a namespace each: some 30 by the
+    # end, each holding one watch per kind. Above what a team's operator watches; see the setting.
+    "SMUP_MAX_KUBE_CONNECTIONS": "256",
 }
 
 
