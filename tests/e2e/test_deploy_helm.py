@@ -287,6 +287,9 @@ def test_a_first_install_writes_the_first_tenant_policies_and_upgrades_rewrite_t
 
         second = {**first, "allowedInstanceTypes": ["ml.t3.medium", "ml.m5.large"], "allowAdoption": True}
         helm.upgrade({"config": {"clusterName": "prod-eu-1"}, "tenantPolicies": {"team-a": second}})
-        assert kube.get_json("smtp", "default", "-n", "team-a")["spec"] == second
+        assert kube.get_json("smtp", "default", "-n", "team-a")["spec"] == {**second, "allowDataDeletion": False}
         helm.uninstall()
-        assert kube.get_json("smtp", "default", "-n", "team-a")["spec"] == second  # hooks are not the release's
+        assert kube.get_json("smtp", "default", "-n", "team-a")["spec"] == {
+            **second,
+            "allowDataDeletion": False,
+        }  # hooks are not the release's
