@@ -819,6 +819,11 @@ class Reconciler:
         message = offboard.describe(plan)
         if plan.delete_apps or plan.delete_spaces:
             out.event("Normal", "CleaningUp", message)
+        return self._deleting(out, view, message)
+
+    def _deleting(self, out: Outcome, view: ObjectView, message: str) -> Outcome:
+        """AWS is deleting what was asked (apps, a space, the domain): say what, and look again with growing
+        pauses; it takes minutes, and is never given up on."""
         self._report(
             out,
             view,
@@ -828,7 +833,6 @@ class Reconciler:
             synced=True,
             synced_reason=Reason.DELETING,
         )
-        # AWS takes minutes to delete an app: look again with growing pauses, never give up.
         out.retry_in = poll_delay(view.retry, None, time.time(), self.settings.poll_min, self.settings.poll_max)
         out.retry_reason = message
         return out
@@ -898,16 +902,4 @@ class Reconciler:
                     return self._blocked(out, view, f"AWS does not delete {self.noun} {domain_id} yet: {err.message}")
                 raise
             out.event("Normal", "Deleting", f"Deleting {self.noun} {domain_id} with its home EFS volume {volume}")
-        message = f"Deleting {self.noun} {domain_id} with its home EFS volume {volume}"
-        self._report(
-            out,
-            view,
-            ready=False,
-            ready_reason=Reason.DELETING,
-            message=message,
-            synced=True,
-            synced_reason=Reason.DELETING,
-        )
-        out.retry_in = poll_delay(view.retry, None, time.time(), self.settings.poll_min, self.settings.poll_max)
-        out.retry_reason = message
-        return out
+        return self._deleting(out, view, f"Deleting {self.noun} {domain_id} with its home EFS volume {volume}")

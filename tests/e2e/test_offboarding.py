@@ -76,22 +76,22 @@ def open_studio(emulator: EmulatorProcess, domain_id: str, app_type: str, name: 
     )
 
 
-def aws_profile(emulator: EmulatorProcess, name: str, domain_id: str = DOMAIN) -> dict[str, Any] | None:
+def _aws(emulator: EmulatorProcess, type_name: str, identifier: str) -> dict[str, Any] | None:
+    """The resource as Cloud Control's GetResource returns it, or None."""
     client = emulator.boto3_client(REGION)
     try:
-        found: dict[str, Any] = client.get_resource(TypeName=PROFILE_TYPE, Identifier=f"{name}|{domain_id}")
+        found: dict[str, Any] = client.get_resource(TypeName=type_name, Identifier=identifier)
     except client.exceptions.ResourceNotFoundException:
         return None
     return found
+
+
+def aws_profile(emulator: EmulatorProcess, name: str, domain_id: str = DOMAIN) -> dict[str, Any] | None:
+    return _aws(emulator, PROFILE_TYPE, f"{name}|{domain_id}")
 
 
 def aws_space(emulator: EmulatorProcess, name: str, domain_id: str = DOMAIN) -> dict[str, Any] | None:
-    client = emulator.boto3_client(REGION)
-    try:
-        found: dict[str, Any] = client.get_resource(TypeName=SPACE_TYPE, Identifier=f"{domain_id}|{name}")
-    except client.exceptions.ResourceNotFoundException:
-        return None
-    return found
+    return _aws(emulator, SPACE_TYPE, f"{domain_id}|{name}")
 
 
 def test_a_profile_with_two_apps_goes_with_one_delete_each_app_deleted_once(
