@@ -363,7 +363,7 @@ class Bench:
         finally:
             op.stop()
         apps = n * len(app_types)
-        delete_latency = self.emulator.config().get("app_delete_latency")
+        delete_latency = self.emulator.config().get("AppDeleteLatency")
         self.report.add(
             Row(
                 f"Offboarding N={n}",
