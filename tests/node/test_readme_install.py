@@ -74,6 +74,10 @@ def _fresh_cluster(kube: Kube) -> None:
     ours = [name for name in crds if name.endswith(".sagemaker.awscc.dev")]
     if ours:
         kube.kubectl("delete", *ours, "--wait=true", "--timeout=120s", timeout=150)
+    # What an earlier test applied from the kustomize base (cluster roles, admission policies, the release
+    # namespace's objects) carries the names the README's release makes: gone too.
+    kube.kubectl("delete", "-k", str(REPO_ROOT / "deploy" / "kustomize"), "--ignore-not-found", "--wait=true",
+                 "--timeout=120s", check=False, timeout=150)  # fmt: skip
 
 
 @pytest.fixture
