@@ -79,6 +79,8 @@ class Runtime:
         # waits for which target. A target's event wakes its waiters: no polling.
         self.seen: dict[tuple[str, str, str], TargetState] = {}
         self.waiting: dict[tuple[str, str, str], set[Ref]] = {}
+        # (kind name, namespace, name) -> (Ready's status, its reason): counted as `smup_objects`.
+        self.states: dict[tuple[str, str, str], tuple[str, str]] = {}
         self.followups: dict[str, int] = {}  # uid -> retries of a check that must come back (outside kopf)
         # Deletes that wait for others (DeleteBlocked): uid -> (kind, namespace, name, generation). A managed
         # object going, or the waiting object's spec changing, wakes them at once.
@@ -148,6 +150,7 @@ class Runtime:
         key = (kind.kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         if event_type == "DELETED":
             self.seen.pop(key, None)
+            self.states.pop(key, None)
             self.blocked.pop(str(meta.get("uid") or ""), None)
             # What a blocked delete waits for may have been this object: look again now.
             for uid in list(self.blocked):
@@ -158,9 +161,19 @@ class Runtime:
             self.wake(str(meta.get("uid")))  # its spec changed (e.g. cleanupOnDelete): look again now
         target = target_of(body)
         self.seen[key] = target
+        conditions = (body.get("status") or {}).get("conditions") or []
+        self.states[key] = (
+            condition_status(conditions, "Ready") or "Unknown",
+            condition_reason(conditions, "Ready") or "",
+        )
         if target.ready and self.scheduler is not None:
             for ref in self.waiting.pop(key, set()):
                 self.scheduler.schedule(ref, 0)
+
+    def object_states(self) -> Iterator[tuple[str, str, str]]:
+        """(kind, Ready's status, its reason) of every object the watch has shown: `smup_objects`."""
+        for (kind, _, _), (ready, reason) in list(self.states.items()):
+            yield kind, ready, reason
 
     def wake(self, uid: str) -> None:
         """Runs a blocked delete's handler now rather than at the end of its back-off. kopf keeps a retried

@@ -238,6 +238,7 @@ class Reconciler:
 
     def _terminal(self, out: Outcome, view: ObjectView, code: str, message: str) -> Outcome:
         out.event("Warning", code, message)
+        metrics.RECONCILE_ERRORS.labels(kind=self.kind.kind, reason=code).inc()
         return self._report(
             out,
             view,
@@ -251,6 +252,7 @@ class Reconciler:
 
     def _transient(self, out: Outcome, view: ObjectView, code: str, message: str) -> Outcome:
         delay = backoff(view.retry, self.settings.retry_min, self.settings.retry_max)
+        metrics.RECONCILE_ERRORS.labels(kind=self.kind.kind, reason=code).inc()
         if condition_status(self._conditions(view), "Synced") != "False" or view.retry == 0:
             out.event("Warning", code, f"{message} (will retry)")
         # Still Ready only if AWS already matched this very generation (a failed drift correction);

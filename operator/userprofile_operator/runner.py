@@ -162,6 +162,7 @@ async def _lead(
     health.notes.append(runtime.watch.missing)
     logging.getLogger("kopf._core.reactor.observation").addFilter(_said_by_the_guard)
     metrics.WATCH_LAST_EVENT_AGE.set_function(runtime.watch.quiet)
+    metrics.count_objects(runtime.object_states)
     watchdog = asyncio.create_task(_exit_when_dead(Watchdog(health, settings.deaf_exit_after), stop))
     started = asyncio.Event()
     signals = asyncio.create_task(_reclaim_signals(asyncio.get_running_loop(), started, stop))

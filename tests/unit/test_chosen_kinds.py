@@ -31,7 +31,7 @@ from tests.unit.test_survival import Clock, FakeObjects, _guard, obj
 from userprofile_operator.cli import main
 from userprofile_operator.handlers import Runtime
 from userprofile_operator.health import Health, Phase
-from userprofile_operator.kinds import all_kinds, select
+from userprofile_operator.kinds import all_kinds, by_name, select
 from userprofile_operator.kinds.domain import KIND as DOMAIN
 from userprofile_operator.kinds.space import KIND as SPACE
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
@@ -413,3 +413,25 @@ def test_the_docs_document_every_setting_and_metric() -> None:
     families = [m.describe()[0].name for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)]
     assert "smup_kind_served" in families
     assert [name for name in families if f"| `{name}" not in reference] == []
+
+
+def test_objects_are_counted_by_kind_and_ready_condition() -> None:
+    from prometheus_client import generate_latest
+
+    from userprofile_operator import metrics
+
+    runtime = Runtime(Settings(), all_kinds())
+    profile = by_name("smup")
+
+    def body(name: str, ready: str, reason: str) -> dict[str, Any]:
+        condition = {"type": "Ready", "status": ready, "reason": reason, "observedGeneration": 1}
+        return {"metadata": {"namespace": "team", "name": name, "generation": 1}, "status": {"conditions": [condition]}}
+
+    runtime.saw(profile, "ADDED", body("alice", "False", "DeleteBlocked"))
+    runtime.saw(profile, "ADDED", body("bob", "False", "DeleteBlocked"))
+    runtime.saw(profile, "ADDED", body("carol", "True", "Available"))
+    runtime.saw(profile, "DELETED", body("bob", "False", "DeleteBlocked"))
+    metrics.count_objects(runtime.object_states)
+    text = generate_latest().decode()
+    assert 'smup_objects{kind="SageMakerUserProfile",ready="False",reason="DeleteBlocked"} 1.0' in text
+    assert 'smup_objects{kind="SageMakerUserProfile",ready="True",reason="Available"} 1.0' in text
