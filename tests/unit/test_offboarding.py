@@ -410,16 +410,22 @@ def _body(kind: Kind, name: str, uid: str, generation: int = 1) -> dict[str, Any
     return {"kind": kind.kind, "metadata": {"namespace": "ns", "name": name, "uid": uid, "generation": generation}}
 
 
+async def _sent(runtime: Runtime) -> None:
+    """Waits for the wake-ups the runtime has started (each one status patch)."""
+    await asyncio.gather(*list(runtime._wakes))
+
+
 async def test_a_blocked_delete_is_woken_when_a_managed_object_goes_or_its_spec_changes() -> None:
     runtime = Runtime(Settings(), all_kinds())
     objects = RecordingObjects()
     runtime.objects = objects  # type: ignore[assignment]
     runtime.blocked["uid-domain"] = (DOMAIN, "ns", "studio", 1)
     runtime.saw(PROFILE, "MODIFIED", _body(PROFILE, "carol", "uid-carol"))
-    await asyncio.sleep(0)
+    assert not runtime._wakes
+    await _sent(runtime)
     assert objects.patches == []  # nothing went: nothing to wake
     runtime.saw(PROFILE, "DELETED", _body(PROFILE, "carol", "uid-carol"))
-    await asyncio.sleep(0)
+    await _sent(runtime)
     ((kind, namespace, name, status),) = objects.patches
     assert (kind, namespace, name) == ("SageMakerDomain", "ns", "studio")
     # kopf's progress record of the delete handler: its next run is now
@@ -428,10 +434,10 @@ async def test_a_blocked_delete_is_woken_when_a_managed_object_goes_or_its_spec_
     # a blocked object whose spec changes (a person edits cleanupOnDelete) is woken too
     runtime.blocked["uid-alice"] = (PROFILE, "ns", "alice", 1)
     runtime.saw(PROFILE, "MODIFIED", _body(PROFILE, "alice", "uid-alice", generation=1))
-    await asyncio.sleep(0)
+    await _sent(runtime)
     assert len(objects.patches) == 1
     runtime.saw(PROFILE, "MODIFIED", _body(PROFILE, "alice", "uid-alice", generation=2))
-    await asyncio.sleep(0)
+    await _sent(runtime)
     assert [p[2] for p in objects.patches] == ["studio", "alice"]
 
 
