@@ -116,10 +116,23 @@ helm() {{
     *) command {helm.binary} "$@" ;;
   esac
 }}
+# The API server's admission learns of a new tenant policy from its own watch, a moment after the apply
+# returns; until then it refuses with "no params found". A person applies again; so does the script, for
+# that refusal only, and at most 30 s.
+kubectl() {{
+  local input out rc tries=60
+  input=$(cat)
+  while :; do
+    out=$(command kubectl "$@" 2>&1 <<<"$input") && rc=0 || rc=$?
+    case $out in *"no params found"*) ;; *) break ;; esac
+    [ "$((tries -= 1))" -gt 0 ] || break
+    sleep 0.5
+  done
+  printf '%s\n' "$out"
+  return "$rc"
+}}
 """
-    # A person takes a moment between two steps; so does the script (the API server's admission reads a new
-    # tenant policy from its own watch, a moment after the apply returns).
-    steps = "\nsleep 2\n".join(f"# --- README block {i + 1}\n{b}" for i, b in enumerate(blocks))
+    steps = "\n".join(f"# --- README block {i + 1}\n{b}" for i, b in enumerate(blocks))
     script.write_text(preamble + steps + "\n")
     env = {
         **os.environ,
@@ -129,7 +142,9 @@ helm() {{
     start = time.monotonic()
     release: str | None = None
     try:
-        proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=900)
+        proc = subprocess.run(
+            ["bash", str(script)], capture_output=True, text=True, env=env, timeout=900, stdin=subprocess.DEVNULL
+        )
         release = _release_of(blocks)
         assert proc.returncode == 0, f"the README's install path failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         profile = kube.get_json("smup", "-A")["items"]
