@@ -24,7 +24,7 @@ bin=$dir/promtool
 ensure() {
   [ -x "$bin" ] && return 0
   command -v go >/dev/null || { echo "go is needed to build promtool" >&2; exit 1; }
-  echo "building promtool $PROMTOOL_VERSION (once per version; about 2 minutes)" >&2
+  echo "building promtool $PROMTOOL_VERSION (once per version; minutes: it compiles much of Prometheus)" >&2
   mkdir -p "$dir"
   # As Prometheus's own release stamps it (its .promu.yml), so `promtool --version` says 3.16.0.
   local minor=${PROMTOOL_VERSION#v0.} patch

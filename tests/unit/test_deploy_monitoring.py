@@ -126,8 +126,8 @@ _STRIPPED = [
     re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"),
     re.compile(r"\boffset\s+\S+"),
 ]
-_NAME = re.compile(r"(?<![\w.:$])([a-zA-Z_:][a-zA-Z0-9_:]*)(?!\s*\()")
-_KEYWORDS = {"and", "or", "unless", "bool", "by", "without", "on", "ignoring", "group_left", "group_right", "inf", "nan"}
+_NAME = re.compile(r"(?<![\w.:$])([a-zA-Z_:][a-zA-Z0-9_:]*)(?![\w:]|\s*\()")
+_KEYWORDS = {"and", "or", "unless", "bool", "group_left", "group_right", "inf", "nan"}
 
 
 def metric_names(expr: str) -> set[str]:
@@ -144,10 +144,12 @@ def test_metric_names_finds_the_names_and_only_them() -> None:
     assert metric_names(expr) == {"smup_a_bucket", "smup_b", "process_start_time_seconds"}
 
 
-def test_off_by_default() -> None:
+def test_off_by_default_and_no_alerts_without_metrics() -> None:
     objects = render()
     assert by_kind(objects, "PrometheusRule") == []
     assert by_kind(objects, "ConfigMap") == []
+    # no /metrics, no Service to scrape: SmupOperatorDown would fire for ever
+    assert by_kind(render("metrics.prometheusRule.enabled=true", "metrics.enabled=false"), "PrometheusRule") == []
 
 
 class TestAlerts:
@@ -246,7 +248,9 @@ class TestAlerts:
         assert "metrics.prometheusRule.alerts.SmupDriftOverdue.object: SmupDriftOverdue has no such setting" in (
             proc.stderr
         )
-        proc = helm("template", "smup", str(CHART), "--set", "metrics.prometheusRule.alerts.SmupPanic.for=1m", check=False)
+        proc = helm(
+            "template", "smup", str(CHART), "--set", "metrics.prometheusRule.alerts.SmupPanic.for=1m", check=False
+        )
         assert proc.returncode != 0 and "SmupPanic" in proc.stderr  # values.schema.json knows the alerts
 
     def test_extra_rules_join_the_group_and_labels_reach_the_rule(self, promtool: str, tmp_path: Path) -> None:
@@ -255,7 +259,9 @@ class TestAlerts:
             "expr": "sum by (kind) (rate(smup_aws_calls_total[5m]))",
         }
         objects = render(
-            values={"metrics": {"prometheusRule": {"enabled": True, "labels": {"release": "prom"}, "extraRules": [extra]}}}
+            values={
+                "metrics": {"prometheusRule": {"enabled": True, "labels": {"release": "prom"}, "extraRules": [extra]}}
+            }
         )
         assert one(objects, "PrometheusRule")["metadata"]["labels"]["release"] == "prom"
         assert rules_of(objects)[-1] == extra
