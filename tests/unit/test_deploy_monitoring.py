@@ -28,6 +28,7 @@ from tests.unit.test_docs import anchors
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL_SCRIPT = REPO_ROOT / "hack" / "promtool.sh"
+VERSIONS = REPO_ROOT / "hack" / "versions.env"
 ALERTS_FILE = CHART / "files" / "monitoring" / "alerts.yaml"
 DASHBOARD_FILE = CHART / "files" / "monitoring" / "dashboard.json"
 UNIT_TESTS = Path(__file__).parent / "monitoring"
@@ -154,8 +155,13 @@ def test_off_by_default_and_no_alerts_without_metrics() -> None:
 
 class TestAlerts:
     def test_promtool_is_the_pinned_version(self, promtool: str) -> None:
-        # v0.316.0 of the Go module is Prometheus 3.16.0 (versions.env says so; hack/promtool.sh stamps it)
-        assert "promtool, version 3.16.0" in run_promtool(promtool, "--version")
+        pinned = re.search(r"^PROMTOOL_VERSION=(v0\.(\d+)\.(\d+))$", VERSIONS.read_text(), re.MULTILINE)
+        assert pinned, "hack/versions.env pins PROMTOOL_VERSION=v0.3xx.y"
+        go_mod = (REPO_ROOT / "hack" / "tools" / "promtool" / "go.mod").read_text()
+        assert f"require github.com/prometheus/prometheus {pinned.group(1)}\n" in go_mod
+        # Prometheus 3.x is tagged v0.3xx.y as a Go module: v0.316.0 is 3.16.0, as hack/promtool.sh stamps it
+        release = f"3.{int(pinned.group(2)) - 300}.{pinned.group(3)}"
+        assert f"promtool, version {release} " in run_promtool(promtool, "--version")
 
     def test_promtool_checks_the_rules(self, promtool: str, monitoring: list[dict[str, Any]], tmp_path: Path) -> None:
         out = run_promtool(promtool, "check", "rules", str(write_rules(monitoring, tmp_path)))
