@@ -26,8 +26,12 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## Create .venv/ and install the package with its dev tools
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver and helm from pinned Go modules (cached under ~/.cache)
+tools: promtool ## Build etcd, kube-apiserver, helm and promtool from pinned Go modules (cached under ~/.cache)
 	hack/control-plane.sh ensure
+
+.PHONY: promtool
+promtool: ## Build promtool from its pinned Go module (cached under ~/.cache): the chart's alerts are tested with it
+	hack/promtool.sh ensure
 
 ##@ Development
 .PHONY: crd
@@ -43,7 +47,7 @@ lint: venv ## ruff, mypy and the import contracts
 	$(BIN)/lint-imports
 
 .PHONY: test-unit
-test-unit: venv ## Unit tests and the emulator's conformance suite (seconds)
+test-unit: venv promtool ## Unit tests and the emulator's conformance suite (seconds)
 	$(BIN)/python -m pytest tests/unit tests/conformance -q $(PYTEST_ARGS)
 
 .PHONY: test-e2e
