@@ -1,0 +1,170 @@
+"""The AWS budget's two lanes, driven by a fake clock: who gets the next call, how much drift gets
+when people are busy and when they are not, how throttling slows drift first, and the drift interval
+the budget can keep. No sleeps: time is a number these tests move."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from userprofile_operator.budget import (
+    DRIFT,
+    DRIFT_FLOOR,
+    LANE,
+    RECOVERY_SECONDS,
+    USER,
+    Lane,
+    Lanes,
+    kept_interval,
+    lane,
+)
+from userprofile_operator.drift import DriftPace, pace_settled_change
+
+RATE, BURST, SHARE = 10.0, 20, 0.5  # the defaults
+
+
+def simulate(
+    lanes: Lanes, seconds: float, user_waiting: bool, drift_waiting: bool, start: float = 0.0
+) -> tuple[Counter[Lane], float]:
+    """Both lanes keep asking (a backlog each, when waiting) for `seconds`: the calls each lane got."""
+    got: Counter[Lane] = Counter()
+    now = start
+    while now < start + seconds:
+        granted, wait = lanes.next(now, user_waiting, drift_waiting)
+        if granted is None:
+            now += max(wait, 1e-6)
+            continue
+        lanes.take(granted, now)
+        got[granted] += 1
+    return got, now
+
+
+def test_with_nobody_else_asking_drift_gets_its_share_and_no_more() -> None:
+    lanes = Lanes(RATE, BURST, SHARE, now=0.0)
+    got, _ = simulate(lanes, 60, user_waiting=False, drift_waiting=True)
+    # 5/s over a minute, plus what its own bucket held at the start (share x burst = 10).
+    assert got[USER] == 0
+    assert got[DRIFT] <= SHARE * RATE * 60 + SHARE * BURST + 1
+    assert got[DRIFT] >= SHARE * RATE * 60
+
+
+def test_people_take_the_whole_budget_while_drift_gets_its_floor_and_never_starves() -> None:
+    lanes = Lanes(RATE, BURST, SHARE, now=0.0)
+    got, _ = simulate(lanes, 60, user_waiting=True, drift_waiting=True)
+    floor = DRIFT_FLOOR * SHARE * RATE  # 0.5 call/s
+    assert got[DRIFT] == pytest.approx(floor * 60, abs=2)
+    # The user lane gets everything else: the rate over the minute, the burst, less drift's floor.
+    assert got[USER] + got[DRIFT] == pytest.approx(RATE * 60 + BURST, abs=2)
+
+
+def test_a_user_call_arriving_behind_drift_is_served_first() -> None:
+    lanes = Lanes(RATE, BURST, SHARE, now=0.0)
+    simulate(lanes, 10, user_waiting=False, drift_waiting=True)  # drift busy, at its share
+    # The user lane finds the tokens drift could not use: half the rate, banked up to the burst.
+    granted, wait = lanes.next(10.0, user_waiting=True, drift_waiting=True)
+    assert (granted, wait) == (USER, 0.0)
+
+
+def test_people_and_drift_together_share_the_budget_user_first() -> None:
+    """People asking for less than the whole budget: drift takes what they leave, up to its share."""
+    lanes = Lanes(RATE, BURST, SHARE, now=0.0)
+    got: Counter[Lane] = Counter()
+    now, next_user = 0.0, 0.0
+    user_backlog = 0
+    while now < 60:
+        if now >= next_user:  # a person's call every 0.25 s: 4/s
+            user_backlog += 1
+            next_user += 0.25
+        granted, wait = lanes.next(now, user_backlog > 0, True)
+        if granted is None:
+            now += min(max(wait, 1e-6), max(next_user - now, 1e-6))
+            continue
+        lanes.take(granted, now)
+        got[granted] += 1
+        user_backlog -= granted == USER
+    assert user_backlog <= 1  # people never wait behind drift
+    assert got[USER] == pytest.approx(4 * 60, abs=2)
+    assert got[DRIFT] == pytest.approx(SHARE * RATE * 60 + SHARE * BURST, abs=3)  # its share: 6/s are left
+
+
+def test_throttling_slows_drift_first_then_everyone_and_wears_off() -> None:
+    lanes = Lanes(RATE, BURST, SHARE, now=0.0)
+    lanes.throttled(0.0)
+    assert lanes.drift_rate == pytest.approx(SHARE * RATE / 2)
+    assert lanes.total_rate == RATE  # people are not slowed while drift can still give way
+    for _ in range(10):
+        lanes.throttled(0.0)
+    assert lanes.drift_rate == pytest.approx(DRIFT_FLOOR * SHARE * RATE)  # drift at its floor, still some
+    assert lanes.total_rate < RATE  # only now the whole budget slows
+    assert lanes.total_rate >= RATE / 4
+    # Without throttling, the whole budget comes back first, then drift.
+    lanes.next(RECOVERY_SECONDS, False, False)
+    assert lanes.total_rate == RATE
+    assert lanes.drift_rate < SHARE * RATE
+    lanes.next(3 * RECOVERY_SECONDS, False, False)
+    assert lanes.drift_rate == SHARE * RATE
+
+
+def test_drift_slowed_by_throttling_still_gets_its_floor_under_a_user_backlog() -> None:
+    lanes = Lanes(RATE, BURST, SHARE, now=0.0)
+    for _ in range(10):
+        lanes.throttled(0.0)
+    got, _ = simulate(lanes, 20, user_waiting=True, drift_waiting=True)
+    assert got[DRIFT] >= DRIFT_FLOOR * SHARE * RATE * 20 - 1
+
+
+@pytest.mark.parametrize(
+    ("objects", "configured", "rate", "expected"),
+    [
+        (600, 60, 10, 120),  # the issue's case: 600 objects need 10 reads/s, drift has 5
+        (600, 600, 10, 600),  # the default interval: kept
+        (6000, 600, 10, 1200),  # more than 3,000 objects at the defaults: 1,200 s
+        (10000, 600, 10, 2000),
+        (10000, 600, 40, 600),  # a budget raised to 40/s keeps 10 minutes for 10,000 objects
+        (10, 0, 10, 0),  # drift off stays off
+    ],
+)
+def test_kept_interval(objects: int, configured: float, rate: float, expected: float) -> None:
+    assert kept_interval(configured, objects, SHARE, rate) == pytest.approx(expected)
+
+
+def test_pace_is_per_budget_and_counts_annotated_intervals() -> None:
+    pace: DriftPace[str] = DriftPace(capacity=SHARE * RATE)
+    for i in range(600):
+        pace.note(f"p{i}", "SageMakerUserProfile", "us-east-1", 60)
+    pace.note("s1", "SageMakerSpace", "us-east-1", 60)
+    pace.note("never", "SageMakerUserProfile", "us-east-1", 0)  # drift-interval: 0
+    for i in range(100):
+        pace.note(f"w{i}", "SageMakerUserProfile", "eu-west-1", 60)
+    assert pace.stretch("us-east-1") == pytest.approx(601 / 60 / 5)  # 601 objects: 120.2 s
+    assert pace.stretch("eu-west-1") == 1.0  # 100 objects every 60 s fit in 5 reads/s
+    assert pace.counts("us-east-1") == {"SageMakerUserProfile": 600, "SageMakerSpace": 1}
+    # An object annotated to be read less often asks for less.
+    for i in range(300):
+        pace.note(f"p{i}", "SageMakerUserProfile", "us-east-1", 600)
+    assert pace.stretch("us-east-1") == pytest.approx((301 / 60 + 300 / 600) / 5)
+    for i in range(600):
+        pace.drop(f"p{i}")
+    pace.drop("s1")
+    assert pace.stretch("us-east-1") == 1.0
+    assert list(pace.targets()) == ["eu-west-1"]
+
+
+def test_the_log_waits_for_a_burst_of_objects_to_settle_and_says_it_once() -> None:
+    readings = [1.0, 1.5, 2.0, 2.0, 2.0, 2.05, 2.0]  # stretches read every few seconds
+    logged, previous, said = 1.0, 1.0, []
+    for current in readings:
+        if pace_settled_change(logged, previous, current):
+            said.append(current)
+            logged = current
+        previous = current
+    assert said == [2.0]
+    assert pace_settled_change(2.0, 1.0, 1.0)  # back to the configured interval: said too
+
+
+async def test_the_lane_is_the_drift_checks_own_and_follows_its_tasks() -> None:
+    assert LANE.get() == USER
+    with lane(DRIFT):
+        assert LANE.get() == DRIFT
+    assert LANE.get() == USER
