@@ -6,8 +6,9 @@
 Scenarios (see bench/README.md): convergence of N profiles applied at once under a 25 calls/s AWS
 limit, AWS calls per created/updated/deleted profile, offboarding (profiles whose people left apps
 running: time and calls per profile and per app), Kubernetes writes per created profile (from the
-API server's audit log), steady state with many Ready profiles (operator RSS and
-CPU, AWS calls per minute), and an operator restart over those profiles.
+API server's audit log), drift lanes (new profiles with drift saturating the budget vs an idle operator,
+drift's share of the calls, the drift interval kept vs asked), steady state with many Ready profiles
+(operator RSS and CPU, AWS calls per minute), and an operator restart over those profiles.
 
 Writes bench/results/latest.json and bench/results/latest.md (or --output-dir), and prints the table.
 """
