@@ -187,9 +187,10 @@ class CloudControl:
 def _watch_throttling(client: Any, budget: LaneBudget) -> Any:
     """Tells `budget` of every throttled attempt, the ones botocore retries by itself included (they
     never reach our code as errors, yet they are AWS asking us to slow down)."""
+
     def attempted(response: Any = None, **_: Any) -> None:
         parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else None
-        code = (parsed or {}).get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+        code = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
         if code in THROTTLING_CODES:
             budget.throttled()
 

@@ -21,7 +21,7 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -201,3 +201,22 @@ def pace_settled_change(logged: float, previous: float, current: float, toleranc
     seconds: 1.0 is the configured interval. Objects arriving in a burst give one line, not one each."""
     settled = abs(current - previous) <= tolerance * previous
     return settled and abs(current - logged) > tolerance * logged
+
+
+def pace_message(
+    where: str, counts: Mapping[str, int], demand: float, share: float, rate: float, configured: float
+) -> tuple[int, str]:
+    """The log line (level, text) for the drift interval a budget keeps: `demand` reads a second asked
+    by the objects (`counts` by kind) of the budget `where`, against `share x rate`."""
+    what = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    stretch = drift_stretch(demand, share * rate)
+    if stretch <= 1.0:
+        return logging.INFO, f"Drift checks keep their configured intervals again in {where}: {what}."
+    asked = f"{configured:g} s" if configured > 0 else "the annotated intervals"
+    kept = f"{configured * stretch:.0f} s" if configured > 0 else f"{stretch:.1f} times the annotated ones"
+    return logging.WARNING, (
+        f"Drift checks cannot keep {asked} in {where}: {sum(counts.values())} objects ({what}) need "
+        f"{demand:.1f} reads/s, and drift may use {share * rate:.1f} (SMUP_DRIFT_SHARE {share:g} x SMUP_AWS_RATE "
+        f"{rate:g}). Keeping {kept} instead. To keep {asked}, raise SMUP_AWS_RATE (within the account's Cloud "
+        "Control throttling) or SMUP_DRIFT_SHARE, or lengthen SMUP_DRIFT_INTERVAL."
+    )

@@ -26,7 +26,7 @@ from userprofile_operator import metrics
 from userprofile_operator.budget import DRIFT, USER, drift_capacity, lane
 from userprofile_operator.cloudcontrol import CloudControl, CloudControlPool, Target
 from userprofile_operator.conditions import Reason, condition_reason, condition_status
-from userprofile_operator.drift import DriftPace, DriftScheduler, Ref, pace_settled_change
+from userprofile_operator.drift import DriftPace, DriftScheduler, Ref, pace_message, pace_settled_change
 from userprofile_operator.election import Fence
 from userprofile_operator.kind import FINALIZER, GROUP, Kind
 from userprofile_operator.kinds import by_name
@@ -193,30 +193,11 @@ class Runtime:
 
     def _say_pace(self, target: Target, counts: Mapping[str, int], stretch: float) -> None:
         where = target.region + (f" (role {target.role_arn})" if target.role_arn else "")
-        objects = sum(counts.values())
-        what = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
         settings = self.settings
-        if stretch <= 1.0:
-            logger.info("Drift checks keep their configured intervals again in %s: %s.", where, what)
-            return
-        configured = settings.drift_interval
-        asked = f"{configured:g} s" if configured > 0 else "the annotated intervals"
-        kept = f"{configured * stretch:.0f} s" if configured > 0 else f"{stretch:.1f} times the annotated ones"
-        logger.warning(
-            "Drift checks cannot keep %s in %s: %d objects (%s) need %.1f reads/s, and drift may use %.1f "
-            "(SMUP_DRIFT_SHARE %g x SMUP_AWS_RATE %g). Keeping %s instead. To keep %s, raise SMUP_AWS_RATE "
-            "(within the account's Cloud Control throttling) or SMUP_DRIFT_SHARE, or lengthen SMUP_DRIFT_INTERVAL.",
-            asked,
-            where,
-            objects,
-            what,
-            self.pace.demand(target),
-            self.pace.capacity,
-            settings.drift_share,
-            settings.aws_rate,
-            kept,
-            asked,
+        level, message = pace_message(
+            where, counts, self.pace.demand(target), settings.drift_share, settings.aws_rate, settings.drift_interval
         )
+        logger.log(level, "%s", message)
 
     async def keep_pace_forever(self) -> None:
         while True:

@@ -4,6 +4,7 @@ the budget can keep. No sleeps: time is a number these tests move."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 import pytest
@@ -19,7 +20,7 @@ from userprofile_operator.budget import (
     kept_interval,
     lane,
 )
-from userprofile_operator.drift import DriftPace, pace_settled_change
+from userprofile_operator.drift import DriftPace, pace_message, pace_settled_change
 
 RATE, BURST, SHARE = 10.0, 20, 0.5  # the defaults
 
@@ -168,3 +169,32 @@ async def test_the_lane_is_the_drift_checks_own_and_follows_its_tasks() -> None:
     with lane(DRIFT):
         assert LANE.get() == DRIFT
     assert LANE.get() == USER
+
+
+def test_the_log_line_names_the_budget_the_counts_and_the_interval_kept() -> None:
+    level, text = pace_message("us-east-1", {"SageMakerUserProfile": 10_000}, 10_000 / 600, SHARE, RATE, 600)
+    assert level == logging.WARNING
+    assert "cannot keep 600 s in us-east-1: 10000 objects (10000 SageMakerUserProfile) need 16.7 reads/s" in text
+    assert "drift may use 5.0 (SMUP_DRIFT_SHARE 0.5 x SMUP_AWS_RATE 10). Keeping 2000 s instead." in text
+    level, text = pace_message("us-east-1", {"SageMakerUserProfile": 100}, 100 / 600, SHARE, RATE, 600)
+    assert level == logging.INFO and "keep their configured intervals again" in text
+
+
+def test_every_throttled_attempt_reaches_the_budget_even_those_botocore_retries() -> None:
+    from types import SimpleNamespace
+
+    from botocore.hooks import HierarchicalEmitter
+
+    from userprofile_operator.budget import LaneBudget
+    from userprofile_operator.cloudcontrol import _watch_throttling
+
+    budget = LaneBudget(RATE, BURST, SHARE, clock=lambda: 0.0)
+    # What botocore's endpoint emits after each attempt ("needs-retry.<service>.<operation>"), on a client's
+    # own emitter without botocore's retry handler beside ours.
+    events = HierarchicalEmitter()
+    _watch_throttling(SimpleNamespace(meta=SimpleNamespace(events=events)), budget)
+    events.emit("needs-retry.cloudcontrol.GetResource", response=(None, {"Error": {"Code": "ThrottlingException"}}))
+    events.emit("needs-retry.cloudcontrol.GetResource", response=(None, {"Error": {"Code": "ValidationException"}}))
+    events.emit("needs-retry.cloudcontrol.GetResource", response=None, caught_exception=OSError())
+    budget._apply_throttling()
+    assert budget.lanes.drift_rate == pytest.approx(SHARE * RATE / 2)  # one throttled attempt: drift halved
