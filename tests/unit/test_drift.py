@@ -92,10 +92,13 @@ async def test_due_checks_start_oldest_due_first_as_slots_free_up() -> None:
     clock = Clock()
     clock.now = 100.0
     started: list[str] = []
-    gate = asyncio.Event()
+    gate, first, all_three = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def check(ref: Ref) -> None:
         started.append(ref.name)
+        first.set()
+        if len(started) == 3:
+            all_three.set()
         await gate.wait()
 
     scheduler = DriftScheduler(check, concurrency=1, clock=clock)
@@ -103,12 +106,10 @@ async def test_due_checks_start_oldest_due_first_as_slots_free_up() -> None:
     scheduler.schedule(c, -3)
     scheduler.schedule(a, -30)
     task = asyncio.create_task(scheduler.run())
-    while not started:
-        await asyncio.sleep(0)
+    await asyncio.wait_for(first.wait(), timeout=5)
     scheduler.schedule(b, -10)  # due before c, planned after it
     gate.set()
-    while len(started) < 3:
-        await asyncio.sleep(0)
+    await asyncio.wait_for(all_three.wait(), timeout=5)
     task.cancel()
     assert started == ["a", "b", "c"]
 
