@@ -14,6 +14,8 @@ The rules, in numbers (defaults: rate 10 calls/s, burst 20, drift share 0.5):
 - The drift lane (the periodic re-reads) also needs a token from a bucket of its own, filled at
   `share x rate` (5/s), holding at most `max(1, share x burst)` (10): drift never goes past its share,
   even when the user lane is idle, so the share is a ceiling over any minute.
+- A reserve for bursts: drift never takes the last `(1 - share) x burst` tokens (10) of the bucket, so
+  a person's batch of work finds at least that many at once, even right after another batch.
 - Never starved: when a drift call has waited `1 / floor` seconds since drift last got a token, it
   goes before the user lane. The floor is `DRIFT_FLOOR` (10 %) of the share: 0.5 calls/s, one call in
   twenty of the budget, however busy the user lane is.
@@ -95,6 +97,8 @@ class Lanes:
         self.capacity = float(burst)
         self.drift_cap = max(1.0, share * burst)
         self.tokens = self.capacity
+        # Tokens drift leaves in the bucket for the user lane's bursts (never all of it: drift needs one).
+        self.reserve = min((1 - share) * burst, self.capacity - 1)
         self.drift_tokens = self.drift_cap
         self.total_factor = 1.0  # the whole budget's slowdown after throttling
         self.drift_factor = 1.0  # the drift lane's slowdown after throttling (DRIFT_FLOOR at the lowest)
@@ -132,9 +136,9 @@ class Lanes:
         """The lane that takes the next token now, or (None, seconds until asking again makes sense)."""
         self._advance(now)
         starved = drift_waiting and now - self.last_drift >= 1 / self.floor_rate
-        drift_ready = drift_waiting and self.tokens >= 1 and self.drift_tokens >= 1
-        if starved and drift_ready:
+        if starved and self.tokens >= 1 and self.drift_tokens >= 1:
             return DRIFT, 0.0
+        drift_ready = drift_waiting and self.tokens >= 1 + self.reserve and self.drift_tokens >= 1
         if user_waiting:
             if self.tokens >= 1:
                 return USER, 0.0
@@ -142,7 +146,10 @@ class Lanes:
         if drift_ready:
             return DRIFT, 0.0
         if drift_waiting:
-            return None, max((1 - self.tokens) / self.total_rate, (1 - self.drift_tokens) / self.drift_rate)
+            drift_token = (1 - self.drift_tokens) / self.drift_rate
+            if starved:  # it goes as soon as there is any token
+                return None, max((1 - self.tokens) / self.total_rate, drift_token)
+            return None, max((1 + self.reserve - self.tokens) / self.total_rate, drift_token)
         return None, 0.0
 
     def take(self, which: Lane, now: float) -> None:

@@ -198,3 +198,16 @@ def test_every_throttled_attempt_reaches_the_budget_even_those_botocore_retries(
     events.emit("needs-retry.cloudcontrol.GetResource", response=None, caught_exception=OSError())
     budget._apply_throttling()
     assert budget.lanes.drift_rate == pytest.approx(SHARE * RATE / 2)  # one throttled attempt: drift halved
+
+
+def test_after_a_burst_of_user_work_drift_waits_until_the_reserve_is_back() -> None:
+    """Back-to-back batches of people's work find the bucket as an idle operator would, but for drift's floor."""
+    lanes = Lanes(RATE, BURST, SHARE, now=0.0)
+    for _ in range(BURST):  # a batch takes the whole burst
+        assert lanes.next(0.0, True, True)[0] in (USER, DRIFT)
+        lanes.take(USER, 0.0)
+    got, _ = simulate(lanes, 1.0, user_waiting=False, drift_waiting=True)
+    assert got[DRIFT] == 1  # the floor's one call: the bucket refills the reserve at the full rate
+    lanes.next(1.0, False, False)
+    assert lanes.tokens == pytest.approx((1 - SHARE) * BURST - 1)
+    assert Lanes(RATE, 1, SHARE, now=0.0).reserve == 0  # a burst of 1 keeps no reserve, or drift would never run
