@@ -458,6 +458,8 @@ class Bench:
             finally:
                 setup.stop()
             self.emulator.set_latency(LATENCY)
+            for phase in ("idle", "saturated"):  # before the operators start: they watch them from the start
+                await api.create_namespace(f"{ns}-{phase}")
             figures: dict[str, dict[str, Any]] = {}
             for phase, drift in (("idle", 0.0), ("saturated", asked)):
                 port = free_port()
@@ -564,8 +566,6 @@ class Bench:
         names = [f"{batch}-{i:03d}" for i in range(new)]  # a profile name is unique in the domain
         if not batch.endswith("0"):
             await asyncio.sleep(3)  # the previous batch's last status reads and Events are done
-        else:
-            await api.create_namespace(ns)
         scrape0 = scrape(port)
         t0 = time.monotonic()
         await api.create_many(ns, [profile(name, ns, domain_id=DOMAIN) for name in names])
