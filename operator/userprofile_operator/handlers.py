@@ -201,7 +201,10 @@ class Runtime:
 
     async def keep_pace_forever(self) -> None:
         while True:
-            self.keep_pace()
+            try:
+                self.keep_pace()
+            except Exception:  # a reading gone wrong must not end the readings (nor the metric's updates)
+                logger.exception("could not read the drift pace")
             await asyncio.sleep(PACE_PERIOD)
 
     def saw(self, kind: Kind, event_type: str | None, body: Mapping[str, Any]) -> None:
