@@ -208,7 +208,7 @@ def pace_message(
 ) -> tuple[int, str]:
     """The log line (level, text) for the drift interval a budget keeps: `demand` reads a second asked
     by the objects (`counts` by kind) of the budget `where`, against `share x rate`."""
-    what = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    what = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "no objects left"
     stretch = drift_stretch(demand, share * rate)
     if stretch <= 1.0:
         return logging.INFO, f"Drift checks keep their configured intervals again in {where}: {what}."

@@ -177,7 +177,8 @@ class Runtime:
         configured interval cannot be kept (and when it can again), once the number has settled."""
         configured = self.settings.drift_interval
         kept: dict[str, float] = {kind.kind: configured for kind in self.kinds}
-        for target in self.pace.targets():
+        known = list(self.pace.targets())
+        for target in known + [t for t in self._paces if t not in known]:  # and those whose objects all left
             stretch = self.pace.stretch(target)
             counts = self.pace.counts(target)
             if configured > 0:
@@ -187,7 +188,10 @@ class Runtime:
             if pace_settled_change(logged, previous, stretch):
                 self._say_pace(target, counts, stretch)
                 logged = stretch
-            self._paces[target] = (logged, stretch)
+            if counts or logged > 1.0:
+                self._paces[target] = (logged, stretch)
+            else:  # its objects are gone and nothing more is to be said
+                self._paces.pop(target, None)
         for kind, seconds in kept.items():
             metrics.DRIFT_INTERVAL.labels(kind=kind).set(seconds)
 

@@ -211,3 +211,30 @@ def test_after_a_burst_of_user_work_drift_waits_until_the_reserve_is_back() -> N
     lanes.next(1.0, False, False)
     assert lanes.tokens == pytest.approx((1 - SHARE) * BURST - 1)
     assert Lanes(RATE, 1, SHARE, now=0.0).reserve == 0  # a burst of 1 keeps no reserve, or drift would never run
+
+
+def test_the_operator_reports_the_interval_it_keeps_and_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+    from userprofile_operator import metrics
+    from userprofile_operator.handlers import Runtime
+    from userprofile_operator.kinds import all_kinds
+    from userprofile_operator.kinds.userprofile import KIND as PROFILE
+    from userprofile_operator.settings import Settings
+
+    caplog.set_level(logging.INFO)
+    runtime = Runtime(Settings(default_region="us-east-1", drift_interval=60), all_kinds())
+    for i in range(600):
+        body = {"metadata": {"namespace": "team-a", "name": f"p{i}", "uid": f"u{i}"}, "spec": {}}
+        runtime.saw(PROFILE, "ADDED", body)
+        if i in (299, 599):
+            runtime.keep_pace()  # a reading in the middle of the burst, then two after it
+    runtime.keep_pace()
+    runtime.keep_pace()
+    assert metrics.DRIFT_INTERVAL.labels(kind=PROFILE.kind)._value.get() == pytest.approx(120)
+    said = [r.getMessage() for r in caplog.records if "Drift checks cannot keep" in r.getMessage()]
+    assert len(said) == 1 and "Keeping 120 s instead" in said[0], said
+    for i in range(600):  # most of them deleted: the configured interval can be kept again
+        runtime.saw(PROFILE, "DELETED", {"metadata": {"namespace": "team-a", "name": f"p{i}", "uid": f"u{i}"}})
+    runtime.keep_pace()
+    runtime.keep_pace()
+    assert metrics.DRIFT_INTERVAL.labels(kind=PROFILE.kind)._value.get() == 60
+    assert any("keep their configured intervals again" in r.getMessage() for r in caplog.records)
