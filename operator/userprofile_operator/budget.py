@@ -10,15 +10,16 @@ The rules, in numbers (defaults: rate 10 calls/s, burst 20, drift share 0.5):
 - One bucket holds the whole budget: `rate` tokens a second, at most `burst` banked. Every call takes
   one token from it.
 - The user lane (create, update, delete, their retries and status reads, clean-up, first observation,
-  the write that corrects drift: everything but a drift check's reads) is served first: while a user call waits, drift gets no token.
+  the write that corrects drift: everything but a drift check's reads) is served first: while a user
+  call waits, drift gets no token.
 - The drift lane (the periodic re-reads) also needs a token from a bucket of its own, filled at
   `share x rate` (5/s), holding at most `max(1, share x burst)` (10): drift never goes past its share,
   even when the user lane is idle, so the share is a ceiling over any minute.
 - A reserve for bursts: drift never takes the last `(1 - share) x burst` tokens (10) of the bucket, so
   a person's batch of work finds at least that many at once, even right after another batch.
 - Never starved: when drift, with a call waiting, has had no token for `1 / floor` seconds, that call
-  goes before the user lane (and before the reserve). The floor is `DRIFT_FLOOR` (10 %) of the share: 0.5 calls/s, one call in
-  twenty of the budget, however busy the user lane is.
+  goes before the user lane (and before the reserve). The floor is `DRIFT_FLOOR` (10 %) of the share:
+  0.5 calls/s, one call in twenty of the budget, however busy the user lane is.
 - AWS throttling (any lane's call answered ThrottlingException) halves the drift lane's rate first,
   down to its floor; only once drift is at its floor does it slow the whole budget (halving, at
   the lowest a quarter of `rate`). Without throttling the budget comes back linearly over
