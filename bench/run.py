@@ -431,8 +431,8 @@ class Bench:
         one with drift on (saturated), each with the default budget. Side by side: time until the 20 are
         Ready, drift's share of the calls, and the drift interval the operator keeps against the one
         asked for (its metric, and as measured: N objects over the reads made in a window)."""
-        n, asked = (100, 10.0) if self.quick else (600, 60.0)
-        new, window, rounds = 20, (15.0 if self.quick else 60.0), (1 if self.quick else 3)
+        n, asked = (60, 6.0) if self.quick else (600, 60.0)
+        new, window, rounds = 20, (12.0 if self.quick else 60.0), (1 if self.quick else 3)
         rate, share = 10.0, 0.5  # the product's defaults
         ns = "bench-lanes"
         names = [f"lanes-{i:05d}" for i in range(n)]
