@@ -6,8 +6,9 @@
 Scenarios (see bench/README.md): convergence of N profiles applied at once under a 25 calls/s AWS
 limit, AWS calls per created/updated/deleted profile, offboarding (profiles whose people left apps
 running: time and calls per profile and per app), Kubernetes writes per created profile (from the
-API server's audit log), steady state with many Ready profiles (operator RSS and
-CPU, AWS calls per minute), and an operator restart over those profiles.
+API server's audit log), drift lanes (new profiles with drift saturating the budget vs an idle operator,
+drift's share of the calls, the drift interval kept vs asked), steady state with many Ready profiles
+(operator RSS and CPU, AWS calls per minute), and an operator restart over those profiles.
 
 Writes bench/results/latest.json and bench/results/latest.md (or --output-dir), and prints the table.
 """
@@ -20,9 +21,11 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -34,13 +37,16 @@ from tests.support.kube import REPO_ROOT, Kube
 from tests.support.localcluster import LocalControlPlane, find_assets
 from tests.support.manifests import profile
 from tests.support.operator import OperatorProcess
+from tests.support.processes import free_port
 
 from bench.kubeapi import KubeApi, is_ready
+from userprofile_operator.budget import kept_interval
 from userprofile_operator.settings import OWNER_TAG_KEY
 
 DOMAIN = "d-bench0000001"
 CONV_REGION = "us-east-1"
 STEADY_REGION = "us-west-2"
+LANES_REGION = "eu-west-1"
 AWS_LIMIT = 25.0  # the emulator throttles above this many calls per second (per region)
 LATENCY = 2.0  # seconds each emulated Create/Update/Delete stays IN_PROGRESS
 MIN_CALLS_PER_CREATE = 2  # CreateResource + one GetResourceRequestStatus
@@ -172,6 +178,24 @@ class Audit:
         return counts
 
 
+def scrape(port: int) -> dict[str, float]:
+    """The operator's /metrics as {'name{labels}': value} (samples only, no comments)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return {name: float(value) for name, value in samples}
+
+
+def mean_wait(before: Mapping[str, float], after: Mapping[str, float], lane: str) -> float:
+    """Mean seconds a lane's AWS calls waited for a token between two scrapes."""
+
+    def grown(suffix: str) -> float:
+        key = f'smup_aws_tokens_waited_seconds_{suffix}{{lane="{lane}"}}'
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    return round(grown("sum") / grown("count"), 3) if grown("count") else 0.0
+
+
 def proc_usage(pid: int) -> tuple[float, float, float]:
     """(RSS MB, peak RSS MB, CPU seconds user+system) from /proc — psutil is not a dependency."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
@@ -205,8 +229,9 @@ def resume_count(op: OperatorProcess, offset: int) -> int:
 
 
 class Bench:
-    def __init__(self, quick: bool) -> None:
+    def __init__(self, quick: bool, only: frozenset[str] = frozenset()) -> None:
         self.quick = quick
+        self.only = only  # scenario names to run (--only); empty: all
         self.report = Report(mode="quick" if quick else "full")
         self.plane = LocalControlPlane(find_assets(REPO_ROOT), audit_policy=AUDIT_POLICY)
         self.emulator = EmulatorProcess(latency=LATENCY)
@@ -216,8 +241,12 @@ class Bench:
     def api(self, concurrency: int = 32) -> KubeApi:
         return KubeApi(self.plane.server, self.plane.token, self.plane.workdir / "certs" / "apiserver.crt", concurrency)
 
-    def operator(self, env: dict[str, str], region: str, namespaces: list[str]) -> OperatorProcess:
-        op = OperatorProcess(self.plane.kubeconfig, self.emulator.env(), env=env, region=region, namespaces=namespaces)
+    def operator(
+        self, env: dict[str, str], region: str, namespaces: list[str], args: list[str] | None = None
+    ) -> OperatorProcess:
+        op = OperatorProcess(
+            self.plane.kubeconfig, self.emulator.env(), args or (), env=env, region=region, namespaces=namespaces
+        )
         self.operators.append(op)
         return op
 
@@ -227,12 +256,18 @@ class Bench:
         self.emulator.start()
         try:
             Kube(self.plane.kubeconfig, self.plane.server).apply_crd()
-            for region in (CONV_REGION, STEADY_REGION):
+            for region in (CONV_REGION, STEADY_REGION, LANES_REGION):
                 self.emulator.add_domain(DOMAIN, region)
-            await self.convergence_and_costs()
-            await self.offboarding()
-            await self.failover()
-            await self.steady_state_and_restart()
+            scenarios = {
+                "convergence": self.convergence_and_costs,
+                "offboarding": self.offboarding,
+                "failover": self.failover,
+                "lanes": self.drift_lanes,
+                "steady": self.steady_state_and_restart,
+            }
+            for name, scenario in scenarios.items():
+                if not self.only or name in self.only:
+                    await scenario()
         finally:
             for op in self.operators:
                 op.stop()
@@ -389,6 +424,159 @@ class Bench:
             "seconds": round(seconds, 2),
             "calls": dict(calls),
         }
+
+    async def drift_lanes(self) -> None:
+        """Issue 22: N Ready profiles whose drift (interval 60 s) asks for the whole default budget
+        (10 calls/s) and more; 20 new profiles are applied on an operator with drift off (idle) and on
+        one with drift on (saturated), each with the default budget. Side by side: time until the 20 are
+        Ready, drift's share of the calls, and the drift interval the operator keeps against the one
+        asked for (its metric, and as measured: N objects over the reads made in a window)."""
+        n, asked = (60, 6.0) if self.quick else (600, 60.0)
+        new, window, rounds = 20, (12.0 if self.quick else 60.0), (1 if self.quick else 3)
+        rate, share = 10.0, 0.5  # the product's defaults
+        ns = "bench-lanes"
+        names = [f"lanes-{i:05d}" for i in range(n)]
+        print(f"drift lanes: {n} Ready profiles, drift every {asked:g} s, default budget", flush=True)
+        self.emulator.set_latency(0.1)
+        owner = {"Key": OWNER_TAG_KEY, "Value": ""}
+        seeds = [
+            {"DomainId": DOMAIN, "UserProfileName": name, "Tags": [{**owner, "Value": f"kubernetes/{ns}/{name}"}]}
+            for name in names
+        ]
+        self.emulator.oob_create(LANES_REGION, seeds)
+        product = {k: v for k, v in REALISTIC.items() if k != "SMUP_DRIFT_INTERVAL"}
+        # BENCH_OPERATOR_PYTHONPATH runs these operators from another source tree (an older commit's
+        # `operator/` folder), for a before/after comparison in one run.
+        older = os.environ.get("BENCH_OPERATOR_PYTHONPATH")
+        extra = {"PYTHONPATH": older} if older else {}
+        async with self.api(concurrency=16) as api:
+            await api.create_namespace(ns)
+            await api.create_many(ns, [profile(name, ns, domain_id=DOMAIN) for name in names])
+            setup = self.operator({**STEADY_OPERATOR, "SMUP_DRIFT_INTERVAL": "0"}, LANES_REGION, [ns]).start()
+            try:
+                await api.wait(ns, all_ready(set(names), 1), within=600, progress=ready_progress)
+            finally:
+                setup.stop()
+            self.emulator.set_latency(LATENCY)
+            for phase in ("idle", "saturated"):  # before the operators start: they watch them from the start
+                await api.create_namespace(f"{ns}-{phase}")
+            figures: dict[str, dict[str, Any]] = {}
+            for phase, drift in (("idle", 0.0), ("saturated", asked)):
+                port = free_port()
+                env = {**product, **extra, "SMUP_DRIFT_INTERVAL": f"{drift:g}"}
+                op = self.operator(env, LANES_REGION, [ns, f"{ns}-{phase}"], ["--metrics-port", str(port)]).start()
+                try:
+                    for _ in range(600):  # every Ready object resumed: the operator is past its start
+                        if resume_count(op, 0) >= n:
+                            break
+                        await asyncio.sleep(0.5)
+                    figures[phase] = {}
+                    if drift:
+                        # Each object's first check is spread over one kept interval from its resume.
+                        await asyncio.sleep(kept_interval(asked, n, share, rate) / 2)
+                        figures[phase].update(await self._drift_window(op, window, port))
+                    batches = [
+                        await self._new_profiles(api, f"{ns}-{phase}", f"{phase}{i}", new, port) for i in range(rounds)
+                    ]  # one after the other; the median is the figure (the machine is shared)
+                    figures[phase]["batches"] = batches
+                    figures[phase]["seconds"] = statistics.median(b["seconds"] for b in batches)
+                    figures[phase]["user_wait"] = statistics.median(b["user_wait"] for b in batches)
+                finally:
+                    op.stop()
+        self._lanes_rows(n, asked, rate, share, new, figures)
+
+    def _lanes_rows(
+        self, n: int, asked: float, rate: float, share: float, new: int, figures: dict[str, dict[str, Any]]
+    ) -> None:
+        idle, busy = figures["idle"], figures["saturated"]
+        ratio = busy["seconds"] / idle["seconds"]
+        reads = busy["calls"].get("GetResource", 0)
+        drift_rate = reads / busy["window"]
+        measured = n * busy["window"] / reads if reads else 0.0
+        self.report.add(
+            Row(
+                f"Drift lanes N={n}",
+                f"{new} new profiles Ready, drift saturating",
+                busy["seconds"],
+                "s",
+                round(idle["seconds"] * 1.1, 2),
+                bound_kind="target (at most)",
+                note=f"idle operator (drift off): {idle['seconds']:.1f} s; ratio to idle {ratio:.2f} (goal 1.10); "
+                f"drift every {asked:g} s asked, budget {rate:g} calls/s, burst 20, SMUP_DRIFT_SHARE {share:g}; "
+                f"emulator latency {LATENCY:g} s; user calls waited {busy['user_wait']:.2f} s for a token on "
+                f"average (idle: {idle['user_wait']:.2f} s)",
+            )
+        )
+        self.report.add(
+            Row(
+                f"Drift lanes N={n}",
+                "drift's share of the budget (GetResource/s over the rate)",
+                round(drift_rate / rate, 3),
+                "of the rate",
+                share,
+                bound_kind="target (at most)",
+                note=f"{reads} GetResource in {busy['window']:.0f} s = {drift_rate:.2f}/s, "
+                f"{reads / max(1, sum(busy['calls'].values())):.0%} of all calls; drift calls waited "
+                f"{busy['drift_wait']:.2f} s for a token on average",
+            )
+        )
+        self.report.add(
+            Row(
+                f"Drift lanes N={n}",
+                "drift interval kept (smup_drift_interval_seconds)",
+                busy["metric_interval"],
+                "s",
+                kept_interval(asked, n, share, rate),
+                bound_kind="max(asked, N / (share x rate))",
+                note=f"asked {asked:g} s; measured {measured:.1f} s (N x window / reads; the jitter adds up to "
+                f"10 %); log lines saying so: {busy['log_lines']}",
+            )
+        )
+        table = {
+            objects: {f"{r:g}/s": kept_interval(600, objects, share, r) for r in (10, 20, 40)}
+            for objects in (1_000, 3_000, 6_000, 10_000, 20_000)
+        }  # README's table: the same arithmetic the operator uses
+        self.report.details["drift_lanes"] = {
+            "objects": n,
+            "asked": asked,
+            "rate": rate,
+            "share": share,
+            "measured_interval": round(measured, 1),
+            "interval_table_600s": table,
+            **figures,
+        }
+
+    async def _drift_window(self, op: OperatorProcess, window: float, port: int) -> dict[str, Any]:
+        """AWS calls and the drift metrics over `window` seconds of drift alone."""
+        before, scrape0 = self.emulator.stats(), scrape(port)
+        t0 = time.monotonic()
+        await asyncio.sleep(window)
+        elapsed = time.monotonic() - t0
+        after, scrape1 = self.emulator.stats(), scrape(port)
+        return {
+            "window": round(elapsed, 1),
+            "calls": dict(delta(before, after, "calls")),
+            "metric_interval": scrape1.get('smup_drift_interval_seconds{kind="SageMakerUserProfile"}', 0.0),
+            "drift_wait": mean_wait(scrape0, scrape1, "drift"),
+            "log_lines": op.log_path.read_text(errors="replace").count("Drift checks cannot keep"),
+        }
+
+    async def _new_profiles(self, api: KubeApi, ns: str, batch: str, new: int, port: int) -> dict[str, Any]:
+        """`new` profiles applied at once: seconds until all are Ready."""
+        names = [f"{batch}-{i:03d}" for i in range(new)]  # a profile name is unique in the domain
+        if not batch.endswith("0"):
+            await asyncio.sleep(3)  # the previous batch's last status reads and Events are done
+        scrape0 = scrape(port)
+        t0 = time.monotonic()
+        await api.create_many(ns, [profile(name, ns, domain_id=DOMAIN) for name in names])
+        try:
+            t1 = await api.wait(ns, all_ready(set(names), 1), within=120, progress=ready_progress)
+        except TimeoutError:
+            items, _ = await api.list(ns)
+            for item in items:  # why: the Ready conditions
+                print("   ", item["metadata"]["name"], json.dumps(item.get("status"))[:600], flush=True)
+            raise
+        return {"seconds": round(t1 - t0, 2), "user_wait": mean_wait(scrape0, scrape(port), "user")}
 
     def kube_cost(self, what: str, n: int, writes: Counter[str]) -> None:
         total = sum(c for key, c in writes.items() if not key.startswith("DELETE"))
@@ -761,6 +949,13 @@ def markdown(report: Report, info: Mapping[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes and a 20 s idle window (CI)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        choices=["convergence", "offboarding", "failover", "lanes", "steady"],
+        help="run only this scenario (repeatable); the results still go to --output-dir",
+    )
     parser.add_argument("--output-dir", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args(argv)
 
@@ -772,7 +967,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # The operator is started several times; if the tree moves meanwhile, the table says so.
     commit = head()
-    report = asyncio.run(Bench(args.quick).run())
+    report = asyncio.run(Bench(args.quick, frozenset(args.only)).run())
     if head() != commit:
         commit += f" (HEAD moved to {head()} during the run: later scenarios may have run newer code)"
     info = {

@@ -54,6 +54,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--region", help="default AWS region (default: SMUP_DEFAULT_REGION, AWS_REGION)")
     run.add_argument("--cluster-name", help="names this cluster in the ownership tag of AWS profiles")
     run.add_argument("--drift-interval", type=float, help="seconds between drift checks of a profile (0: off)")
+    run.add_argument("--drift-share", type=float, help="fraction of the AWS rate drift checks may use (0-1]")
     run.add_argument("--aws-rate", type=float, help="Cloud Control calls per second per account and region")
     run.add_argument("--aws-burst", type=int, help="Cloud Control calls allowed in a burst")
     run.add_argument("--max-concurrent-aws-calls", type=int, help="Cloud Control calls in flight at once")
@@ -178,6 +179,7 @@ _SETTING_FLAGS = (
     "kinds",
     "cluster_name",
     "drift_interval",
+    "drift_share",
     "aws_rate",
     "aws_burst",
     "max_concurrent_aws_calls",

@@ -1,9 +1,10 @@
 """The one place that talks to AWS: Cloud Control calls, for any managed kind's type.
 
 What it owns: boto3 clients per region and IAM role (roles assumed through STS with refreshable
-credentials), the limits on AWS calls (a semaphore for calls in flight, a token bucket per
-credentials and region), mapping botocore errors to `AwsError` with Cloud Control's error codes, and
-metrics per call. What it does not do: decide anything — `plan.py` decides, `reconciler.py` drives.
+credentials), the limits on AWS calls (a semaphore for calls in flight, the budget of calls per
+credentials and region, split into a user and a drift lane: budget.py), mapping botocore errors to
+`AwsError` with Cloud Control's error codes, and metrics per call. What it does not do: decide
+anything — `plan.py` decides, `reconciler.py` drives.
 
 boto3 calls are blocking, so each runs in a thread of our own pool, sized to the concurrency limit.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ from botocore.credentials import DeferredRefreshableCredentials
 from botocore.session import get_session
 
 from userprofile_operator import metrics
+from userprofile_operator.budget import LANE, THROTTLING_CODES, USER, LaneBudget
 from userprofile_operator.election import Fence, NotLeader
 from userprofile_operator.kind import Kind
 from userprofile_operator.studio import Studio
@@ -48,31 +49,6 @@ class CloudControlApi(Protocol):
     async def cancel(self, request_token: str) -> ProgressEvent: ...
 
     async def find(self, name_property: str, value: Any) -> tuple[str, dict[str, Any]] | None: ...
-
-
-class TokenBucket:
-    """At most `rate` acquisitions per second after an initial `burst`, fair in arrival order."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = rate
-        self.capacity = float(burst)
-        self.tokens = float(burst)
-        self.clock = clock
-        self.updated = clock()
-        self._lock = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = self.clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            self._refill()
-            if self.tokens < 1:
-                await asyncio.sleep((1 - self.tokens) / self.rate)
-                self._refill()
-            self.tokens -= 1
 
 
 def _progress(raw: dict[str, Any]) -> ProgressEvent:
@@ -116,7 +92,7 @@ class CloudControl:
     The kinds of one target share its boto3 client and its token bucket.
     """
 
-    def __init__(self, client: Any, bucket: TokenBucket, pool: CloudControlPool, kind: Kind) -> None:
+    def __init__(self, client: Any, bucket: LaneBudget, pool: CloudControlPool, kind: Kind) -> None:
         self._client = client
         self._bucket = bucket
         self._pool = pool
@@ -208,35 +184,55 @@ class CloudControl:
             kwargs["NextToken"] = raw["NextToken"]
 
 
+def _watch_throttling(client: Any, budget: LaneBudget) -> Any:
+    """Tells `budget` of every throttled attempt, the ones botocore retries by itself included (they
+    never reach our code as errors, yet they are AWS asking us to slow down)."""
+
+    def attempted(response: Any = None, **_: Any) -> None:
+        parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else None
+        code = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+        if code in THROTTLING_CODES:
+            budget.throttled()
+
+    client.meta.events.register("needs-retry", attempted)
+    return client
+
+
 class CloudControlPool:
     """Clients per target (Cloud Control per kind, SageMaker's own API once), sharing one limit on calls in
     flight and one token bucket per target."""
 
-    def __init__(self, max_concurrent: int, rate: float, burst: int, fence: Fence | None = None) -> None:
+    def __init__(
+        self, max_concurrent: int, rate: float, burst: int, fence: Fence | None = None, drift_share: float = 0.5
+    ) -> None:
         self.fence = fence  # asked before every mutating call (election.py)
         self.semaphore = asyncio.Semaphore(max_concurrent)
         self.executor = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="aws")
         self._max_concurrent = max_concurrent
         self._rate = rate
         self._burst = burst
-        self._sessions: dict[Target, tuple[boto3.Session, TokenBucket]] = {}
+        self._drift_share = drift_share
+        self._sessions: dict[Target, tuple[boto3.Session, LaneBudget]] = {}
         self._raw: dict[Target, Any] = {}
         self._clients: dict[tuple[Target, Kind], CloudControl] = {}
         self._studios: dict[Target, Studio] = {}
 
     async def call(
         self,
-        bucket: TokenBucket,
+        bucket: LaneBudget,
         label: str,
         operation: str,
         mutating: bool,
         fn: Callable[..., dict[str, Any]],
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """One AWS call of any client of a target: within the limit on calls in flight and the target's
-        token bucket, in a worker thread, behind the fence when it changes AWS; botocore's errors become
-        `AwsError`s, and every call is counted (`label` is the kind, or what else it is for)."""
+        """One AWS call of any client of a target: a token of the target's budget in the caller's lane
+        (`budget.LANE`; a call that changes AWS is always the user's: a drift correction restores what a
+        person asked for), then within the limit on calls in flight, in a worker thread, behind the fence
+        when it changes AWS; botocore's errors become `AwsError`s, and every call is counted (`label` is
+        the kind, or what else it is for)."""
         fence = self.fence if mutating else None
+        lane = USER if mutating else LANE.get()
 
         def send() -> dict[str, Any]:
             if fence is not None:
@@ -245,8 +241,10 @@ class CloudControlPool:
                 fence.check()
             return fn(**kwargs)
 
+        # The token first: a drift call waiting for its lane must not hold a slot a user call could use.
+        waited = await bucket.acquire(lane)
+        metrics.TOKENS_WAITED.labels(lane=lane).observe(waited)
         async with self.semaphore:
-            await bucket.acquire()
             loop = asyncio.get_running_loop()
             try:
                 result = await loop.run_in_executor(self.executor, send)
@@ -294,9 +292,10 @@ class CloudControlPool:
         botocore_session.set_config_variable("region", target.region)
         return boto3.Session(botocore_session=botocore_session)
 
-    def _target(self, target: Target) -> tuple[boto3.Session, TokenBucket]:
+    def _target(self, target: Target) -> tuple[boto3.Session, LaneBudget]:
         if target not in self._sessions:
-            self._sessions[target] = (self._session(target), TokenBucket(self._rate, self._burst))
+            budget = LaneBudget(self._rate, self._burst, self._drift_share)
+            self._sessions[target] = (self._session(target), budget)
         return self._sessions[target]
 
     def for_target(self, target: Target, kind: Kind) -> CloudControl:
@@ -304,7 +303,9 @@ class CloudControlPool:
         if client is None:
             session, bucket = self._target(target)
             if target not in self._raw:
-                self._raw[target] = session.client("cloudcontrol", config=self._config(target.region))
+                self._raw[target] = _watch_throttling(
+                    session.client("cloudcontrol", config=self._config(target.region)), bucket
+                )
             client = self._clients[(target, kind)] = CloudControl(self._raw[target], bucket, self, kind)
         return client
 
@@ -314,7 +315,7 @@ class CloudControlPool:
         studio = self._studios.get(target)
         if studio is None:
             session, bucket = self._target(target)
-            raw = session.client("sagemaker", config=self._config(target.region))
+            raw = _watch_throttling(session.client("sagemaker", config=self._config(target.region)), bucket)
             studio = self._studios[target] = Studio(raw, bucket, self)
         return studio
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import random
 import time
@@ -21,9 +22,11 @@ import aiohttp
 import kopf
 from kopf._cogs.structs.references import NamespaceName, match_namespace  # kopf's own pattern rules
 
+from userprofile_operator import metrics
+from userprofile_operator.budget import DRIFT, USER, drift_capacity, lane
 from userprofile_operator.cloudcontrol import CloudControl, CloudControlPool, Target
 from userprofile_operator.conditions import Reason, condition_reason, condition_status
-from userprofile_operator.drift import DriftScheduler, Ref
+from userprofile_operator.drift import DriftPace, DriftScheduler, Ref, pace_message, pace_settled_change
 from userprofile_operator.election import Fence
 from userprofile_operator.kind import FINALIZER, GROUP, Kind
 from userprofile_operator.kinds import by_name
@@ -51,6 +54,7 @@ from userprofile_operator.watchguard import WatchState
 logger = logging.getLogger(__name__)
 
 DEFAULT_REGION_ANNOTATION = f"{GROUP}/default-region"
+PACE_PERIOD = 5.0  # seconds between two readings of the drift interval each budget can keep
 FINALIZE_HANDLER = "finalize"  # the delete handler's id: kopf keys its progress record by it
 
 
@@ -90,6 +94,9 @@ class Runtime:
         self.pool: CloudControlPool | None = None
         self.namespaces: dict[str, dict[str, str | None]] = {}
         self.scheduler: DriftScheduler | None = None
+        # Every watched object's claim on its budget's drift lane (the kept interval: drift.py).
+        self.pace: DriftPace[Target] = DriftPace(drift_capacity(settings.drift_share, settings.aws_rate))
+        self._paces: dict[Target, tuple[float, float]] = {}  # target -> (stretch said in the log, last read)
         self.uninstall: UninstallGuard | None = None
         self.objects: ObjectClient | None = None
         self.tasks: list[asyncio.Task[None]] = []
@@ -102,7 +109,11 @@ class Runtime:
     def aws(self) -> CloudControlPool:
         if self.pool is None:
             self.pool = CloudControlPool(
-                self.settings.max_concurrent_aws_calls, self.settings.aws_rate, self.settings.aws_burst, self.fence
+                self.settings.max_concurrent_aws_calls,
+                self.settings.aws_rate,
+                self.settings.aws_burst,
+                self.fence,
+                self.settings.drift_share,
             )
         return self.pool
 
@@ -135,19 +146,81 @@ class Runtime:
         override = parse_duration(annotations.get(DRIFT_INTERVAL_ANNOTATION))
         return override if override is not None else self.settings.drift_interval
 
-    def schedule_drift(self, kind: Kind, body: Mapping[str, Any], spread: float | None = None) -> None:
-        """Plan the next drift check: an interval from now (jittered), or at random within `spread`."""
+    def target(self, body: Mapping[str, Any]) -> Target | None:
+        """The budget an object draws on: its region (status first, as `view` does) and namespace role."""
+        namespace = str((body.get("metadata") or {}).get("namespace") or "")
+        ns = self.namespaces.get(namespace, {})
+        region = (body.get("status") or {}).get("region") or resolve_region(
+            (body.get("spec") or {}).get("region"), ns.get("region"), self.settings.default_region
+        )
+        return Target(str(region), ns.get("role_arn")) if region else None
+
+    def kept_interval(self, body: Mapping[str, Any]) -> float:
+        """The object's drift interval, lengthened where its budget's drift share cannot keep up."""
         interval = self.drift_interval(body)
+        target = self.target(body)
+        return interval * self.pace.stretch(target) if target is not None and interval > 0 else interval
+
+    def schedule_drift(self, kind: Kind, body: Mapping[str, Any], spread: bool = False) -> None:
+        """Plan the next drift check: a kept interval from now (jittered), or, with `spread`, at random
+        within one (a resumed object whose last check is unknown)."""
+        interval = self.kept_interval(body)
         if self.scheduler is None or interval <= 0:
             return
         meta = body.get("metadata", {})
-        delay = random.uniform(0, spread) if spread else drift_delay(interval, self.settings.drift_jitter)
-        self.scheduler.schedule(Ref(kind, meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", "")), delay)
+        delay = random.uniform(0, interval) if spread else drift_delay(interval, self.settings.drift_jitter)
+        ref = Ref(kind, meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", ""))
+        self.scheduler.schedule(ref, delay, tolerance=interval * self.settings.drift_jitter)
+
+    def keep_pace(self) -> None:
+        """One reading of the interval each budget keeps: the metric per kind, and one log line when the
+        configured interval cannot be kept (and when it can again), once the number has settled."""
+        configured = self.settings.drift_interval
+        kept: dict[str, float] = {kind.kind: configured for kind in self.kinds}
+        known = list(self.pace.targets())
+        for target in known + [t for t in self._paces if t not in known]:  # and those whose objects all left
+            stretch = self.pace.stretch(target)
+            counts = self.pace.counts(target)
+            if configured > 0:
+                for kind in counts:
+                    kept[kind] = max(kept.get(kind, configured), configured * stretch)
+            logged, previous = self._paces.get(target, (1.0, 1.0))
+            if pace_settled_change(logged, previous, stretch):
+                self._say_pace(target, counts, stretch)
+                logged = stretch
+            if counts or logged > 1.0:
+                self._paces[target] = (logged, stretch)
+            else:  # its objects are gone and nothing more is to be said
+                self._paces.pop(target, None)
+        for kind, seconds in kept.items():
+            metrics.DRIFT_INTERVAL.labels(kind=kind).set(seconds)
+
+    def _say_pace(self, target: Target, counts: Mapping[str, int], stretch: float) -> None:
+        where = target.region + (f" (role {target.role_arn})" if target.role_arn else "")
+        settings = self.settings
+        level, message = pace_message(
+            where, counts, self.pace.demand(target), settings.drift_share, settings.aws_rate, settings.drift_interval
+        )
+        logger.log(level, "%s", message)
+
+    async def keep_pace_forever(self) -> None:
+        while True:
+            try:
+                self.keep_pace()
+            except Exception:  # a reading gone wrong must not end the readings (nor the metric's updates)
+                logger.exception("could not read the drift pace")
+            await asyncio.sleep(PACE_PERIOD)
 
     def saw(self, kind: Kind, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A watch event of an object: remember it as a possible reference target; wake its waiters."""
         meta = body.get("metadata") or {}
         key = (kind.kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        uid = str(meta.get("uid") or "")
+        target = self.target(body)
+        if event_type == "DELETED" or meta.get("deletionTimestamp") or target is None:
+            self.pace.drop(uid)
+        else:
+            self.pace.note(uid, kind.kind, target, self.drift_interval(body))
         if event_type == "DELETED":
             self.seen.pop(key, None)
             self.states.pop(key, None)
@@ -159,14 +232,14 @@ class Runtime:
         blocked = self.blocked.get(str(meta.get("uid") or ""))
         if blocked is not None and int(meta.get("generation") or 0) != blocked[3]:
             self.wake(str(meta.get("uid")))  # its spec changed (e.g. cleanupOnDelete): look again now
-        target = target_of(body)
-        self.seen[key] = target
+        ref_target = target_of(body)
+        self.seen[key] = ref_target
         conditions = (body.get("status") or {}).get("conditions") or []
         self.states[key] = (
             condition_status(conditions, "Ready") or "Unknown",
             condition_reason(conditions, "Ready") or "",
         )
-        if target.ready and self.scheduler is not None:
+        if ref_target.ready and self.scheduler is not None:
             for ref in self.waiting.pop(key, set()):
                 self.scheduler.schedule(ref, 0)
 
@@ -317,8 +390,9 @@ class Runtime:
         if not ((reconciled(body) and (status.get("identifier") or waited)) or ours):
             return  # a handler is at work on it, or it waits for a new spec; it schedules the next check
         view, cc = self.view(ref.kind, body, self.followups.get(ref.uid, 0))
-        with self.working_on(ref.uid):
-            trigger: Trigger = "reference" if waited else "resume" if ours else "drift"
+        trigger: Trigger = "reference" if waited else "resume" if ours else "drift"
+        # Only the periodic re-read is drift's; a create woken by its reference, or a retry, is the user's.
+        with self.working_on(ref.uid), lane(DRIFT if trigger == "drift" else USER):
             outcome = await self.reconcilers[ref.kind].reconcile(view, cc, trigger)
         if outcome.retry_in is not None and self.scheduler is not None:
             # Outside kopf nobody retries for us: come back ourselves (a create woken by its reference
@@ -378,6 +452,10 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         runtime.uninstall = UninstallGuard(runtime.objects, runtime.kinds, runtime.scope)
         runtime.scheduler = DriftScheduler(runtime.drift_check, runtime.settings.max_concurrent_aws_calls)
         runtime.tasks.append(asyncio.create_task(runtime.scheduler.run(), name="drift-scheduler"))
+        runtime.tasks.append(asyncio.create_task(runtime.keep_pace_forever(), name="drift-pace"))
+        scheduler = runtime.scheduler
+        for kind in runtime.kinds:
+            metrics.DRIFT_OVERDUE.labels(kind=kind.kind).set_function(functools.partial(scheduler.overdue, kind.kind))
         if runtime.settings.resync_interval > 0:
             resync = Resync(
                 runtime.objects, runtime.watched_kinds, runtime.scope, runtime.settings.resync_interval, runtime.busy
@@ -472,7 +550,7 @@ def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, kind: Kind
         refused = runtime.role_refusal(body.metadata.namespace or "") is not None
         if ready and reconciled(body) and not refused:
             # Nothing in flight and nothing to do: re-read it within one drift interval, spread out.
-            runtime.schedule_drift(kind, body, spread=runtime.drift_interval(body))
+            runtime.schedule_drift(kind, body, spread=True)
             return
         await reconcile("resume", body, patch, retry)
 

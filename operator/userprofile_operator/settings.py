@@ -52,6 +52,15 @@ class Settings(BaseSettings):
         description="How often the watched objects are listed to find any that wait for an event that will "
         "not come (after an API server outage) and hand them back to kopf; 0 turns it off.",
     )
+    drift_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="The fraction of the AWS budget (aws_rate, per account and region) drift checks may use. "
+        "Work a person asked for goes first; drift gets what it leaves, up to this share, and always at least "
+        "a tenth of it. Where the objects need more reads than the share allows, their drift interval is "
+        "lengthened to objects / (share x rate) seconds, and the log says so.",
+    )
     drift_jitter: float = Field(default=0.1, ge=0, le=1, description="Fraction of the interval added at random.")
     max_concurrent_aws_calls: int = Field(default=16, ge=1, description="Cloud Control calls in flight at once.")
     aws_rate: float = Field(default=10.0, gt=0, description="Cloud Control calls per second per account and region.")

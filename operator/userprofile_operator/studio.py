@@ -24,7 +24,8 @@ from userprofile_operator.cleanup import App
 from userprofile_operator.wire import NOT_FOUND_CODES, AwsError
 
 if TYPE_CHECKING:
-    from userprofile_operator.cloudcontrol import CloudControlPool, TokenBucket
+    from userprofile_operator.budget import LaneBudget
+    from userprofile_operator.cloudcontrol import CloudControlPool
 
 __all__ = ["CLEANUP_ACTIONS", "Found", "Studio", "StudioApi", "already_deleted"]
 
@@ -81,7 +82,7 @@ class StudioApi(Protocol):
 class Studio:
     """SageMaker's API for one target; built and cached by `CloudControlPool.studio_for`."""
 
-    def __init__(self, client: Any, bucket: TokenBucket, pool: CloudControlPool) -> None:
+    def __init__(self, client: Any, bucket: LaneBudget, pool: CloudControlPool) -> None:
         self._client = client
         self._bucket = bucket
         self._pool = pool

@@ -84,3 +84,46 @@ async def test_run_calls_each_due_check_once_and_survives_a_failing_one() -> Non
     task.cancel()
     assert sorted(seen) == ["a", "b", "bad"]
     assert len(scheduler) == 0
+
+
+async def test_due_checks_start_oldest_due_first_as_slots_free_up() -> None:
+    """A backlog of due checks (drift behind its budget) is served in due order, even for a check
+    planned after others were already waiting."""
+    clock = Clock()
+    clock.now = 100.0
+    started: list[str] = []
+    gate, first, all_three = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def check(ref: Ref) -> None:
+        started.append(ref.name)
+        first.set()
+        if len(started) == 3:
+            all_three.set()
+        await gate.wait()
+
+    scheduler = DriftScheduler(check, concurrency=1, clock=clock)
+    a, b, c = refs("a", "b", "c")
+    scheduler.schedule(c, -3)
+    scheduler.schedule(a, -30)
+    task = asyncio.create_task(scheduler.run())
+    await asyncio.wait_for(first.wait(), timeout=5)
+    scheduler.schedule(b, -10)  # due before c, planned after it
+    gate.set()
+    await asyncio.wait_for(all_three.wait(), timeout=5)
+    task.cancel()
+    assert started == ["a", "b", "c"]
+
+
+def test_overdue_counts_drift_checks_late_by_more_than_their_jitter_per_kind() -> None:
+    clock = Clock()
+    scheduler = DriftScheduler(_never, clock=clock)
+    a, b = refs("a", "b")
+    space = Ref(SPACE, "ns", "s", "uid-s")
+    scheduler.schedule(a, 100, tolerance=10)
+    scheduler.schedule(b, 100)  # a retry, not a drift check: never overdue
+    scheduler.schedule(space, 50, tolerance=5)
+    clock.now = 105
+    assert scheduler.overdue(PROFILE.kind) == 0  # late, but within the jitter
+    assert scheduler.overdue(SPACE.kind) == 1
+    clock.now = 111
+    assert scheduler.overdue(PROFILE.kind) == 1

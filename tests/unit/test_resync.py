@@ -202,7 +202,7 @@ class FakeScheduler:
     def __init__(self) -> None:
         self.scheduled: list[tuple[Ref, float]] = []
 
-    def schedule(self, ref: Ref, delay: float) -> None:
+    def schedule(self, ref: Ref, delay: float, tolerance: float | None = None) -> None:
         self.scheduled.append((ref, delay))
 
 
