@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from userprofile_operator.election import Fence
 from userprofile_operator.kind import FINALIZER, GROUP, Kind
 from userprofile_operator.kinds import by_name
 from userprofile_operator.kube import ObjectClient
+from userprofile_operator.models import warm_validation
 from userprofile_operator.offboard import Surroundings
 from userprofile_operator.plan import (
     drift_delay,
@@ -370,6 +372,16 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         # An idle worker keeps its slot until this runs out (kopf's default, 5 s, makes the limit a
         # bottleneck: 200 slots / 5 s = 40 objects a second).
         settings.batching.idle_timeout = 0.5
+
+    @kopf.on.startup(registry=registry)
+    def warm_up(**_: Any) -> None:
+        # In a thread, not awaited: the watches start meanwhile, and a first spec met before it ends
+        # waits only for the rest of it.
+        def warm() -> None:
+            for kind in runtime.kinds:
+                warm_validation(kind)
+
+        threading.Thread(target=warm, name="warm-up", daemon=True).start()
 
     @kopf.on.startup(registry=registry)
     async def start_drift_checks(**_: Any) -> None:
