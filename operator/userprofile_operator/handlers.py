@@ -369,9 +369,11 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         # Without a limit kopf runs a worker for every object with news at once: 10,000 new objects
         # are 10,000 handlers in memory, waiting for the AWS rate limit (bench/README.md).
         settings.batching.worker_limit = runtime.settings.max_object_workers
-        # An idle worker keeps its slot until this runs out (kopf's default, 5 s, makes the limit a
-        # bottleneck: 200 slots / 5 s = 40 objects a second).
-        settings.batching.idle_timeout = 0.5
+        # An idle worker keeps its slot until this runs out: the slots go round at most limit / timeout
+        # times a second. kopf's default, 5 s, is 40 objects a second; 0.5 s was still 400, which made a
+        # restart over 10,000 objects take 25 s (bench/README.md). A worker that waits for its own patch
+        # to come back stays regardless (kopf's consistency wait), and a later event starts a new one.
+        settings.batching.idle_timeout = 0.02
 
     @kopf.on.startup(registry=registry)
     async def warm_up(**_: Any) -> None:
