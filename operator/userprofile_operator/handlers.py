@@ -337,6 +337,28 @@ class Runtime:
             await self.objects.post_event(body, type_, reason, message)
 
 
+class SlimDiffBaseStorage(kopf.StatusDiffBaseStorage):
+    """kopf's diff base in status ("the last handled configuration"), built from what it keeps only.
+
+    kopf deep-copies the whole body, managedFields and status included, then drops metadata and status:
+    the copy was a third of the operator's time at a start over 10,000 objects (bench/README.md). Here
+    the body is cut to what kopf keeps first (everything but metadata and status, and metadata's labels
+    and annotations); kopf then builds the same essence from it. Fields of metadata or status that a
+    handler watches (`field=`) need the whole body: kopf's own way then."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> Any:  # kopf's BodyEssence
+        fields = list(extra_fields or ())
+        paths = [field.split(".") if isinstance(field, str) else list(field) for field in fields]
+        if any(path and path[0] in ("metadata", "status") for path in paths):
+            return super().build(body=body, extra_fields=fields)
+        meta = body.get("metadata") or {}
+        slim = {key: value for key, value in body.items() if key not in ("metadata", "status")}
+        slim["metadata"] = {key: meta[key] for key in ("labels", "annotations") if key in meta}
+        return super().build(body=slim, extra_fields=fields)  # type: ignore[arg-type]
+
+
 def _changed(outcome: Outcome, status: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in outcome.status.items() if status.get(k) != v}
 
@@ -359,7 +381,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         # Progress and the diff base live in status, so a create writes the status once and the
         # object itself only for the finalizer; GitOps tools never see kopf's bookkeeping.
         settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
-        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.lastHandledConfiguration")
+        settings.persistence.diffbase_storage = SlimDiffBaseStorage(field="status.kopf.lastHandledConfiguration")
         settings.posting.level = logging.WARNING  # our own Events only (kopf.event), not kopf's log lines
         settings.watching.server_timeout = runtime.settings.watch_server_timeout
         settings.watching.client_timeout = runtime.settings.watch_client_timeout
