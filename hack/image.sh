@@ -51,7 +51,17 @@ MMDEBSTRAP_OPTS=(
   --customize-hook='chroot "$1" python3 -m compileall -q -j0 /usr/lib/python3.11 >/dev/null'
   --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*'
 )
-recipe="$SUITE|${MIRRORS[*]}|$BUILD_VARIANT:$BUILD_PACKAGES|$RUNTIME_VARIANT:$RUNTIME_PACKAGES|${MMDEBSTRAP_OPTS[*]}|r1"
+# The runtime base only: what the Essential set brings that nothing in the image runs. perl-base
+# (7.6 MB; only maintainer scripts use it, and nothing is installed in this image after the base) and
+# glibc's iconv modules (gconv, 8 MB; Python's codecs are its own); the standard library's `help()`
+# texts (pydoc_data) and test helpers (2 MB). The Essential tools the image's
+# checks and a debugging `kubectl exec` use stay: sh, coreutils, bash.
+RUNTIME_OPTS=(
+  --dpkgopt='path-exclude=/usr/lib/*/gconv/*'
+  --dpkgopt='path-exclude=/usr/lib/python3.*/pydoc_data/*' --dpkgopt='path-exclude=/usr/lib/python3.*/test/*'
+  --customize-hook='chroot "$1" dpkg --purge --force-remove-essential --force-depends perl-base >/dev/null 2>&1'
+)
+recipe="$SUITE|${MIRRORS[*]}|$BUILD_VARIANT:$BUILD_PACKAGES|$RUNTIME_VARIANT:$RUNTIME_PACKAGES|${MMDEBSTRAP_OPTS[*]}|${RUNTIME_OPTS[*]}|r1"
 key="$SUITE-$(printf '%s' "$recipe" | sha256sum | cut -c1-12)"
 base_dir="$cache_root/image/$key"
 BUILD_BASE=localhost/smup-base-build:$key
@@ -69,7 +79,9 @@ base() {  # base <build|runtime> <variant> <packages>: the rootfs tar (cached), 
     echo "making the $name base ($SUITE, $variant + $packages) with mmdebstrap, once per recipe" >&2
     mkdir -p "$base_dir"
     local start=$SECONDS
-    mmdebstrap --format=tar --variant="$variant" --include="$packages" "${MMDEBSTRAP_OPTS[@]}" \
+    local extra=()
+    [ "$name" = runtime ] && extra=("${RUNTIME_OPTS[@]}")
+    mmdebstrap --format=tar --variant="$variant" --include="$packages" "${MMDEBSTRAP_OPTS[@]}" "${extra[@]}" \
       "$SUITE" "$tar.tmp" "${MIRRORS[@]}" >"$base_dir/$name.log" 2>&1 \
       || { tail -n 40 "$base_dir/$name.log" >&2; echo "mmdebstrap failed: $base_dir/$name.log" >&2; exit 1; }
     mv "$tar.tmp" "$tar"

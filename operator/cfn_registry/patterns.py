@@ -13,8 +13,10 @@ The schema files keep the patterns as AWS wrote them.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
+import threading
 import unicodedata
 from functools import cache
 from typing import Final
@@ -36,16 +38,41 @@ _RE2_MAX_REPEAT: Final = 1000
 _REPEAT: Final = re.compile(r"(?<!\\)\{(\d+),(\d+)\}")
 
 
+_RUNS_LOCK: Final = threading.Lock()
+
+
+@cache
+def _category_runs_unlocked() -> tuple[tuple[int, int, str], ...]:
+    first = 0
+    runs: list[tuple[int, int, str]] = []
+    categories = map(unicodedata.category, map(chr, range(sys.maxunicode + 1)))
+    for category, group in itertools.groupby(categories):
+        count = sum(1 for _ in group)
+        runs.append((first, first + count - 1, category))
+        first += count
+    return tuple(runs)
+
+
+def _category_runs() -> tuple[tuple[int, int, str], ...]:
+    """Every code point's general category, as runs (first, last, category) in code point order.
+
+    One pass over all of Unicode (about 0.5 s), made once for every class: the operator's first
+    validation of a spec needs it, and a pass per class held its event loop for 2 s (bench/README.md).
+    Locked, so that a warm-up in a thread and a first validation on the event loop make it once."""
+    with _RUNS_LOCK:
+        return _category_runs_unlocked()
+
+
 @cache
 def _category_ranges(prefix: str) -> str:
     """A character-class body (no brackets) of every code point whose category starts with prefix."""
     ranges: list[tuple[int, int]] = []
-    for code in range(sys.maxunicode + 1):
-        if unicodedata.category(chr(code)).startswith(prefix):
-            if ranges and ranges[-1][1] == code - 1:
-                ranges[-1] = (ranges[-1][0], code)
+    for low, high, category in _category_runs():
+        if category.startswith(prefix):
+            if ranges and ranges[-1][1] == low - 1:
+                ranges[-1] = (ranges[-1][0], high)
             else:
-                ranges.append((code, code))
+                ranges.append((low, high))
     return "".join(f"\\U{low:08x}" if low == high else f"\\U{low:08x}-\\U{high:08x}" for low, high in ranges)
 
 

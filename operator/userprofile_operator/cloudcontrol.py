@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -216,6 +217,10 @@ class CloudControlPool:
         self._raw: dict[Target, Any] = {}
         self._clients: dict[tuple[Target, Kind], CloudControl] = {}
         self._studios: dict[Target, Studio] = {}
+        # Making a boto3 client takes 0.5 s of pure Python (its service model): the operator makes its
+        # default target's in a thread at start-up (`handlers.warm_up`), and the event loop may ask
+        # for the same one meanwhile; made once, under this lock.
+        self._making = threading.Lock()
 
     async def call(
         self,
@@ -301,12 +306,15 @@ class CloudControlPool:
     def for_target(self, target: Target, kind: Kind) -> CloudControl:
         client = self._clients.get((target, kind))
         if client is None:
-            session, bucket = self._target(target)
-            if target not in self._raw:
-                self._raw[target] = _watch_throttling(
-                    session.client("cloudcontrol", config=self._config(target.region)), bucket
-                )
-            client = self._clients[(target, kind)] = CloudControl(self._raw[target], bucket, self, kind)
+            with self._making:
+                session, bucket = self._target(target)
+                if target not in self._raw:
+                    self._raw[target] = _watch_throttling(
+                        session.client("cloudcontrol", config=self._config(target.region)), bucket
+                    )
+                client = self._clients.get((target, kind))
+                if client is None:
+                    client = self._clients[(target, kind)] = CloudControl(self._raw[target], bucket, self, kind)
         return client
 
     def studio_for(self, target: Target) -> Studio:
@@ -314,9 +322,12 @@ class CloudControlPool:
         the target's credentials, token bucket, limits and fence with Cloud Control."""
         studio = self._studios.get(target)
         if studio is None:
-            session, bucket = self._target(target)
-            raw = _watch_throttling(session.client("sagemaker", config=self._config(target.region)), bucket)
-            studio = self._studios[target] = Studio(raw, bucket, self)
+            with self._making:
+                session, bucket = self._target(target)
+                studio = self._studios.get(target)
+                if studio is None:
+                    raw = _watch_throttling(session.client("sagemaker", config=self._config(target.region)), bucket)
+                    studio = self._studios[target] = Studio(raw, bucket, self)
         return studio
 
     def close(self) -> None:

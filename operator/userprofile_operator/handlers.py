@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from userprofile_operator.election import Fence
 from userprofile_operator.kind import FINALIZER, GROUP, Kind
 from userprofile_operator.kinds import by_name
 from userprofile_operator.kube import ObjectClient
+from userprofile_operator.models import warm_validation
 from userprofile_operator.offboard import Surroundings
 from userprofile_operator.plan import (
     drift_delay,
@@ -409,6 +411,28 @@ class Runtime:
             await self.objects.post_event(body, type_, reason, message)
 
 
+class SlimDiffBaseStorage(kopf.StatusDiffBaseStorage):
+    """kopf's diff base in status ("the last handled configuration"), built from what it keeps only.
+
+    kopf deep-copies the whole body, managedFields and status included, then drops metadata and status:
+    the copy was a third of the operator's time at a start over 10,000 objects (bench/README.md). Here
+    the body is cut to what kopf keeps first (everything but metadata and status, and metadata's labels
+    and annotations); kopf then builds the same essence from it. Fields of metadata or status that a
+    handler watches (`field=`) need the whole body: kopf's own way then."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> Any:  # kopf's BodyEssence
+        fields = list(extra_fields or ())
+        paths = [field.split(".") if isinstance(field, str) else list(field) for field in fields]
+        if any(path and path[0] in ("metadata", "status") for path in paths):
+            return super().build(body=body, extra_fields=fields)
+        meta = body.get("metadata") or {}
+        slim = {key: value for key, value in body.items() if key not in ("metadata", "status")}
+        slim["metadata"] = {key: meta[key] for key in ("labels", "annotations") if key in meta}
+        return super().build(body=slim, extra_fields=fields)  # type: ignore[arg-type]
+
+
 def _changed(outcome: Outcome, status: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in outcome.status.items() if status.get(k) != v}
 
@@ -431,7 +455,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         # Progress and the diff base live in status, so a create writes the status once and the
         # object itself only for the finalizer; GitOps tools never see kopf's bookkeeping.
         settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
-        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.lastHandledConfiguration")
+        settings.persistence.diffbase_storage = SlimDiffBaseStorage(field="status.kopf.lastHandledConfiguration")
         settings.posting.level = logging.WARNING  # our own Events only (kopf.event), not kopf's log lines
         settings.watching.server_timeout = runtime.settings.watch_server_timeout
         settings.watching.client_timeout = runtime.settings.watch_client_timeout
@@ -441,9 +465,27 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         # Without a limit kopf runs a worker for every object with news at once: 10,000 new objects
         # are 10,000 handlers in memory, waiting for the AWS rate limit (bench/README.md).
         settings.batching.worker_limit = runtime.settings.max_object_workers
-        # An idle worker keeps its slot until this runs out (kopf's default, 5 s, makes the limit a
-        # bottleneck: 200 slots / 5 s = 40 objects a second).
-        settings.batching.idle_timeout = 0.5
+        # An idle worker keeps its slot until this runs out: the slots go round at most limit / timeout
+        # times a second. kopf's default, 5 s, is 40 objects a second; 0.5 s was still 400, which made a
+        # restart over 10,000 objects take 25 s (bench/README.md). A worker that waits for its own patch
+        # to come back stays regardless (kopf's consistency wait), and a later event starts a new one.
+        settings.batching.idle_timeout = 0.02
+
+    @kopf.on.startup(registry=registry)
+    async def warm_up(**_: Any) -> None:
+        # What the first object would otherwise make on the event loop, holding every handler: each
+        # kind's validator and the default region's Cloud Control client (about a second in all). In a
+        # thread, not awaited: the watches start meanwhile, and a first object met before it ends waits
+        # only for the rest of it.
+        pool, region = runtime.aws(), runtime.settings.default_region
+
+        def warm() -> None:
+            for kind in runtime.kinds:
+                warm_validation(kind)
+                if region:
+                    pool.for_target(Target(region), kind)
+
+        threading.Thread(target=warm, name="warm-up", daemon=True).start()
 
     @kopf.on.startup(registry=registry)
     async def start_drift_checks(**_: Any) -> None:

@@ -30,7 +30,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel, to_snake
 
-from cfn_registry.validation import desired_state_errors
+from cfn_registry.validation import desired_state_errors, desired_state_validator
 from userprofile_operator.kind import Kind
 from userprofile_operator.naming import NamingError
 from userprofile_operator.references import REF_SUFFIX
@@ -208,6 +208,13 @@ class ManagedSpec(BaseModel):
     def identifier(self) -> str:
         """The Cloud Control Identifier (the schema's primaryIdentifier values joined by `|`)."""
         return self.kind.schema.identifier_of(self.to_desired_state())
+
+
+def warm_validation(kind: Kind) -> None:
+    """Builds the kind's desired-state validator now rather than at its first spec: it compiles every
+    pattern of the schema, about a second of pure Python once. The operator calls it at start-up in a
+    thread of its own; made lazily, it held the event loop, and every handler, for that second."""
+    desired_state_validator(kind.schema, kind.open_enums)
 
 
 @cache

@@ -7,6 +7,8 @@ tests/e2e/test_api.py; these tests check the document itself, in milliseconds.
 from __future__ import annotations
 
 import re
+import sys
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 import yaml
 
 import cfn_registry
-from cfn_registry.patterns import python_pattern, re2_pattern
+from cfn_registry.patterns import _category_ranges, python_pattern, re2_pattern
 from cfn_registry.schema import PropertyPath
 from userprofile_operator.admission import role_paths, tenant_policy_crd_file_name
 from userprofile_operator.crd import (
@@ -611,6 +613,19 @@ def test_python_translation_of_unicode_classes() -> None:
     assert not outside.search("12a")
     with pytest.raises(ValueError, match="negated"):
         python_pattern(r"\P{L}")
+
+
+def test_unicode_classes_hold_exactly_the_code_points_of_their_category() -> None:
+    # The classes are made from one pass over Unicode (runs of equal category), not a pass per class:
+    # compared with unicodedata itself, at every 7th code point (all of them take seconds).
+    for prefix in ("L", "Z", "Nd"):
+        cls = re.compile(f"[{_category_ranges(prefix)}]")
+        wrong = [
+            code
+            for code in range(0, sys.maxunicode + 1, 7)
+            if bool(cls.fullmatch(chr(code))) != unicodedata.category(chr(code)).startswith(prefix)
+        ]
+        assert not wrong, (prefix, wrong[:5])
 
 
 def test_schema_paths_are_walked_through_definitions() -> None:

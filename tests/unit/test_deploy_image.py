@@ -234,3 +234,38 @@ def test_chart_app_version_matches_the_package_version() -> None:
 def test_default_image_name_is_the_charts() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert f"IMAGE=${{IMAGE:-{values['image']['repository']}:$version}}" in IMAGE_SH.read_text()
+
+
+def _botocore_services() -> set[str]:
+    args = stage_args(stages()[0])
+    return set(args["BOTOCORE_SERVICES"].strip('"').split())
+
+
+def test_botocore_keeps_the_models_of_every_service_the_operator_calls() -> None:
+    # The build stage removes the models of every other AWS service (28 MB): a client the operator makes
+    # must be among those kept, or it fails with UnknownServiceError in the image only.
+    kept = _botocore_services()
+    assert {"cloudcontrol", "sagemaker", "sts"} <= kept  # sts: IAM roles per namespace, and IRSA
+    source = REPO_ROOT / "operator" / "userprofile_operator"
+    called = {m for path in source.rglob("*.py") for m in re.findall(r'\.client\(\s*"([a-z0-9-]+)"', path.read_text())}
+    assert called, "no boto3 client found: the pattern above no longer matches the code"
+    assert called <= kept, f"the image has no botocore model for {sorted(called - kept)}"
+    build = " ".join(a for kw, a in stages()[0] if kw == "RUN")
+    assert "botocore/data/*/" in build and "$BOTOCORE_SERVICES" in build
+    assert "boto3.client(s" in build, "the build makes a client of each kept service"
+
+
+def test_only_the_generated_kubernetes_classes_lose_their_source() -> None:
+    build = " ".join(a for kw, a in stages()[0] if kw == "RUN")
+    generated = '"$site/kubernetes/client/api" "$site/kubernetes/client/models"'
+    assert f"compileall -q -j0 -b --invalidation-mode=unchecked-hash {generated}" in build
+    assert f"find {generated} -name '*.py' -delete" in build
+
+
+def test_the_runtime_base_drops_perl_and_iconv_and_the_recipe_says_so() -> None:
+    script = IMAGE_SH.read_text()
+    runtime_opts = script[script.index("RUNTIME_OPTS=(") : script.index(")\nrecipe=")]
+    assert "dpkg --purge --force-remove-essential --force-depends perl-base" in runtime_opts
+    assert "path-exclude=/usr/lib/*/gconv/*" in runtime_opts
+    assert "${RUNTIME_OPTS[*]}" in script[script.index("recipe=") :].splitlines()[0], "a changed cut makes new bases"
+    assert '[ "$name" = runtime ] && extra=("${RUNTIME_OPTS[@]}")' in script, "the build base keeps perl"

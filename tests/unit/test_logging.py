@@ -6,6 +6,7 @@ import json
 import logging
 
 from userprofile_operator.cli import _JsonFormatter, _TextFormatter
+from userprofile_operator.runner import WATCH_HANDLER_SUCCEEDED, _not_every_watch_event
 
 REF = {"namespace": "team-a", "name": "alice", "uid": "u-1"}
 
@@ -27,3 +28,13 @@ def test_json_lines_carry_the_object() -> None:
     entry = json.loads(_JsonFormatter().format(record("Handler 'reconcile' succeeded.", REF)))
     assert entry["object"] == REF
     assert entry["message"] == "Handler 'reconcile' succeeded."
+
+
+def test_the_watch_handlers_successes_are_not_logged_its_failures_are() -> None:
+    # One line per watch event of every object otherwise: 10,000 at each start over 10,000 objects.
+    def record(level: int, message: str) -> logging.LogRecord:
+        return logging.LogRecord("kopf.objects", level, __file__, 1, message, None, None)
+
+    assert not _not_every_watch_event(record(logging.INFO, WATCH_HANDLER_SUCCEEDED))
+    assert _not_every_watch_event(record(logging.INFO, "Handler 'resume' succeeded."))  # the bench counts these
+    assert _not_every_watch_event(record(logging.ERROR, "Handler 'watch_self_check' failed with an exception."))

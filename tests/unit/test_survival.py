@@ -361,3 +361,18 @@ def test_health_answers_by_phase_and_checks() -> None:
     seen = asyncio.run(scenario())
     assert [(a, b) for a, b, _ in seen] == [(200, 503), (200, 200), (200, 503), (200, 200), (500, 503)]
     assert seen[4][2] == {"ok": False, "phase": "Leading", "reason": "deaf"}
+
+
+def test_the_memory_trim_runs_until_the_stop() -> None:
+    # glibc's malloc_trim every `every` seconds (here 10 ms), in a thread; the stop ends it at once.
+    from userprofile_operator.runner import _give_back_freed_memory
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(_give_back_freed_memory(stop, every=0.01))
+        await asyncio.sleep(0.05)
+        assert not task.done()
+        stop.set()
+        await asyncio.wait_for(task, 2)
+
+    asyncio.run(main())
