@@ -176,6 +176,9 @@ IMMUTABLE_SPEC_PATHS: Final = (("region",),)
 def immutable_spec_paths(kind: Kind) -> tuple[tuple[str, ...], ...]:
     """camelCase paths under spec that CEL rules freeze: the createOnly properties, the references that
     stand for one of them, then region."""
+    if kind.replace_on_change:
+        # An edit of the createOnly content is a replacement, not a refusal (`Kind.replace_on_change`).
+        return IMMUTABLE_SPEC_PATHS
     create_only = [kind.naming.spec_path(path) for path in kind.schema.create_only]
     refs = [
         (*kind.naming.spec_path(ref.path)[:-1], kind.naming.spec_name(ref.path[-1]) + REF_SUFFIX)
@@ -365,7 +368,10 @@ def spec_schema(kind: Kind) -> JsonObject:
         raise ValueError(f"operator fields clash with schema properties: {sorted(overlap)}")
     props.update({name: dict(field) for name, field in operator_fields.items()})
 
-    required = [spec_name(name) for name in schema.required]
+    # A content-addressed kind's name is derived (`rollout.named_spec`); the spec may give its prefix.
+    required = [
+        spec_name(name) for name in schema.required if not (kind.replace_on_change and name == kind.name_property)
+    ]
     rules: list[Rule] = _reference_fields(kind, (), props, required)
     for path in immutable_spec_paths(kind):
         if len(path) == 1 and path[0] in required:

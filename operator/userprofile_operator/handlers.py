@@ -38,8 +38,9 @@ from userprofile_operator.plan import (
     resolve_region,
 )
 from userprofile_operator.reconciler import ObjectView, Outcome, Reconciler, Trigger
-from userprofile_operator.references import Resolution, TargetState, resolve, target_of
+from userprofile_operator.references import Resolution, TargetState, named_targets, resolve, target_of
 from userprofile_operator.resync import Resync
+from userprofile_operator.rollout import Holders, holders
 from userprofile_operator.settings import (
     DRIFT_INTERVAL_ANNOTATION,
     ROLE_ARN_ANNOTATION,
@@ -79,6 +80,10 @@ class Runtime:
         # waits for which target. A target's event wakes its waiters: no polling.
         self.seen: dict[tuple[str, str, str], TargetState] = {}
         self.waiting: dict[tuple[str, str, str], set[Ref]] = {}
+        # Objects asked to resolve their references again because a target's value changed (a replaced
+        # lifecycle config's ARN), by uid: checked once each, as soon as no handler is at work on them.
+        self.following: set[str] = set()
+        self.uids: dict[tuple[str, str, str], Ref] = {}  # (kind name, namespace, name) -> its Ref
         # (kind name, namespace, name) -> (Ready's status, its reason): counted as `smup_objects`.
         self.states: dict[tuple[str, str, str], tuple[str, str]] = {}
         self.followups: dict[str, int] = {}  # uid -> retries of a check that must come back (outside kopf)
@@ -150,6 +155,7 @@ class Runtime:
         key = (kind.kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         if event_type == "DELETED":
             self.seen.pop(key, None)
+            self.uids.pop(key, None)
             self.states.pop(key, None)
             self.blocked.pop(str(meta.get("uid") or ""), None)
             # What a blocked delete waits for may have been this object: look again now.
@@ -159,8 +165,11 @@ class Runtime:
         blocked = self.blocked.get(str(meta.get("uid") or ""))
         if blocked is not None and int(meta.get("generation") or 0) != blocked[3]:
             self.wake(str(meta.get("uid")))  # its spec changed (e.g. cleanupOnDelete): look again now
-        target = target_of(body)
+        target = target_of(body, named_targets(body.get("spec") or {}, kind.references, kind.naming.spec_name))
+        before = self.seen.get(key)
         self.seen[key] = target
+        self.uids[key] = Ref(kind, key[1], key[2], str(meta.get("uid") or ""))
+        self._roll_out(key, before, target)
         conditions = (body.get("status") or {}).get("conditions") or []
         self.states[key] = (
             condition_status(conditions, "Ready") or "Unknown",
@@ -169,6 +178,33 @@ class Runtime:
         if target.ready and self.scheduler is not None:
             for ref in self.waiting.pop(key, set()):
                 self.scheduler.schedule(ref, 0)
+
+    def _roll_out(self, key: tuple[str, str, str], before: TargetState | None, now: TargetState) -> None:
+        """A target whose value changed (a replaced resource's new ARN): every object naming it follows now.
+        An object naming a target that still has old resources to delete (`status.retiring`): that target
+        looks again, since this object may have been the last to use one."""
+        if before is not None and now.ready and (before.arn, before.identifier) != (now.arn, now.identifier):
+            for other, known in list(self.seen.items()):
+                if other[1] == key[1] and (key[0], key[2]) in known.named:
+                    self.follow(other)
+        for target_kind, target_name in now.named:
+            target = (target_kind, key[1], target_name)
+            named = self.seen.get(target)
+            if named is not None and named.retiring:
+                self.follow(target, delay=1.0)
+
+    def follow(self, key: tuple[str, str, str], delay: float = 0.0) -> None:
+        """Reconcile the object now (after `delay`), outside kopf, once: its references resolve anew. Many
+        calls before it runs are one check."""
+        ref = self.uids.get(key)
+        if ref is None or self.scheduler is None or ref.uid in self.following:
+            return
+        self.following.add(ref.uid)
+        self.scheduler.schedule(ref, delay)
+
+    def holders_of(self, kind: Kind, namespace: str, name: str) -> Callable[[str | None, Sequence[str]], Holders]:
+        """Who of ours still uses old values of this object (see `rollout.holders`)."""
+        return lambda current, old: holders((kind.kind, namespace, name), current, old, self.seen)
 
     def object_states(self) -> Iterator[tuple[str, str, str]]:
         """(kind, Ready's status, its reason) of every object the watch has shown: `smup_objects`."""
@@ -270,6 +306,12 @@ class Runtime:
             self.waiting.setdefault((target, namespace, target_name), set()).add(ref)
         if previous_spec is not None:
             previous_spec = self._resolve(kind, namespace, previous_spec, status).spec
+        recorded = {(str(e.get("kind")), str(e.get("name"))): e.get("value") for e in status.get("references") or []}
+        references = tuple(resolution.values) + tuple(
+            (target, target_name, str(recorded[(target, target_name)]))
+            for target, target_name in resolution.kept
+            if recorded.get((target, target_name))
+        )
         ns = self.namespaces.get(namespace, {})
         # Once created, a resource lives where status says: a namespace annotation changed later must not
         # make the operator look for (or create) it in another region.
@@ -291,6 +333,8 @@ class Runtime:
                 f"{target} {name} ({self._unseen(target) or why})" for target, name, why in resolution.waiting
             ),
             role_not_allowed=self.role_refusal(namespace),
+            references=references,
+            holders=self.holders_of(kind, namespace, name) if kind.replace_on_change else None,
         )
         if view.role_not_allowed is not None or not region:
             return view, None  # no client: nothing can reach AWS
@@ -314,12 +358,21 @@ class Runtime:
         status = body.get("status") or {}
         waited = condition_reason(status.get("conditions") or [], "Ready") == Reason.REFERENCE_NOT_READY
         ours = ref.uid in self.followups  # a request this check started and came back for
+        following = ref.uid in self.following  # a target it names changed its value
+        if following and (ref.uid in self.busy or not reconciled(body)):
+            # A handler is at work on it, and may have resolved the old value: look again once it is done.
+            if self.scheduler is not None:
+                self.scheduler.schedule(ref, self.settings.poll_min)
+            return
+        self.following.discard(ref.uid)
         if not ((reconciled(body) and (status.get("identifier") or waited)) or ours):
             return  # a handler is at work on it, or it waits for a new spec; it schedules the next check
         view, cc = self.view(ref.kind, body, self.followups.get(ref.uid, 0))
         with self.working_on(ref.uid):
-            trigger: Trigger = "reference" if waited else "resume" if ours else "drift"
+            trigger: Trigger = "reference" if waited or following else "resume" if ours else "drift"
             outcome = await self.reconcilers[ref.kind].reconcile(view, cc, trigger)
+        for key in outcome.follow:
+            self.follow(key)
         if outcome.retry_in is not None and self.scheduler is not None:
             # Outside kopf nobody retries for us: come back ourselves (a create woken by its reference
             # outlives the in-line wait; a drift correction meets throttling).
@@ -456,6 +509,8 @@ def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, kind: Kind
         with runtime.working_on(view.uid):
             outcome = await reconciler.reconcile(view, cc, trigger)
         runtime.schedule_drift(kind, body)
+        for key in outcome.follow:
+            runtime.follow(key)
         _apply(outcome, body, patch)
 
     @kopf.on.create(*kind.resource, registry=registry, id="reconcile")
@@ -470,7 +525,7 @@ def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, kind: Kind
     async def on_resume(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
         ready = condition_status(body.status.get("conditions") or [], "Ready") == "True"
         refused = runtime.role_refusal(body.metadata.namespace or "") is not None
-        if ready and reconciled(body) and not refused:
+        if ready and reconciled(body) and not refused and not body.status.get("retiring"):
             # Nothing in flight and nothing to do: re-read it within one drift interval, spread out.
             runtime.schedule_drift(kind, body, spread=runtime.drift_interval(body))
             return

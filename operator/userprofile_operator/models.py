@@ -263,6 +263,31 @@ class OperationInFlight(_StatusModel):
     started_at: KubeTime | None = Field(default=None, description="When the operation was requested.")
 
 
+class ReferenceInUse(_StatusModel):
+    """What one reference resolved to in what the object last sent to AWS."""
+
+    description: ClassVar[str] = "A value a reference of this object resolved to, as last sent to AWS."
+
+    kind: str = Field(max_length=63, description="The kind of the object the reference names.")
+    name: str = Field(max_length=253, description="The name of that object (same namespace).")
+    value: str = Field(max_length=2048, description="What it resolved to (an id, a name or an ARN).")
+
+
+class Retiring(_StatusModel):
+    """An old resource of a content-addressed kind: replaced after an edit, deleted once nothing uses it."""
+
+    description: ClassVar[str] = (
+        "A {noun} this object made before its content last changed, deleted once nothing of ours uses it."
+    )
+
+    identifier: str = Field(max_length=256, description="Its Cloud Control identifier (its name).")
+    arn: str | None = Field(default=None, max_length=256, description="Its ARN.")
+    waiting_for: str | None = Field(
+        default=None, max_length=_K8S_MAX_STRING, description="What its delete waits for: who still uses it."
+    )
+    attempts: int | None = Field(default=None, ge=0, description="Delete requests AWS refused or failed so far.")
+
+
 class ResourceStatus(_StatusModel):
     """`.status` of a managed object, as the operator writes it; the CRDs' status schema is generated
     from this model (`crd.status_schema`)."""
@@ -306,6 +331,13 @@ class ResourceStatus(_StatusModel):
     )
     aws_state: dict[str, Any] | None = Field(
         default=None, description="The {noun} as AWS last reported it (camelCase)."
+    )
+    references: list[ReferenceInUse] | None = Field(
+        default=None,
+        description=(
+            "What the object's references (the `...Ref` fields) resolved to in what it last sent to AWS: "
+            "a resource replaced after an edit is deleted once every object naming it has moved on."
+        ),
     )
 
     @classmethod
@@ -363,6 +395,27 @@ def status_model(kind: Kind) -> type[ResourceStatus]:
     reference), the value in use, whether the spec gave it or its `<field>Ref` resolved to it. Printer
     columns read them, so `kubectl get` shows the domain of a profile that names its domain object."""
     fields: dict[str, Any] = {}
+    if kind.replace_on_change:
+        name = kind.naming.spec_name(kind.name_property)
+        description = (
+            f"The {name} in AWS now: spec.{name} (else the object's name) and a hash of the content. An edit "
+            "makes a new one."
+        )
+        max_length = int(kind.schema.node_at((kind.name_property,)).get("maxLength", 256))
+        fields[to_snake(name)] = (
+            str | None,
+            Field(default=None, alias=name, max_length=max_length, description=description),
+        )
+        fields["retiring"] = (
+            list[Retiring] | None,
+            Field(
+                default=None,
+                description=(
+                    "What this object made before its content last changed, still to delete: deleted once "
+                    "nothing of ours uses it (SageMaker refuses while something does), and with the object."
+                ),
+            ),
+        )
     for reference in kind.references:
         path = kind.naming.spec_path(reference.path)
         dotted, ref = ".".join(path), ".".join((*path[:-1], path[-1] + REF_SUFFIX))

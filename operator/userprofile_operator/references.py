@@ -20,9 +20,10 @@ from typing import Any
 
 from cfn_registry.schema import PropertyPath
 
-__all__ = ["REF_SUFFIX", "Reference", "Resolution", "TargetState", "resolve", "target_of"]
+__all__ = ["REF_SUFFIX", "Reference", "Resolution", "TargetState", "named_targets", "resolve", "target_of"]
 
 REF_SUFFIX = "Ref"
+REFS_SUFFIX = "Refs"
 
 
 @dataclass(frozen=True)
@@ -45,23 +46,80 @@ class TargetState:
     ready: bool
     identifier: str | None
     spec: Mapping[str, Any]
+    arn: str | None = None
+    named: frozenset[tuple[str, str]] = frozenset()
+    """(kind, name) of every object its spec names by reference."""
+    recorded: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    """What its references resolved to in what it last sent to AWS (`status.references`), by (kind, name)."""
+    in_aws: bool = False
+    """Whether it ever reached AWS (an identifier, or a request in flight)."""
+    retiring: bool = False
+    """Whether it has replaced resources still to delete (`status.retiring`)."""
 
     def value(self, reference: Reference) -> str | None:
         if reference.value == "identifier":
             return self.identifier
+        if reference.value == "arn":
+            return self.arn
         found = self.spec.get(reference.value)
         return str(found) if found not in (None, "") else None
 
 
-def target_of(body: Mapping[str, Any]) -> TargetState:
-    """A TargetState from an object's body: Ready at its current generation, with its identifier."""
+def target_of(body: Mapping[str, Any], named: frozenset[tuple[str, str]] = frozenset()) -> TargetState:
+    """A TargetState from an object's body: Ready at its current generation, with its identifier and ARN;
+    `named` is what its spec names by reference (`named_targets`)."""
     status = body.get("status") or {}
     generation = (body.get("metadata") or {}).get("generation")
     ready = any(
         c.get("type") == "Ready" and c.get("status") == "True" and c.get("observedGeneration") == generation
         for c in status.get("conditions") or []
     )
-    return TargetState(ready=ready, identifier=status.get("identifier"), spec=dict(body.get("spec") or {}))
+    recorded = {
+        (str(entry.get("kind")), str(entry.get("name"))): str(entry.get("value"))
+        for entry in status.get("references") or []
+        if isinstance(entry, Mapping)
+    }
+    return TargetState(
+        ready=ready,
+        identifier=status.get("identifier"),
+        spec=dict(body.get("spec") or {}),
+        arn=status.get("arn"),
+        named=named,
+        recorded=recorded,
+        in_aws=bool(status.get("identifier") or status.get("operation")),
+        retiring=bool(status.get("retiring")),
+    )
+
+
+def named_targets(
+    spec: Mapping[str, Any], references: tuple[Reference, ...], spec_name: Callable[[str], str]
+) -> frozenset[tuple[str, str]]:
+    """(target kind, name) of every `<field>Ref: {name}` and `<field>Refs: [{name}]` anywhere in the spec
+    (list items too) whose field is one of the kind's references."""
+    kinds = {spec_name(reference.path[-1]): reference.target for reference in references}
+    found: set[tuple[str, str]] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, Mapping):
+            return
+        for key, value in node.items():
+            target: str | None = None
+            items: list[Any] = []
+            if key.endswith(REFS_SUFFIX) and isinstance(value, list):
+                target, items = kinds.get(key[: -len(REFS_SUFFIX)]), value
+            elif key.endswith(REF_SUFFIX) and isinstance(value, Mapping):
+                target, items = kinds.get(key[: -len(REF_SUFFIX)]), [value]
+            if target is not None:
+                found.update((target, str(item.get("name"))) for item in items if isinstance(item, Mapping))
+            else:
+                walk(value)
+
+    walk(spec)
+    return frozenset(found)
 
 
 @dataclass
@@ -70,6 +128,10 @@ class Resolution:
     """The spec with every resolved reference replaced by its value (the `...Ref` keys removed)."""
     waiting: list[tuple[str, str, str]] = field(default_factory=list)
     """(target kind, target name, why) for every reference that cannot be resolved now."""
+    values: list[tuple[str, str, str]] = field(default_factory=list)
+    """(target kind, target name, value) for every reference resolved from its target now."""
+    kept: list[tuple[str, str]] = field(default_factory=list)
+    """(target kind, target name) of every reference that kept what the object settled (`fallback`)."""
 
 
 Lookup = Callable[[str, str], TargetState | None]
@@ -92,6 +154,8 @@ def resolve(
     """
     resolved: dict[str, Any] = copy.deepcopy(dict(spec))
     waiting: list[tuple[str, str, str]] = []
+    values: list[tuple[str, str, str]] = []
+    kept: list[tuple[str, str]] = []
     for reference in references:
         camel = spec_path(reference.path)
         parent = _parent(resolved, camel[:-1])
@@ -103,8 +167,10 @@ def resolve(
         value = target.value(reference) if target is not None and target.ready else None
         if value is not None:
             parent[camel[-1]] = value
+            values.append((reference.target, name, value))
             continue
         if fallback is not None:
+            kept.append((reference.target, name))
             if reference.path in fallback:
                 parent[camel[-1]] = fallback[reference.path]
             else:
@@ -112,7 +178,7 @@ def resolve(
             continue
         why = "does not exist" if target is None else "is not Ready"
         waiting.append((reference.target, name, why))
-    return Resolution(resolved, waiting)
+    return Resolution(resolved, waiting, values, kept)
 
 
 def _parent(spec: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:

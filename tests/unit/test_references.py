@@ -196,7 +196,7 @@ def ready(status: str = "True", generation: int = 2) -> dict[str, Any]:
 
 def test_ready_at_the_current_generation_is_a_ready_target() -> None:
     state = target_of(body(conditions=[ready()], identifier=DOMAIN_ID))
-    assert state == TargetState(ready=True, identifier=DOMAIN_ID, spec={"domainName": "studio"})
+    assert state == TargetState(ready=True, identifier=DOMAIN_ID, spec={"domainName": "studio"}, in_aws=True)
 
 
 @pytest.mark.parametrize(
