@@ -211,15 +211,19 @@ def test_an_operator_killed_mid_roll_out_finishes_it_after_a_restart(
         op.start()
         wait_for(
             "the roll-out finished after the restart",
-            lambda: old["identifier"] not in configs(slow_emulator)
-            and not get(kube, "smlcc", "idle", ns)["status"].get("retiring")
-            and settled(kube, ns)(),
+            lambda: (
+                old["identifier"] not in configs(slow_emulator)
+                and not get(kube, "smlcc", "idle", ns)["status"].get("retiring")
+                and settled(kube, ns)()
+            ),
             120,
         )
         new = get(kube, "smlcc", "idle", ns)["status"]
         domain_id = get(kube, "smdomain", "studio", ns)["status"]["identifier"]
         assert lab_arns(aws_properties(slow_emulator, domain_id)["DefaultUserSettings"]) == [new["arn"]]
-        names = [n for n in configs(slow_emulator) if n.startswith("idle-") and n in {old["identifier"], new["identifier"]}]
+        names = [
+            n for n in configs(slow_emulator) if n.startswith("idle-") and n in {old["identifier"], new["identifier"]}
+        ]
         assert names == [new["identifier"]], json.dumps(names)
         kube.kubectl("delete", "-n", ns, "-f", "-", "--timeout=120s", input=yaml.safe_dump_all(objects), timeout=130)
     assert new["identifier"] not in configs(slow_emulator)
