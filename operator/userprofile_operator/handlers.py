@@ -142,10 +142,15 @@ class Runtime:
 
     def schedule_drift(self, kind: Kind, body: Mapping[str, Any], spread: float | None = None) -> None:
         """Plan the next drift check: an interval from now (jittered), or at random within `spread`."""
+        meta = body.get("metadata", {})
+        if self.scheduler is not None and meta.get("uid") in self.following:
+            # Asked to follow a target while a handler was at work on it: that check comes first.
+            ref = Ref(kind, meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", ""))
+            self.scheduler.schedule(ref, self.settings.poll_min)
+            return
         interval = self.drift_interval(body)
         if self.scheduler is None or interval <= 0:
             return
-        meta = body.get("metadata", {})
         delay = random.uniform(0, spread) if spread else drift_delay(interval, self.settings.drift_jitter)
         self.scheduler.schedule(Ref(kind, meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", "")), delay)
 
@@ -354,6 +359,7 @@ class Runtime:
         assert self.objects is not None
         body = await self.objects.get(ref.kind, ref.namespace, ref.name)
         if body is None or body["metadata"].get("uid") != ref.uid or body["metadata"].get("deletionTimestamp"):
+            self.following.discard(ref.uid)
             return
         status = body.get("status") or {}
         waited = condition_reason(status.get("conditions") or [], "Ready") == Reason.REFERENCE_NOT_READY
@@ -373,7 +379,9 @@ class Runtime:
             outcome = await self.reconcilers[ref.kind].reconcile(view, cc, trigger)
         for key in outcome.follow:
             self.follow(key)
-        if outcome.retry_in is not None and self.scheduler is not None:
+        if ref.uid in self.following and self.scheduler is not None:
+            self.scheduler.schedule(ref, self.settings.poll_min)  # asked again while this check ran
+        elif outcome.retry_in is not None and self.scheduler is not None:
             # Outside kopf nobody retries for us: come back ourselves (a create woken by its reference
             # outlives the in-line wait; a drift correction meets throttling).
             self.followups[ref.uid] = self.followups.get(ref.uid, 0) + 1
