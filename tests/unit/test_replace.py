@@ -7,16 +7,23 @@ scenarios: the calls it costs, what status says, what survives a crash between t
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from tests.unit.test_reconciler import SETTINGS, FakeCloudControl, cond
+from userprofile_operator.drift import DriftScheduler
+from userprofile_operator.handlers import Runtime
 from userprofile_operator.kind import Kind
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
 from userprofile_operator.reconciler import ObjectView, Reconciler
+from userprofile_operator.references import Reference
 from userprofile_operator.rollout import Holders
+from userprofile_operator.settings import Settings
 
 LCC = Kind(
     type_name="AWS::SageMaker::StudioLifecycleConfig",
@@ -173,3 +180,49 @@ async def test_deleting_the_object_deletes_the_config_in_use_and_every_old_one(l
     }
     out = await lccs.finalize(lcc_view(V2, second, generation=2), cc)
     assert out.release and cc.resources == {}
+
+
+# -- the runtime: who follows, who is woken ------------------------------------------------------------
+
+REFERRER = dataclasses.replace(
+    PROFILE,
+    references=(
+        *PROFILE.references,
+        Reference(("UserSettings", "JupyterLabAppSettings", "LifecycleConfigArns"), LCC.kind, "arn"),
+    ),
+)
+
+
+def _ready_body(name: str, uid: str, spec: dict[str, Any], **status: Any) -> dict[str, Any]:
+    ready = {"type": "Ready", "status": "True", "observedGeneration": 1}
+    return {
+        "metadata": {"namespace": "ml", "name": name, "uid": uid, "generation": 1},
+        "spec": spec,
+        "status": {"conditions": [ready], **status},
+    }
+
+
+def _alice(value: str) -> dict[str, Any]:
+    spec = {"userSettings": {"jupyterLabAppSettings": {"lifecycleConfigArnsRefs": [{"name": "idle"}]}}}
+    recorded = [{"kind": LCC.kind, "name": "idle", "value": value}]
+    return _ready_body("alice", "uid-alice", spec, identifier="alice|d-1", references=recorded)
+
+
+async def test_a_new_arn_moves_every_referrer_and_their_moves_wake_the_config() -> None:
+    runtime = Runtime(Settings(), (LCC, REFERRER))
+    runtime.scheduler = DriftScheduler(lambda ref: asyncio.sleep(0))
+    runtime.saw(REFERRER, "ADDED", _alice("arn:a"))
+    runtime.saw(LCC, "ADDED", _ready_body("idle", "uid-lcc", V1, identifier="idle-a", arn="arn:a"))
+    assert runtime.following == set()  # the first sight of a target is no change
+    retiring = [{"identifier": "idle-a", "arn": "arn:a"}]
+    runtime.saw(
+        LCC, "MODIFIED", _ready_body("idle", "uid-lcc", V2, identifier="idle-b", arn="arn:b", retiring=retiring)
+    )
+    assert runtime.following == {"uid-alice"}  # the referrer resolves again, now
+    assert runtime.holders_of(LCC, "ml", "idle")("arn:b", ["arn:a"]).reasons == (
+        "SageMakerUserProfile ml/alice (names it by reference; not moved to the new one yet)",
+    )
+    runtime.following.clear()
+    runtime.saw(REFERRER, "MODIFIED", _alice("arn:b"))  # alice moved: the config looks again
+    assert runtime.following == {"uid-lcc"}
+    assert runtime.holders_of(LCC, "ml", "idle")("arn:b", ["arn:a"]) == Holders()
