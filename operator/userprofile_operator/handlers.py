@@ -170,7 +170,7 @@ class Runtime:
         blocked = self.blocked.get(str(meta.get("uid") or ""))
         if blocked is not None and int(meta.get("generation") or 0) != blocked[3]:
             self.wake(str(meta.get("uid")))  # its spec changed (e.g. cleanupOnDelete): look again now
-        target = target_of(body, named_targets(body.get("spec") or {}, kind.references, kind.naming.spec_name))
+        target = target_of(body, named_targets(body.get("spec") or {}, kind.references, kind.naming.spec_path))
         before = self.seen.get(key)
         self.seen[key] = target
         self.uids[key] = Ref(kind, key[1], key[2], str(meta.get("uid") or ""))

@@ -118,14 +118,10 @@ class Ownership:
         return self.owner is Owner.UNMANAGED and self.ref is None
 
 
-def _tags(kind: Kind) -> str:
-    path = kind.schema.tag_property
-    assert path is not None and len(path) == 1, f"{kind.type_name}: no top-level tag property"
-    return path[0]
-
-
 def owner_tag(kind: Kind, properties: Mapping[str, Any]) -> str | None:
-    for tag in properties.get(_tags(kind)) or []:
+    """The ownership tag's value; None also for a type without tags (an image version)."""
+    path = kind.schema.tag_property
+    for tag in (properties.get(path[0]) if path else None) or []:
         if isinstance(tag, Mapping) and tag.get("Key") == OWNER_TAG_KEY:
             return str(tag.get("Value", ""))
     return None
@@ -294,7 +290,10 @@ def manifest_names(
 def writable_state(kind: Kind, properties: Mapping[str, Any]) -> dict[str, Any]:
     """The resource as a desired state to adopt: without our ownership tag and AWS's own `aws:` tags."""
     state = dict(properties)
-    key = _tags(kind)
+    path = kind.schema.tag_property
+    if path is None:
+        return state
+    key = path[0]
     tags = [
         dict(t)
         for t in state.pop(key, None) or []

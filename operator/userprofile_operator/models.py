@@ -12,6 +12,7 @@ These are data and conversions only: no decisions (what to create, update or rep
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,7 +34,7 @@ from pydantic.alias_generators import to_camel, to_snake
 from cfn_registry.validation import desired_state_errors
 from userprofile_operator.kind import Kind
 from userprofile_operator.naming import NamingError
-from userprofile_operator.references import REF_SUFFIX
+from userprofile_operator.references import REF_SUFFIX, Reference
 
 __all__ = [
     "OPERATOR_SPEC_FIELDS",
@@ -381,11 +382,27 @@ class ResourceStatus(_StatusModel):
         return patch
 
 
+def _mirrored(kind: Kind) -> list[Reference]:
+    """The references whose value status keeps beside the identifier: one value each (not a list, not in
+    a list's items) and the only reference of its field name (a domain's many `lifecycleConfigArnRef`s
+    have no one value to show)."""
+    names = Counter(reference.path[-1] for reference in kind.references)
+    return [
+        reference
+        for reference in kind.references
+        if not reference.plural
+        and names[reference.path[-1]] == 1
+        and not any(
+            kind.schema.node_at(reference.path[:i]).get("type") == "array" for i in range(1, len(reference.path))
+        )
+    ]
+
+
 def reference_fields(kind: Kind) -> dict[str, tuple[str, ...]]:
     """The status fields that hold what the kind's references settled, by Python name, each with the
     camelCase path under spec it mirrors: `domain_id` <- `domainId`, `owner_user_profile_name` <-
     `ownershipSettings.ownerUserProfileName`."""
-    paths = (kind.naming.spec_path(reference.path) for reference in kind.references)
+    paths = (kind.naming.spec_path(reference.path) for reference in _mirrored(kind))
     return {to_snake(path[-1]): path for path in paths}
 
 
@@ -416,7 +433,7 @@ def status_model(kind: Kind) -> type[ResourceStatus]:
                 ),
             ),
         )
-    for reference in kind.references:
+    for reference in _mirrored(kind):
         path = kind.naming.spec_path(reference.path)
         dotted, ref = ".".join(path), ".".join((*path[:-1], path[-1] + REF_SUFFIX))
         description = f"The {dotted} in use: spec.{dotted}, or what spec.{ref} resolved to."

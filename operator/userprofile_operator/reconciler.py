@@ -146,9 +146,10 @@ class Reconciler:
         self.create_only = _pointers(schema.create_only)
         self.write_only = _pointers(schema.write_only)
         tag_property = schema.tag_property
-        if tag_property is None or len(tag_property) != 1:
-            raise ValueError(f"{kind.type_name} has no top-level tag property; ownership needs one")
-        self.tags = tag_property[0]
+        if tag_property is not None and len(tag_property) != 1:
+            raise ValueError(f"{kind.type_name} keeps its tags below the top level; the ownership tag needs them there")
+        # Without tags (an image version) a resource is ours by the identifier our create request returned.
+        self.tags = tag_property[0] if tag_property else None
         self.noun = kind.noun
         self.Noun = kind.noun[:1].upper() + kind.noun[1:]
         self.name_field = kind.naming.spec_name(kind.name_property)

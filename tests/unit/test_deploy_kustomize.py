@@ -117,7 +117,8 @@ def test_the_bases_manage_every_kind() -> None:
     policies = {key[3] for key in built if key[1] == "ValidatingAdmissionPolicy"}
     managed = files - {"sagemakertenantpolicies"}  # the tenant policy is the guardrails' parameters
     assert policies == {f"sagemaker-userprofile-operator-tenant-{plural}" for plural in managed} | {
-        f"sagemaker-userprofile-operator-warn-{plural}" for plural in files  # instance types: every kind's
+        f"sagemaker-userprofile-operator-warn-{plural}"
+        for plural in files  # instance types: every kind's
     }
     deployment = next(obj for (_, kind, _, _), obj in built.items() if kind == "Deployment")
     assert "--kinds" not in deployment["spec"]["template"]["spec"]["containers"][0]["args"]

@@ -16,7 +16,7 @@ import pytest
 
 from userprofile_operator.crd import render_crd
 from userprofile_operator.kind import Kind
-from userprofile_operator.kinds import all_kinds
+from userprofile_operator.kinds import all_kinds, by_name
 from userprofile_operator.kinds.domain import KIND as DOMAIN
 from userprofile_operator.kinds.space import KIND as SPACE
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
@@ -90,7 +90,7 @@ class FakeCloudControl:
             return self._finish(token, ProgressEvent("CREATE", "FAILED", token, ident, "AlreadyExists", "exists"))
         model = {
             **desired,
-            **dict.fromkeys(("DomainId",) if self.kind.generated_identifier else (), ident),
+            **{path[0]: ident for path in self.kind.schema.primary_identifier if self.kind.generated_identifier},
             self.kind.arn_property: f"arn:aws:sagemaker:us-east-1:1:{self.kind.short_noun}/{ident}",
             **_aws_defaults(self.kind, desired),
         }
@@ -165,7 +165,35 @@ def domain_view(spec: dict[str, Any] | None = None, status: dict[str, Any] | Non
     return view(spec, status, base_spec=DOMAIN_SPEC, **{"name": "studio", **kw})
 
 
-VIEWS = {PROFILE: view, DOMAIN: domain_view, SPACE: space_view}
+# The platform kinds, each with the least a spec needs.
+PLATFORM_SPECS = {
+    "SageMakerStudioLifecycleConfig": {
+        "studioLifecycleConfigName": "idle-shutdown",
+        "studioLifecycleConfigAppType": "JupyterLab",
+        "studioLifecycleConfigContent": "IyEvYmluL2Jhc2gK",
+    },
+    "SageMakerImage": {"imageName": "team-image", "imageRoleArn": "arn:aws:iam::123456789012:role/sagemaker"},
+    "SageMakerImageVersion": {
+        "imageName": "team-image",
+        "baseImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/team-image:1",
+    },
+    "SageMakerAppImageConfig": {"appImageConfigName": "team-image"},
+}
+
+
+def _platform_view(spec: dict[str, Any]) -> Any:
+    def make(more: dict[str, Any] | None = None, status: dict[str, Any] | None = None, **kw: Any) -> ObjectView:
+        return view(more, status, base_spec=spec, **kw)
+
+    return make
+
+
+VIEWS = {
+    PROFILE: view,
+    DOMAIN: domain_view,
+    SPACE: space_view,
+    **{by_name(name): _platform_view(spec) for name, spec in PLATFORM_SPECS.items()},
+}
 
 
 @pytest.fixture

@@ -170,7 +170,7 @@ def test_a_spec_without_references_is_left_unchanged(kind: Kind, spec: dict[str,
 
 
 def test_a_reference_takes_the_identifier_unless_it_names_a_spec_field() -> None:
-    (domain_ref,) = PROFILE.references
+    domain_ref = PROFILE.references[0]
     assert domain_ref == Reference(("DomainId",), "SageMakerDomain")
     owner = next(ref for ref in SPACE.references if ref.target == "SageMakerUserProfile")
     assert owner.value == "userProfileName"

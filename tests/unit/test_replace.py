@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,24 +17,11 @@ import pytest
 from tests.unit.test_reconciler import SETTINGS, FakeCloudControl, cond
 from userprofile_operator.drift import DriftScheduler
 from userprofile_operator.handlers import Runtime
-from userprofile_operator.kind import Kind
+from userprofile_operator.kinds.studiolifecycleconfig import KIND as LCC
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
 from userprofile_operator.reconciler import ObjectView, Reconciler
-from userprofile_operator.references import Reference
 from userprofile_operator.rollout import Holders
 from userprofile_operator.settings import Settings
-
-LCC = Kind(
-    type_name="AWS::SageMaker::StudioLifecycleConfig",
-    kind="SageMakerStudioLifecycleConfig",
-    plural="sagemakerstudiolifecycleconfigs",
-    short_names=("smlcc",),
-    noun="lifecycle config",
-    short_noun="config",
-    arn_property="StudioLifecycleConfigArn",
-    name_property="StudioLifecycleConfigName",
-    replace_on_change=True,
-)
 
 
 def content(text: str) -> dict[str, Any]:
@@ -184,13 +170,7 @@ async def test_deleting_the_object_deletes_the_config_in_use_and_every_old_one(l
 
 # -- the runtime: who follows, who is woken ------------------------------------------------------------
 
-REFERRER = dataclasses.replace(
-    PROFILE,
-    references=(
-        *PROFILE.references,
-        Reference(("UserSettings", "JupyterLabAppSettings", "LifecycleConfigArns"), LCC.kind, "arn"),
-    ),
-)
+REFERRER = PROFILE  # names lifecycle configs by reference (lifecycleConfigArnsRefs)
 
 
 def _ready_body(name: str, uid: str, spec: dict[str, Any], **status: Any) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from userprofile_operator.references import Reference, TargetState, named_targets
+from userprofile_operator.kinds.userprofile import KIND as PROFILE
+from userprofile_operator.references import TargetState, named_targets
 from userprofile_operator.rollout import content_name, holders, roll
 
 AWS_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # StudioLifecycleConfigName's pattern
@@ -145,28 +146,18 @@ def test_holders_say_who_and_why() -> None:
 
 
 def test_named_targets_finds_references_anywhere_in_the_spec_list_items_too() -> None:
-    references = (
-        Reference(("DomainId",), "SageMakerDomain"),
-        Reference(("LifecycleConfigArns",), LCC),
-        Reference(("LifecycleConfigArn",), LCC),
-    )
     spec = {
         "domainIdRef": {"name": "studio"},
         "userSettings": {
             "jupyterLabAppSettings": {
                 "lifecycleConfigArnsRefs": [{"name": "idle"}, {"name": "git"}],
-                "defaultResourceSpec": {"lifecycleConfigArnRef": {"name": "idle"}},
+                "customImages": [{"imageNameRef": {"name": "torch"}, "appImageConfigName": "torch-config"}],
             },
-            "customImages": [{"imageNameRef": {"name": "not-a-reference-of-this-kind"}}],
         },
     }
-    camel = {
-        "DomainId": "domainId",
-        "LifecycleConfigArns": "lifecycleConfigArns",
-        "LifecycleConfigArn": "lifecycleConfigArn",
-    }
-    assert named_targets(spec, references, camel.__getitem__) == {
+    assert named_targets(spec, PROFILE.references, PROFILE.naming.spec_path) == {
         ("SageMakerDomain", "studio"),
         (LCC, "idle"),
         (LCC, "git"),
+        ("SageMakerImage", "torch"),
     }
