@@ -47,11 +47,13 @@ from .rules import (
     RULES,
     USER_PROFILE,
     VOLUME_TAG,
+    Reference,
     format_failure,
     internal_schemas,
     render,
     rules_for,
     seeded_domain,
+    values_at,
 )
 from .rules import check as check_rules
 
@@ -149,6 +151,10 @@ class ResourceRequest:
     status: Status = "IN_PROGRESS"
     desired: JsonObject | None = None
     patch: list[JsonObject] | None = None
+    assigned: JsonObject | None = None
+    """What the service set when it accepted a create (an image version's ``Version``)."""
+    counter: ResourceKey | None = None
+    """The parent whose count gave ``assigned`` its number."""
     forced_error_code: str | None = None
     resource_model: str | None = None
     status_message: str | None = None
@@ -157,6 +163,26 @@ class ResourceRequest:
     @property
     def terminal(self) -> bool:
         return self.status not in NON_TERMINAL
+
+
+@dataclass
+class Accepted:
+    """A create as the service takes it: its identifier and what the service assigned (a number)."""
+
+    identifier: str
+    assigned: JsonObject | None = None
+    counter: ResourceKey | None = None
+
+
+@dataclass(frozen=True)
+class Link:
+    """A resource a model refers to: the key, how a create words its absence, and whether deleting it
+    takes the referring resource along."""
+
+    key: ResourceKey
+    code: str
+    missing: str
+    cascade: bool = False
 
 
 @dataclass
@@ -176,8 +202,11 @@ class World:
         self.backend = backend
         self.region = region
         self.resources: dict[ResourceKey, Resource] = {}
-        self.dependents: dict[ResourceKey, dict[ResourceKey, None]] = {}
-        """Per resource, the resources that refer to it (an ordered set): they block its deletion."""
+        self.dependents: dict[ResourceKey, dict[ResourceKey, bool]] = {}
+        """Per resource, the resources that refer to it (an ordered set): they block its deletion,
+        unless the value is true (they cascade: they go with it)."""
+        self.counters: dict[ResourceKey, int] = {}
+        """Per parent, the last number given to a resource numbered within it (an image's versions)."""
         self.gone: dict[ResourceKey, Resource] = {}
         """Deleted resources of the types that stay listed (apps), with Status Deleted or Failed."""
         self.file_systems: dict[str, FileSystem] = {}
@@ -219,7 +248,7 @@ class World:
                 raise Failed(request.forced_error_code, f"Injected fault: {request.forced_error_code}")
             if request.operation == "CREATE":
                 assert request.desired is not None
-                resource = self.do_create(schema, request.desired, request.identifier)
+                resource = self.do_create(schema, request.desired, request.identifier, assigned=request.assigned)
             elif request.operation == "UPDATE":
                 assert request.patch is not None
                 resource = self._do_update(schema, request.identifier, request.patch)
@@ -228,6 +257,7 @@ class World:
                 resource = None
         except Failed as failure:
             request.status, request.error_code, request.status_message = "FAILED", failure.code, failure.text
+            self.release_number(request.type_name, request.assigned, request.counter)
             resource = self.resources.get(key)
             if request.operation == "DELETE" and resource is not None and resource.status == "Deleting":
                 resource.status = "InService"  # something appeared meanwhile: the delete did not happen
@@ -238,9 +268,15 @@ class World:
     # -- the handlers' effects (shared with out-of-band changes)
 
     def do_create(
-        self, schema: ResourceSchema, desired: JsonObject, identifier: str, status: str = "InService"
+        self,
+        schema: ResourceSchema,
+        desired: JsonObject,
+        identifier: str,
+        status: str = "InService",
+        assigned: JsonObject | None = None,
     ) -> Resource:
         model = copy.deepcopy(desired)
+        model.update(copy.deepcopy(assigned or {}))
         self.backend.complete_model(schema, model, self.region, identifier)
         parents = self._parents(schema, model)
         key = (schema.type_name, identifier)
@@ -256,7 +292,7 @@ class World:
         schema: ResourceSchema,
         key: ResourceKey,
         model: JsonObject,
-        parents: Iterable[ResourceKey] = (),
+        parents: Iterable[Link] = (),
         status: str = "InService",
     ) -> Resource:
         now = self.backend.clock()
@@ -265,7 +301,7 @@ class World:
         )
         self._adopt(key, resource)
         for parent in parents:
-            self.dependents.setdefault(parent, {})[key] = None
+            self.dependents.setdefault(parent.key, {})[key] = parent.cascade
         return resource
 
     def _adopt(self, key: ResourceKey, resource: Resource) -> None:
@@ -289,20 +325,43 @@ class World:
     def exists(self, type_name: str, identifier: str) -> bool:
         return (type_name, identifier) in self.resources
 
-    def _references(self, schema: ResourceSchema, model: JsonObject) -> list[tuple[ResourceKey, str]]:
-        """The resources ``model`` refers to, each with the message for when it is missing."""
-        found: list[tuple[ResourceKey, str]] = []
+    def reference_key(self, reference: Reference, model: JsonObject) -> ResourceKey | None:
+        """The resource ``reference`` names in ``model``; None where the model does not name one."""
+        values = {target: get_path(model, source) for target, source in reference.keys.items()}
+        if any(value is MISSING for value in values.values()):
+            return None
+        target_model: JsonObject = {}
+        for path, value in values.items():
+            set_path(target_model, path, value)
+        return (reference.target, self.backend.schema(reference.target).identifier_of(target_model))
+
+    def _references(self, schema: ResourceSchema, model: JsonObject) -> list[Link]:
+        """The resources ``model`` refers to by its identity (its domain, its owner, its image)."""
+        found: list[Link] = []
         for reference in rules_for(schema.type_name).references:
-            missing = rules_for(reference.target).missing
-            values = {target: get_path(model, source) for target, source in reference.keys.items()}
-            if any(value is MISSING for value in values.values()):
+            key = self.reference_key(reference, model)
+            if key is None:
                 continue
-            target_model: JsonObject = {}
-            for path, value in values.items():
-                set_path(target_model, path, value)
-            key = (reference.target, self.backend.schema(reference.target).identifier_of(target_model))
-            fields = {path[-1]: str(value) for path, value in values.items()}
-            found.append((key, render(missing, fields, self.region, self.backend.account_id)))
+            missing = reference.missing or rules_for(reference.target).missing
+            fields = {path[-1]: str(get_path(model, source)) for path, source in reference.keys.items()}
+            text = render(missing, model, self.region, self.backend.account_id, extra=fields)
+            found.append(Link(key, reference.code, text, reference.cascade))
+        return found
+
+    def _uses(self, schema: ResourceSchema, model: JsonObject) -> list[Link]:
+        """The resources ``model``'s settings name (lifecycle configs, images, app image configs)."""
+        found: list[Link] = []
+        for use in rules_for(schema.type_name).uses:
+            prefix = render(use.prefix, {}, self.region, self.backend.account_id)
+            for value in values_at(model, use.key):
+                missing = render(use.missing, {}, self.region, self.backend.account_id, extra={"value": value})
+                if not value.startswith(prefix):
+                    # Names nothing of this account and region: no key can match it.
+                    found.append(Link((use.target, ""), "NotFound", missing))
+                    continue
+                rest = {"value": value[len(prefix) :]}
+                identifier = render(use.identifier, {}, self.region, self.backend.account_id, extra=rest)
+                found.append(Link((use.target, identifier), "NotFound", missing))
         return found
 
     @staticmethod
@@ -321,17 +380,38 @@ class World:
         if message is not None:
             raise Failed("InvalidRequest", message)
 
-    def _parents(self, schema: ResourceSchema, model: JsonObject) -> list[ResourceKey]:
-        """The resources ``model`` refers to; ``Failed`` when one is missing (or being deleted) or a rule
-        is broken."""
+    def _parents(self, schema: ResourceSchema, model: JsonObject) -> list[Link]:
+        """The resources ``model`` refers to or uses; ``Failed`` when one is missing (or being deleted)
+        or a rule is broken."""
         self._check_rules(schema, model)
-        parents: list[ResourceKey] = []
-        for key, missing in self._references(schema, model):
-            parent = self.resources.get(key)
+        return self._present([*self._references(schema, model), *self._uses(schema, model)])
+
+    def _present(self, links: list[Link]) -> list[Link]:
+        """``links``, once each has been found live; else ``Failed`` for the first missing one."""
+        for link in links:
+            parent = self.resources.get(link.key)
             if parent is None or parent.status == "Deleting":
-                raise Failed("NotFound", missing)
-            parents.append(key)
-        return parents
+                raise Failed(link.code, link.missing)
+        return links
+
+    def relink(self, schema: ResourceSchema, key: ResourceKey, old: JsonObject, new: JsonObject) -> None:
+        """After an update from ``old`` to ``new``: what the settings use must exist (else ``Failed``),
+        and the index follows them. References by identity cannot change (they are createOnly)."""
+        uses = self._present(self._uses(schema, new))
+        kept = {link.key for link in (*uses, *self._references(schema, new))}
+        for link in self._uses(schema, old):
+            if link.key not in kept:
+                self.dependents.get(link.key, {}).pop(key, None)
+        for link in uses:
+            self.dependents.setdefault(link.key, {})[key] = False
+
+    def release_number(self, type_name: str, assigned: JsonObject | None, counter: ResourceKey | None) -> None:
+        """Give back the number of a create that failed, if no later create has taken the next one."""
+        numbered = rules_for(type_name).numbered
+        if numbered is None or counter is None or assigned is None:
+            return
+        if self.counters.get(counter) == get_path(assigned, numbered.path):
+            self.counters[counter] -= 1
 
     def _do_update(self, schema: ResourceSchema, identifier: str, patch: list[JsonObject]) -> Resource:
         resource = self.resources.get((schema.type_name, identifier))
@@ -342,8 +422,10 @@ class World:
         except errors.ServiceError as failure:
             code = "NotUpdatable" if failure.name == "NotUpdatableException" else "InvalidRequest"
             raise Failed(code, failure.message) from None
+        self.backend.keep_assigned(schema, resource.model, model)
         self.backend.complete_model(schema, model, self.region, identifier)
         self._check_rules(schema, model)
+        self.relink(schema, (schema.type_name, identifier), resource.model, model)
         resource.model = model
         resource.modified = self.backend.clock()
         resource.refresh()
@@ -356,6 +438,14 @@ class World:
         message = self.in_use_message(key)
         if message is not None:
             raise Failed("ResourceConflict", message)
+        cascaded = [child for child, cascade in self.dependents.get(key, {}).items() if cascade]
+        for child in cascaded:
+            message = self.in_use_message(child)
+            if message is not None:
+                raise Failed("ResourceConflict", message)
+        for child in cascaded:
+            if child in self.resources:
+                self.remove(child)
         self.remove(key)
 
     def remove(self, key: ResourceKey, status: str = "Deleted") -> Resource:
@@ -364,8 +454,9 @@ class World:
         schema = self.backend.schema(key[0])
         resource = self.resources.pop(key)
         self.dependents.pop(key, None)
-        for parent, _ in self._references(schema, resource.model):
-            self.dependents.get(parent, {}).pop(key, None)
+        self.counters.pop(key, None)
+        for link in (*self._references(schema, resource.model), *self._uses(schema, resource.model)):
+            self.dependents.get(link.key, {}).pop(key, None)
         self._sorted_ids.pop(key[0], None)
         rules = rules_for(key[0])
         resource.status, resource.modified = status, self.backend.clock()
@@ -378,7 +469,9 @@ class World:
     def in_use_message(self, key: ResourceKey) -> str | None:
         """SageMaker's ResourceInUse text naming what still refers to the resource, or None when nothing
         does (a Deleted or Failed app refers to nothing)."""
-        children = [child for child in self.dependents.get(key, ()) if child in self.resources]
+        children = [
+            child for child, cascade in self.dependents.get(key, {}).items() if not cascade and child in self.resources
+        ]
         if not children:
             return None
         by_label: dict[str, list[str]] = {}
@@ -549,18 +642,44 @@ class Backend:
                 if path and get_path(model, path) is MISSING:
                     set_path(model, path, copy.deepcopy(value))
 
-    def new_identifier(self, world: World, schema: ResourceSchema, desired: JsonObject) -> str:
-        """The identifier of a model to be created; the service invents the parts ``generated`` names."""
-        generated = rules_for(schema.type_name).generated
-        if not generated:
-            return schema.identifier_of(desired)
+    def accept(self, world: World, schema: ResourceSchema, desired: JsonObject) -> Accepted:
+        """What the service decides when it takes a create: the identifier, with the parts ``generated``
+        names invented (random ones until unused; a name-derived one as it is, so a taken name is
+        AlreadyExists), and the number of a ``numbered`` type, counted within its parent."""
+        rules = rules_for(schema.type_name)
+        accepted = Accepted("")
+        extra: dict[str, Any] = {}
+        if rules.numbered is not None:
+            model = copy.deepcopy(desired)
+            for source in rules.numbered.within.keys.values():
+                if source in rules.computed:
+                    set_path(model, source, render(rules.computed[source], model, world.region, self.account_id))
+            parent = world.reference_key(rules.numbered.within, model)
+            if parent is not None:
+                number = world.counters.get(parent, 0) + 1
+                world.counters[parent] = number
+                extra["number"] = number
+                accepted.counter, accepted.assigned = parent, {}
+                set_path(accepted.assigned, rules.numbered.path, number)
+        if not rules.generated:
+            accepted.identifier = schema.identifier_of(desired)
+            return accepted
+        random = any("{random:" in template for template in rules.generated.values())
         while True:
             model = copy.deepcopy(desired)
-            for path, template in generated.items():
-                set_path(model, path, render(template, model, world.region, self.account_id))
-            identifier = schema.identifier_of(model)
-            if not world.exists(schema.type_name, identifier):
-                return identifier
+            for path, template in rules.generated.items():
+                set_path(model, path, render(template, model, world.region, self.account_id, extra=extra))
+            accepted.identifier = schema.identifier_of(model)
+            if not random or not world.exists(schema.type_name, accepted.identifier):
+                return accepted
+
+    def keep_assigned(self, schema: ResourceSchema, current: JsonObject, model: JsonObject) -> None:
+        """Carry what the service assigned at create (a version's number) into an updated model."""
+        numbered = rules_for(schema.type_name).numbered
+        if numbered is not None:
+            value = get_path(current, numbered.path)
+            if value is not MISSING:
+                set_path(model, numbered.path, value)
 
     def validate_desired(self, schema: ResourceSchema, desired: JsonObject) -> None:
         message = validation.failure_message(schema, desired)
@@ -657,9 +776,15 @@ class Backend:
         if previous is not None:
             return previous
         self.validate_desired(schema, desired)
-        identifier = self.new_identifier(world, schema, desired)
-        request = world._new_request(schema, "CREATE", identifier, fingerprint, client_token, forced_error_code)
-        request.desired = desired
+        accepted = self.accept(world, schema, desired)
+        try:
+            request = world._new_request(
+                schema, "CREATE", accepted.identifier, fingerprint, client_token, forced_error_code
+            )
+        except errors.ServiceError:
+            world.release_number(type_name, accepted.assigned, accepted.counter)
+            raise
+        request.desired, request.assigned, request.counter = desired, accepted.assigned, accepted.counter
         return request
 
     def update_resource(
@@ -672,6 +797,8 @@ class Backend:
         forced_error_code: str | None = None,
     ) -> ResourceRequest:
         schema = self.schema(type_name)
+        if "update" not in schema.document.get("handlers", {}):
+            raise errors.UnsupportedActionException(f"Resource type {type_name} does not support UPDATE action")
         world = self.world(region)
         world.settle()
         patch = self.parse_patch(patch_document)
@@ -742,7 +869,14 @@ class Backend:
     def list_resources(
         self, region: str, type_name: str, after: str | None, page_size: int, model_filter: JsonObject | None
     ) -> Page:
-        self.schema(type_name)
+        schema = self.schema(type_name)
+        required = schema.document.get("handlers", {}).get("list", {}).get("handlerSchema", {}).get("required", [])
+        absent = [name for name in required if not (model_filter or {}).get(name)]
+        if absent:
+            raise errors.InvalidRequestException(
+                f"Missing Or Invalid ResourceModel property in {type_name} list handler request input. "
+                f"Required property: [{', '.join(absent)}]"
+            )
         world = self.world(region)
         world.settle()
         ids = world.sorted_identifiers(type_name)
@@ -809,9 +943,11 @@ class Backend:
         world = self.world(region)
         world.settle()
         self.validate_desired(schema, desired)
+        accepted = self.accept(world, schema, desired)
         try:
-            return world.do_create(schema, desired, self.new_identifier(world, schema, desired))
+            return world.do_create(schema, desired, accepted.identifier, assigned=accepted.assigned)
         except Failed as failure:
+            world.release_number(type_name, accepted.assigned, accepted.counter)
             raise errors.InvalidRequestException(failure.text) from None
 
     def oob_patch(
@@ -824,9 +960,11 @@ class Backend:
         if resource is None:
             raise errors.ResourceNotFoundException(_not_found_message(type_name, identifier))
         model = self.patched_model(schema, resource.model, patch)
+        self.keep_assigned(schema, resource.model, model)
         self.complete_model(schema, model, region, identifier)
         try:
             world._check_rules(schema, model)
+            world.relink(schema, (type_name, identifier), resource.model, model)
         except Failed as failure:
             raise errors.InvalidRequestException(failure.text) from None
         resource.model = model

@@ -8,8 +8,16 @@ data, so the backend stays generic:
 * ``generated``: primary-identifier properties the service invents (a Domain's ``DomainId``);
 * ``references``: other resources a model names that must exist when it is created (SageMaker's
   ``ResourceNotFound``, which Cloud Control reports as ErrorCode ``NotFound``, worded by the target's
-  ``missing``), and which cannot be deleted while it exists (``ResourceInUse``, reported as
-  ``ResourceConflict``);
+  ``missing``, unless the handler words it itself), and which cannot be deleted while it exists
+  (``ResourceInUse``, reported as ``ResourceConflict``), or, for a ``cascade`` reference, whose
+  delete takes it along (deleting an image deletes its versions);
+* ``uses``: resources a model names in its settings, by name or ARN, wherever a property of that
+  name occurs (a lifecycle config's ARN in any ``LifecycleConfigArns``, a custom image's
+  ``ImageName``): they must exist when the model is created or updated (``ResourceNotFound``,
+  reported as ``NotFound``), and cannot be deleted while the model names them. Unlike
+  ``references`` these may change with an update, and the index of who uses whom follows;
+* ``numbered``: a readOnly number the service gives each new resource within its parent, 1, 2, ...
+  (an image's versions), available to ``generated`` templates as ``{number}``;
 * ``requirements``: a value that makes another property mandatory (SageMaker's
   ``ValidationException``, reported as ``InvalidRequest``); ``refusals``: values SageMaker no longer
   accepts (a new ``KernelGateway`` app), the same errors;
@@ -29,9 +37,10 @@ name cannot pass Cloud Control's TypeName pattern, and its schema is derived fro
 A type with a schema but no entry here is served with :data:`GENERIC` rules: the schema alone.
 
 Templates are ``str.format`` strings. Their fields: every top-level property of the model
-(``{DomainId}``), ``{region}``, ``{account}``, ``{digest:N}`` (N hex digits derived from the type and
-identifier, so a computed value stays the same across updates, which recompute it) and
-``{random:N}`` (N lowercase alphanumerics: for ``generated`` values, made once). The conversion
+(``{DomainId}``), ``{region}``, ``{account}``, ``{number}`` (see ``numbered``), ``{digest:N}`` (N
+hex digits derived from the type and identifier, so a computed value stays the same across updates,
+which recompute it) and ``{random:N}`` (N lowercase alphanumerics: for ``generated`` values, made
+once). The conversion
 ``!l`` lowercases (``{AppType!l}``).
 """
 
@@ -52,31 +61,42 @@ from cfn_registry.schema import PropertyPath, get_path
 
 __all__ = [
     "APP",
+    "APP_IMAGE_CONFIG",
     "APP_TYPES",
     "DOMAIN",
     "GENERIC",
+    "IMAGE",
+    "IMAGE_VERSION",
     "RULES",
     "SPACE",
     "SPACE_APP",
+    "STUDIO_LIFECYCLE_CONFIG",
     "USER_PROFILE",
     "VOLUME_TAG",
     "Format",
+    "Numbered",
     "Reference",
     "Refusal",
     "Requirement",
     "TypeRules",
+    "Use",
     "check",
     "format_failure",
     "internal_schemas",
     "render",
     "rules_for",
     "seeded_domain",
+    "values_at",
 ]
 
 USER_PROFILE: Final = "AWS::SageMaker::UserProfile"
 SPACE: Final = "AWS::SageMaker::Space"
 DOMAIN: Final = "AWS::SageMaker::Domain"
 APP: Final = "AWS::SageMaker::App"
+STUDIO_LIFECYCLE_CONFIG: Final = "AWS::SageMaker::StudioLifecycleConfig"
+IMAGE: Final = "AWS::SageMaker::Image"
+IMAGE_VERSION: Final = "AWS::SageMaker::ImageVersion"
+APP_IMAGE_CONFIG: Final = "AWS::SageMaker::AppImageConfig"
 SPACE_APP: Final = "SageMaker::SpaceApp"
 """Apps of spaces: served by SageMaker's API only (not a Cloud Control type; see the module docstring)."""
 
@@ -110,6 +130,45 @@ class Reference:
 
     target: str
     keys: Mapping[PropertyPath, PropertyPath]
+    cascade: bool = False
+    """Deleting the target deletes this model too, instead of being refused (an image's versions)."""
+    code: str = "NotFound"
+    """The HandlerErrorCode a create fails with when the target is missing."""
+    missing: str = ""
+    """How the handler words a missing target, a template over this model's top-level values and the
+    target's identifier properties; empty for the target's own ``missing``."""
+
+
+@dataclass(frozen=True)
+class Use:
+    """Settings that name resources of type ``target``: every string found at a path ending in
+    ``key`` (array items walked through), anywhere in the model.
+
+    ``prefix`` (a template over ``{region}`` and ``{account}``) is what a value must start with, and
+    is cut off (an ARN naming a resource of this account and region); ``identifier`` turns the rest,
+    ``{value}``, into the target's Cloud Control identifier. A value naming no existing target fails
+    the create or update with ``NotFound`` and ``missing`` (over ``{value}`` and ``{region}``, the
+    value as given). While the model names a target, the target cannot be deleted.
+    """
+
+    target: str
+    key: PropertyPath
+    missing: str
+    identifier: str = "{value}"
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Numbered:
+    """The service numbers the resources of a type within their parent (``within``), 1, 2, ...
+
+    The number is given when the create is accepted, stored at ``path`` (readOnly) and offered to
+    ``generated`` templates as ``{number}``. Numbers are not reused while the parent exists, except
+    the last one when its create fails; a new parent of the same name counts from 1 again.
+    """
+
+    path: PropertyPath
+    within: Reference
 
 
 @dataclass(frozen=True)
@@ -168,6 +227,8 @@ class TypeRules:
     computed: Mapping[PropertyPath, str] = field(default_factory=dict)
     generated: Mapping[PropertyPath, str] = field(default_factory=dict)
     references: tuple[Reference, ...] = ()
+    uses: tuple[Use, ...] = ()
+    numbered: Numbered | None = None
     requirements: tuple[Requirement, ...] = ()
     refusals: tuple[Refusal, ...] = ()
     formats: tuple[Format, ...] = ()
@@ -191,6 +252,52 @@ def _profile_ref(name: PropertyPath) -> Reference:
 
 _SPACE_REF = Reference(target=SPACE, keys={("SpaceName",): ("SpaceName",), ("DomainId",): ("DomainId",)})
 
+
+_LIFECYCLE_CONFIG_ARN = "arn:aws:sagemaker:{region}:{account}:studio-lifecycle-config/"
+_IMAGE_ARN = "arn:aws:sagemaker:{region}:{account}:image/"
+_LIFECYCLE_CONFIG_MISSING = "StudioLifecycleConfig {value} does not exist (region {region})."
+
+#: What a domain's, a profile's or a space's settings name (SageMaker checks them on create and
+#: update, and refuses to delete what is named: DeleteStudioLifecycleConfig's documentation says
+#: the config must first be removed "from UserSettings in all Domains and UserProfiles").
+_SETTINGS_USES = (
+    Use(STUDIO_LIFECYCLE_CONFIG, ("LifecycleConfigArns",), _LIFECYCLE_CONFIG_MISSING, prefix=_LIFECYCLE_CONFIG_ARN),
+    Use(
+        STUDIO_LIFECYCLE_CONFIG,
+        ("DefaultResourceSpec", "LifecycleConfigArn"),
+        _LIFECYCLE_CONFIG_MISSING,
+        prefix=_LIFECYCLE_CONFIG_ARN,
+    ),
+    Use(
+        IMAGE,
+        ("CustomImages", "ImageName"),
+        "Image {value} does not exist (region {region}).",
+        identifier=_IMAGE_ARN + "{value}",
+    ),
+    Use(
+        APP_IMAGE_CONFIG,
+        ("CustomImages", "AppImageConfigName"),
+        "AppImageConfig {value} does not exist (region {region}).",
+    ),
+)
+
+_IMAGE_REF = Reference(
+    target=IMAGE,
+    keys={("ImageArn",): ("ImageArn",)},
+    # DeleteImage "Deletes a SageMaker AI image and all versions of the image" (API reference).
+    cascade=True,
+    # The ImageVersion handler turns SageMaker's ResourceNotFound into InvalidRequest, in these words.
+    code="InvalidRequest",
+    missing="Invalid request provided: Image: [{ImageName}] not found. Failed to create Image Version",
+)
+
+# An ECR image URI: <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag | @sha256:digest].
+_ECR_IMAGE = (
+    r"[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
+    r"([a-z0-9]+([._-][a-z0-9]+)*/)*[a-z0-9]+([._-][a-z0-9]+)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})?"
+)
+_BASE64 = r"([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
 
 # App templates; <owner> becomes the property naming the app's owner, <kind> what the owner is.
 _APP_ARN = "arn:aws:sagemaker:{region}:{account}:app/{DomainId}/<owner>/{AppType!l}/{AppName}"
@@ -225,6 +332,7 @@ RULES: Final[Mapping[str, TypeRules]] = {
             ("UserProfileArn",): "arn:aws:sagemaker:{region}:{account}:user-profile/{DomainId}/{UserProfileName}",
         },
         references=(_DOMAIN_REF,),
+        uses=_SETTINGS_USES,
         defaults={
             "/UserSettings/StudioWebPortal": "ENABLED",
             "/UserSettings/AutoMountHomeEFS": "DefaultAsDomain",
@@ -241,6 +349,7 @@ RULES: Final[Mapping[str, TypeRules]] = {
             ("Url",): "https://{DomainId}.studio.{region}.sagemaker.aws/spaces/{SpaceName}",
         },
         references=(_DOMAIN_REF, _profile_ref(("OwnershipSettings", "OwnerUserProfileName"))),
+        uses=_SETTINGS_USES,
         requirements=(
             Requirement(
                 path=("SpaceSharingSettings", "SharingType"),
@@ -256,6 +365,7 @@ RULES: Final[Mapping[str, TypeRules]] = {
         missing="Domain {DomainId} does not exist (region {region}).",
         arn=("DomainArn",),
         generated={("DomainId",): "d-{random:12}"},
+        uses=_SETTINGS_USES,
         computed={
             ("DomainArn",): "arn:aws:sagemaker:{region}:{account}:domain/{DomainId}",
             ("Url",): "https://{DomainId}.studio.{region}.sagemaker.aws",
@@ -272,6 +382,43 @@ RULES: Final[Mapping[str, TypeRules]] = {
     ),
     APP: _app_rules("UserProfile", "UserProfileName", _profile_ref(("UserProfileName",))),
     SPACE_APP: _app_rules("Space", "SpaceName", _SPACE_REF),
+    # No update handler in the schema: every property is createOnly, and UpdateResource is refused.
+    STUDIO_LIFECYCLE_CONFIG: TypeRules(
+        label="StudioLifecycleConfig",
+        name="{StudioLifecycleConfigName}",
+        missing="StudioLifecycleConfig {StudioLifecycleConfigName} does not exist (region {region}).",
+        arn=("StudioLifecycleConfigArn",),
+        computed={("StudioLifecycleConfigArn",): _LIFECYCLE_CONFIG_ARN + "{StudioLifecycleConfigName}"},
+        # The schema allows any text; SageMaker takes base64 only ("This content must be base64 encoded").
+        formats=(Format(("StudioLifecycleConfigContent",), _BASE64),),
+    ),
+    IMAGE: TypeRules(
+        label="Image",
+        name="{ImageName}",
+        missing="Image {ImageArn} does not exist (region {region}).",
+        arn=("ImageArn",),
+        # The identifier is the ARN, which AWS makes from the name (so a second image of that name
+        # is AlreadyExists).
+        generated={("ImageArn",): _IMAGE_ARN + "{ImageName}"},
+        listed=(("ImageName",),),
+    ),
+    IMAGE_VERSION: TypeRules(
+        label="ImageVersion",
+        name="{Version}",
+        arn=("ImageVersionArn",),
+        generated={("ImageVersionArn",): "arn:aws:sagemaker:{region}:{account}:image-version/{ImageName}/{number}"},
+        computed={("ImageArn",): _IMAGE_ARN + "{ImageName}", ("ContainerImage",): "{BaseImage}"},
+        references=(_IMAGE_REF,),
+        numbered=Numbered(("Version",), _IMAGE_REF),
+        formats=(Format(("BaseImage",), _ECR_IMAGE),),
+    ),
+    APP_IMAGE_CONFIG: TypeRules(
+        label="AppImageConfig",
+        name="{AppImageConfigName}",
+        missing="AppImageConfig {AppImageConfigName} does not exist (region {region}).",
+        arn=("AppImageConfigArn",),
+        computed={("AppImageConfigArn",): "arn:aws:sagemaker:{region}:{account}:app-image-config/{AppImageConfigName}"},
+    ),
 }
 
 GENERIC: Final = TypeRules(label="Resource", name="")
@@ -285,12 +432,42 @@ def _under(path: PropertyPath, prefixes: tuple[PropertyPath, ...]) -> bool:
     return any(path[: len(prefix)] == prefix for prefix in prefixes)
 
 
+def _fixed(path: PropertyPath, schema: ResourceSchema, rules: TypeRules) -> bool:
+    """Whether the value at ``path`` can never change: createOnly, or computed from createOnly values."""
+    if _under(path, schema.create_only):
+        return True
+    template = rules.computed.get(path)
+    if template is None:
+        return False
+    fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    return all((name,) in schema.create_only for name in fields - {"region", "account"})
+
+
+def values_at(model: Any, key: PropertyPath) -> list[str]:
+    """Every string in ``model`` at a path ending in ``key`` (array items walked through), in order."""
+    found: list[str] = []
+
+    def walk(node: Any, path: PropertyPath) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, path)
+        elif isinstance(node, Mapping):
+            for name, child in node.items():
+                walk(child, (*path, name))
+        elif isinstance(node, str) and path[-len(key) :] == key:
+            found.append(node)
+
+    walk(model, ())
+    return found
+
+
 def check(schemas: Mapping[str, ResourceSchema]) -> None:
     """Raise ValueError where a type's rules contradict its schema (run when the backend starts).
 
     Computed and generated values must be readOnly, generated ones part of the primary identifier;
-    what a reference reads must be createOnly (so the index of who refers to whom never goes stale)
-    and its target must be served.
+    what a reference reads must be createOnly, or computed from createOnly values only (so the index
+    of who refers to whom never goes stale) and its target must be served; what a type uses must be
+    served and named by the schema.
     """
     for type_name, schema in schemas.items():
         rules = rules_for(type_name)
@@ -306,8 +483,18 @@ def check(schemas: Mapping[str, ResourceSchema]) -> None:
                 raise ValueError(f"{type_name}: a reference to {reference.target} must give its whole identifier")
             for source in reference.keys.values():
                 schema.node_at(source)  # KeyError when the schema has no such property
-                if not _under(source, schema.create_only):
+                if not _fixed(source, schema, rules):
                     raise ValueError(f"{type_name}: reference property {'/'.join(source)} is not createOnly")
+        for use in rules.uses:
+            if use.target not in schemas:
+                raise ValueError(f"{type_name}: uses {use.target}, which is not served")
+            if not any(path[-len(use.key) :] == use.key for path in schema.iter_property_paths()):
+                raise ValueError(f"{type_name}: no property path ends in {'/'.join(use.key)}")
+        if rules.numbered is not None:
+            if rules.numbered.path not in schema.read_only:
+                raise ValueError(f"{type_name}: the number {'/'.join(rules.numbered.path)} is not readOnly")
+            if rules.numbered.within not in rules.references:
+                raise ValueError(f"{type_name}: numbered within a resource it does not refer to")
         for requirement in rules.requirements:
             schema.node_at(requirement.path)
             schema.node_at(requirement.requires)
@@ -415,8 +602,19 @@ class _Formatter(string.Formatter):
 _FORMATTER: Final = _Formatter()
 
 
-def render(template: str, model: Mapping[str, Any], region: str, account: str, seed: str = "") -> str:
-    """A template filled from the model's top-level values, the region, the account and ``seed``."""
-    fields: dict[str, Any] = {key: value for key, value in model.items() if isinstance(value, str)}
+def render(
+    template: str,
+    model: Mapping[str, Any],
+    region: str,
+    account: str,
+    seed: str = "",
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    """A template filled from the model's top-level values (strings and numbers), the region, the
+    account, ``seed`` and ``extra`` fields (``number``, ``value``)."""
+    fields: dict[str, Any] = {
+        key: value for key, value in model.items() if isinstance(value, str | int) and not isinstance(value, bool)
+    }
     fields.update(region=region, account=account, digest=_Digest(seed), random=_Random())
+    fields.update(extra or {})
     return _FORMATTER.vformat(template, (), fields)

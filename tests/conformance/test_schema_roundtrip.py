@@ -105,6 +105,26 @@ def test_every_pattern_of_the_schema_has_a_sample(schema: dict[str, Any]) -> Non
     assert {json.loads(f'"{p}"') for p in found} - {""} <= set(PATTERN_SAMPLES)
 
 
+@pytest.fixture
+def named(emulator: EmulatorProcess) -> None:
+    """What the samples' settings name (SageMaker refuses settings naming what does not exist)."""
+    for type_name, desired in (
+        (
+            "AWS::SageMaker::StudioLifecycleConfig",
+            {
+                "StudioLifecycleConfigName": "setup",
+                "StudioLifecycleConfigAppType": "JupyterLab",
+                "StudioLifecycleConfigContent": "ZWNobyBoaQ==",
+            },
+        ),
+        ("AWS::SageMaker::Image", {"ImageName": "my-image", "ImageRoleArn": "arn:aws:iam::123456789012:role/r"}),
+        ("AWS::SageMaker::AppImageConfig", {"AppImageConfigName": "my-app-image-config"}),
+    ):
+        body = {"Region": REGION, "TypeName": type_name, "DesiredState": desired}
+        emulator.admin("POST", "/_emulator/resources/create", body)
+
+
+@pytest.mark.usefixtures("named")
 def test_every_property_path_round_trips(client: Any) -> None:
     model, leaves = full_model()
     assert len(leaves) > 60  # every leaf of the schema, nested ones included
@@ -114,6 +134,7 @@ def test_every_property_path_round_trips(client: Any) -> None:
     assert observed == model
 
 
+@pytest.mark.usefixtures("named")
 def test_every_property_path_of_a_space_round_trips_but_the_write_only_ones(
     client: Any, emulator: EmulatorProcess
 ) -> None:
