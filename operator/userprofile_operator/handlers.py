@@ -38,7 +38,7 @@ from userprofile_operator.plan import (
     resolve_region,
 )
 from userprofile_operator.reconciler import ObjectView, Outcome, Reconciler, Trigger
-from userprofile_operator.references import Resolution, TargetState, resolve, target_of
+from userprofile_operator.references import Resolution, TargetState, referenced, resolve, target_of
 from userprofile_operator.resync import Resync
 from userprofile_operator.settings import (
     DRIFT_INTERVAL_ANNOTATION,
@@ -270,6 +270,7 @@ class Runtime:
             self.waiting.setdefault((target, namespace, target_name), set()).add(ref)
         if previous_spec is not None:
             previous_spec = self._resolve(kind, namespace, previous_spec, status).spec
+        referrers = self._referrers(kind, namespace, name) if meta.get("deletionTimestamp") else ()
         ns = self.namespaces.get(namespace, {})
         # Once created, a resource lives where status says: a namespace annotation changed later must not
         # make the operator look for (or create) it in another region.
@@ -291,10 +292,24 @@ class Runtime:
                 f"{target} {name} ({self._unseen(target) or why})" for target, name, why in resolution.waiting
             ),
             role_not_allowed=self.role_refusal(namespace),
+            referrers=referrers,
         )
         if view.role_not_allowed is not None or not region:
             return view, None  # no client: nothing can reach AWS
         return view, self.aws().for_target(Target(region, ns.get("role_arn")), kind)
+
+    def _referrers(self, kind: Kind, namespace: str, name: str) -> tuple[str, ...]:
+        """The objects of the namespace being deleted whose references name this one."""
+        found = []
+        for (other, other_ns, other_name), state in list(self.seen.items()):
+            if other_ns != namespace or not state.deleting:
+                continue
+            other_kind = next((k for k in self.kinds if k.kind == other), None)
+            if other_kind is not None and name in referenced(
+                state.spec, other_kind.references, other_kind.naming.spec_path, kind.kind
+            ):
+                found.append(f"{other} {other_name}")
+        return tuple(sorted(found))
 
     def _unseen(self, target: str) -> str | None:
         """Why no object of the kind named `target` can be seen, when the operator does not watch it."""
