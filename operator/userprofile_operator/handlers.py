@@ -38,7 +38,7 @@ from userprofile_operator.plan import (
     resolve_region,
 )
 from userprofile_operator.reconciler import ObjectView, Outcome, Reconciler, Trigger
-from userprofile_operator.references import Resolution, TargetState, named_targets, resolve, target_of
+from userprofile_operator.references import Resolution, TargetState, named_targets, referenced, resolve, target_of
 from userprofile_operator.resync import Resync
 from userprofile_operator.rollout import Holders, holders
 from userprofile_operator.settings import (
@@ -317,6 +317,7 @@ class Runtime:
             for target, target_name in resolution.kept
             if recorded.get((target, target_name))
         )
+        referrers = self._referrers(kind, namespace, name) if meta.get("deletionTimestamp") else ()
         ns = self.namespaces.get(namespace, {})
         # Once created, a resource lives where status says: a namespace annotation changed later must not
         # make the operator look for (or create) it in another region.
@@ -340,10 +341,24 @@ class Runtime:
             role_not_allowed=self.role_refusal(namespace),
             references=references,
             holders=self.holders_of(kind, namespace, name) if kind.replace_on_change else None,
+            referrers=referrers,
         )
         if view.role_not_allowed is not None or not region:
             return view, None  # no client: nothing can reach AWS
         return view, self.aws().for_target(Target(region, ns.get("role_arn")), kind)
+
+    def _referrers(self, kind: Kind, namespace: str, name: str) -> tuple[str, ...]:
+        """The objects of the namespace being deleted whose references name this one."""
+        found = []
+        for (other, other_ns, other_name), state in list(self.seen.items()):
+            if other_ns != namespace or not state.deleting:
+                continue
+            other_kind = next((k for k in self.kinds if k.kind == other), None)
+            if other_kind is not None and name in referenced(
+                state.spec, other_kind.references, other_kind.naming.spec_path, kind.kind
+            ):
+                found.append(f"{other} {other_name}")
+        return tuple(sorted(found))
 
     def _unseen(self, target: str) -> str | None:
         """Why no object of the kind named `target` can be seen, when the operator does not watch it."""

@@ -151,6 +151,13 @@ def classify(
                 return Ownership(Owner.CLUSTER, obj.ref, owner_tag=tag, ref=obj.ref, cluster=cluster)
         return Ownership(Owner.ORPHAN, f"orphan:{rest}", owner_tag=tag, cluster=cluster)
     identifier = identifier_of(kind, properties)
+    if kind.schema.tag_property is None:
+        # A type without tags (an image version) carries no mark: ours if an object manages its identifier.
+        if objects is None:
+            return Ownership(Owner.UNKNOWN, NO_CLUSTER_ACCESS)
+        for obj in objects:
+            if not obj.observe_only and obj.identifier == identifier and obj.region in (None, region):
+                return Ownership(Owner.CLUSTER, obj.ref, ref=obj.ref)
     for obj in objects or ():
         if obj.observe_only and obj.identifier == identifier and obj.region in (None, region):
             return Ownership(Owner.UNMANAGED, f"unmanaged (observed by {obj.ref})", ref=obj.ref)
@@ -444,7 +451,15 @@ async def _read_resources(opts: Options) -> list[dict[str, Any]]:
     pool = CloudControlPool(opts.max_concurrent, opts.rate, opts.burst)
     try:
         cc = pool.for_target(Target(opts.region), opts.kind)
-        listed = await cc.list_all()
+        if opts.kind.listed_within is None:
+            listed = await cc.list_all()
+        else:  # one parent at a time (an image's versions)
+            from userprofile_operator.kinds import by_name
+
+            parent_kind, key = opts.kind.listed_within
+            parents = await pool.for_target(Target(opts.region), by_name(parent_kind)).list_all()
+            names = {item["Properties"].get(key) for item in parents} - {None}
+            listed = [item for name in sorted(names) for item in await cc.list_all({key: name})]
         identifiers = [
             str(item["Identifier"])
             for item in listed
@@ -497,6 +512,8 @@ def parse_identifier(kind: Kind, text: str, domain_id: str | None) -> str:
     """The Cloud Control identifier: as given (`UserProfileName|DomainId`, `DomainId|SpaceName`), or a
     name alone with --domain-id."""
     paths = kind.schema.primary_identifier
+    if len(paths) == 1 and text:  # a name (a lifecycle config's) or an ARN (an image's): as given
+        return text
     if "|" in text:
         values = dict(zip(paths, text.split("|"), strict=False))
         if len(text.split("|")) != len(paths) or not all(values.values()):

@@ -125,6 +125,9 @@ class Kind:
     """Fields another managed object can supply (`<field>Ref: {name}` beside them, same namespace)."""
     cleanup: Cleanup | None = None
     """What Studio leaves behind that blocks the kind's delete; None: nothing does."""
+    listed_within: tuple[str, str] | None = None
+    """(kind, property) when Cloud Control lists the type only within a parent: an image's versions, by
+    the image's ImageName (ListResources with that property in its ResourceModel)."""
     open_enums: tuple[OpenEnum, ...] = ()
     """Enums of the schema that AWS extends without a new schema (instance types): the CRD and the operator
     check the form of a value, and the schema's list only makes an admission warning."""

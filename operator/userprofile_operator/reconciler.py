@@ -86,6 +86,10 @@ class ObjectView:
     role_not_allowed: str | None = None
     """Why the namespace's role must not be used (a guardrail of the operator's settings): then nothing
     goes to AWS for this object, and it says so. None when the role, if any, is allowed."""
+    referrers: tuple[str, ...] = ()
+    """Objects of ours being deleted whose references name this one (`Kind name`): on a delete of a kind
+    without `cleanup`, they go first (a domain before the lifecycle config it uses, a version before its
+    image), so that AWS does not refuse this delete while they still name it."""
     crd_deleted: bool = False
     """The kind's CRD is being deleted (an uninstall): the API server deletes every object of it, and
     none of those deletes is a person's wish to delete the AWS resource."""
@@ -814,6 +818,10 @@ class Reconciler:
         if cc is None:
             out.release = True
             return out
+        if view.referrers and self.kind.cleanup is None and not view.status.get("operation"):
+            # Not sent to AWS yet: it would refuse (ResourceConflict) while they name it. Woken when one goes.
+            message = f"Waiting for {', '.join(view.referrers)} to be deleted first: they refer to this {self.noun}"
+            return self._blocked(out, view, message, Reason.DELETING, "Normal")
         if self.kind.replace_on_change:
             # What the object made goes with it: the resource in use (status says which; the spec may name
             # an edit not made yet), and every one it replaced, first.

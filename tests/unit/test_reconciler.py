@@ -661,3 +661,36 @@ async def test_a_profile_made_before_the_role_was_disallowed_is_reported_never_t
     # Allowed again: the next pass finds it as it was, with one read.
     back = await reconciler.reconcile(view(status=status), cc, "drift")
     assert cc.calls == ["GetResource"] and cond(back.status, "Ready")["status"] == "True"
+
+
+async def test_a_lifecycle_config_is_deleted_after_the_objects_that_use_it() -> None:
+    """Everything deleted at once: the domain that names the script goes first; AWS is not asked (it would
+    refuse, ResourceConflict) until it has gone, and the wait is woken when it goes (blocked)."""
+    kind = by_name("SageMakerStudioLifecycleConfig")
+    reconciler = Reconciler(SETTINGS, kind)
+    make_view = VIEWS[kind]
+    cc = FakeCloudControl(kind)
+    created = await reconciler.reconcile(make_view(), cc, "create")
+    cc.calls.clear()
+    waiting = await reconciler.finalize(make_view(status=created.status, referrers=("SageMakerDomain platform",)), cc)
+    assert cc.calls == []
+    assert not waiting.release and waiting.blocked
+    ready = cond(waiting.status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Deleting")
+    assert "SageMakerDomain platform" in ready["message"]
+    gone = await reconciler.finalize(make_view(status={**created.status, **waiting.status}), cc)
+    assert cc.calls == ["DeleteResource"] and gone.release
+    assert cc.resources == {}
+
+
+async def test_an_image_version_has_no_tags_and_is_ours_by_the_identifier_its_create_returned() -> None:
+    kind = by_name("SageMakerImageVersion")
+    reconciler = Reconciler(SETTINGS, kind)
+    cc = FakeCloudControl(kind)
+    created = await reconciler.reconcile(VIEWS[kind](), cc, "create")
+    assert cond(created.status, "Ready")["status"] == "True"
+    ((identifier, model),) = cc.resources.items()
+    assert "Tags" not in model and created.status["identifier"] == identifier
+    cc.calls.clear()
+    again = await reconciler.reconcile(VIEWS[kind](status=created.status), cc, "drift")
+    assert cc.calls == ["GetResource"] and again.events == []

@@ -23,6 +23,7 @@ KIND = Kind(
     arn_property="ImageVersionArn",
     name_property="ImageName",
     references=(Reference(("ImageName",), "SageMakerImage", "imageName"),),
+    listed_within=("SageMakerImage", "ImageName"),  # Cloud Control lists versions of one image at a time
     columns=(
         Column("Image", ".status.imageName"),
         Column("BaseImage", ".spec.baseImage", priority=1),
