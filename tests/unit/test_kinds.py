@@ -139,13 +139,8 @@ def test_the_crd_generates_and_every_create_only_path_has_an_immutability_rule(k
     assert kind.schema.create_only, "every kind so far has createOnly properties"
     if kind.replace_on_change:
         # content-addressed (a lifecycle config): an edit is a replacement, so none is immutable
-        assert [r for r in spec["x-kubernetes-validations"] if "immutable" in r["message"]] == [
-            {
-                "rule": "has(self.region) == has(oldSelf.region) && (!has(self.region) || self.region == oldSelf.region)",
-                "message": "region is immutable: it cannot be added, changed or removed after creation",
-                "fieldPath": ".region",
-            }
-        ]
+        immutable = [r.get("fieldPath") for r in spec["x-kubernetes-validations"] if "immutable" in r["message"]]
+        assert immutable == [".region"]
         return
     for path in kind.schema.create_only:
         camel = kind.naming.spec_path(path)
