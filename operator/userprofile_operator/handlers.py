@@ -290,13 +290,16 @@ class Runtime:
         deleted waits for nothing."""
         identifier = status.get("identifier")
         fallback = (kind.schema.identifier_parts(str(identifier)) or {}) if identifier else ({} if deleting else None)
-        return resolve(
-            spec,
-            kind.references,
-            kind.naming.spec_path,
-            lambda target, name: self.seen.get((target, namespace, name)),
-            fallback,
-        )
+
+        def lookup(target: str, name: str) -> TargetState | None:
+            state = self.seen.get((target, namespace, name))
+            if deleting and state is not None and not state.ready:
+                # To be deleted, an object needs its targets' values as they are, Ready or not (a lifecycle
+                # config being deleted beside its domain is not Ready, and still names the domain's settings).
+                return dataclasses.replace(state, ready=True)
+            return state
+
+        return resolve(spec, kind.references, kind.naming.spec_path, lookup, fallback)
 
     def view(
         self, kind: Kind, body: Mapping[str, Any], retry: int, previous_spec: dict[str, Any] | None = None

@@ -72,19 +72,30 @@ def get(kube: Kube, resource: str, name: str, namespace: str) -> dict[str, Any]:
     return found
 
 
+def resources(emulator: EmulatorProcess, type_name: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = emulator.admin("GET", f"/_emulator/resources?Region={REGION}&TypeName={type_name}")[
+        "Resources"
+    ]
+    return found
+
+
 def configs(emulator: EmulatorProcess) -> dict[str, str]:
     """The lifecycle configs AWS has: name -> ARN."""
-    return {
-        r["Identifier"]: r["Properties"]["StudioLifecycleConfigArn"]
-        for r in emulator.resources(REGION)
-        if r.get("TypeName", LCC_TYPE) == LCC_TYPE and "StudioLifecycleConfigArn" in r["Properties"]
-    }
+    return {r["Identifier"]: r["Properties"]["StudioLifecycleConfigArn"] for r in resources(emulator, LCC_TYPE)}
 
 
-def aws_properties(emulator: EmulatorProcess, identifier: str) -> dict[str, Any]:
-    found = [r["Properties"] for r in emulator.resources(REGION) if r["Identifier"] == identifier]
+def aws_properties(emulator: EmulatorProcess, type_name: str, identifier: str) -> dict[str, Any]:
+    found = [r["Properties"] for r in resources(emulator, type_name) if r["Identifier"] == identifier]
     assert len(found) == 1, (identifier, found)
     return dict(found[0])
+
+
+def domain_arns(emulator: EmulatorProcess, domain_id: str) -> list[str]:
+    return lab_arns(aws_properties(emulator, "AWS::SageMaker::Domain", domain_id)["DefaultUserSettings"])
+
+
+def profile_arns(emulator: EmulatorProcess, profile_id: str) -> list[str]:
+    return lab_arns(aws_properties(emulator, "AWS::SageMaker::UserProfile", profile_id)["UserSettings"])
 
 
 def lab_arns(settings: dict[str, Any]) -> list[str]:
@@ -119,8 +130,8 @@ def test_editing_the_script_rolls_to_every_referrer_and_deletes_the_old_config(
     assert configs(emulator)[old_name] == old_arn
     domain_id = get(kube, "smdomain", "studio", ns)["status"]["identifier"]
     profile_id = get(kube, "smup", "alice", ns)["status"]["identifier"]
-    assert lab_arns(aws_properties(emulator, domain_id)["DefaultUserSettings"]) == [old_arn]
-    assert lab_arns(aws_properties(emulator, profile_id)["UserSettings"]) == [old_arn]
+    assert domain_arns(emulator, domain_id) == [old_arn]
+    assert profile_arns(emulator, profile_id) == [old_arn]
     domain_updates, profile_updates = updates(emulator, domain_id), updates(emulator, profile_id)
 
     # The edit people make in git: the script changes, nothing else.
@@ -142,14 +153,20 @@ def test_editing_the_script_rolls_to_every_referrer_and_deletes_the_old_config(
     new_name, new_arn = after["studioLifecycleConfigName"], after["arn"]
     assert new_name.startswith("idle-") and new_name != old_name and after["identifier"] == new_name
     assert configs(emulator).get(new_name) == new_arn
-    assert lab_arns(aws_properties(emulator, domain_id)["DefaultUserSettings"]) == [new_arn]
-    assert lab_arns(aws_properties(emulator, profile_id)["UserSettings"]) == [new_arn]
+    assert domain_arns(emulator, domain_id) == [new_arn]
+    assert profile_arns(emulator, profile_id) == [new_arn]
     # Each referrer moved with one UpdateResource; the config itself is never updated (AWS cannot).
     assert (updates(emulator, domain_id) - domain_updates, updates(emulator, profile_id) - profile_updates) == (1, 1)
     assert updates(emulator, old_name) == updates(emulator, new_name) == 0
 
     # Deleting everything leaves no config behind.
-    kube.kubectl("delete", "-n", ns, "-f", "-", "--timeout=90s", input=yaml.safe_dump_all(objects), timeout=100)
+    done = kube.kubectl(
+        "delete", "-n", ns, "-f", "-", "--timeout=90s", input=yaml.safe_dump_all(objects), timeout=100, check=False
+    )
+    assert done.returncode == 0, (
+        [r for r in resources(emulator, "AWS::SageMaker::Domain") if r["Identifier"] == domain_id],
+        [r for r in emulator.requests(REGION) if r.get("Identifier") == domain_id],
+    )
     assert new_name not in configs(emulator) and old_name not in configs(emulator)
 
 
@@ -220,7 +237,7 @@ def test_an_operator_killed_mid_roll_out_finishes_it_after_a_restart(
         )
         new = get(kube, "smlcc", "idle", ns)["status"]
         domain_id = get(kube, "smdomain", "studio", ns)["status"]["identifier"]
-        assert lab_arns(aws_properties(slow_emulator, domain_id)["DefaultUserSettings"]) == [new["arn"]]
+        assert domain_arns(slow_emulator, domain_id) == [new["arn"]]
         names = [
             n for n in configs(slow_emulator) if n.startswith("idle-") and n in {old["identifier"], new["identifier"]}
         ]

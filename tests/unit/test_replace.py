@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from tests.unit.test_reconciler import SETTINGS, FakeCloudControl, cond
+from tests.unit.test_reconciler import SETTINGS, FakeCloudControl, cond, domain_view
 from userprofile_operator.drift import DriftScheduler
 from userprofile_operator.handlers import Runtime
+from userprofile_operator.kinds.domain import KIND as DOMAIN
 from userprofile_operator.kinds.studiolifecycleconfig import KIND as LCC
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
 from userprofile_operator.reconciler import ObjectView, Reconciler
@@ -206,3 +208,15 @@ async def test_a_new_arn_moves_every_referrer_and_their_moves_wake_the_config() 
     runtime.saw(REFERRER, "MODIFIED", _alice("arn:b"))  # alice moved: the config looks again
     assert runtime.following == {"uid-lcc"}
     assert runtime.holders_of(LCC, "ml", "idle")("arn:b", ["arn:a"]) == Holders()
+
+
+async def test_a_domain_whose_settings_a_reference_took_along_is_still_deleted_in_aws() -> None:
+    """Deleting a domain and its lifecycle config at once: the config's object may be gone (or not Ready)
+    first, its reference then resolves to nothing and takes the domain's settings along, which leaves a spec
+    AWS would refuse. The domain AWS has (status.identifier) is deleted all the same, never orphaned."""
+    domains = Reconciler(SETTINGS, DOMAIN)
+    cc = FakeCloudControl(DOMAIN)
+    made = await domains.reconcile(domain_view(), cc, "create")
+    unusable = {"domainName": "studio", "authMode": "IAM"}  # defaultUserSettings went with the reference
+    out = await domains.finalize(dataclasses.replace(domain_view(status=made.status), spec=unusable), cc)
+    assert out.release and cc.resources == {} and "DeleteResource" in cc.calls
