@@ -299,7 +299,12 @@ class Runtime:
                 return dataclasses.replace(state, ready=True)
             return state
 
-        return resolve(spec, kind.references, kind.naming.spec_path, lookup, fallback)
+        settled = {
+            (str(entry.get("kind")), str(entry.get("name"))): str(entry.get("value"))
+            for entry in status.get("references") or []
+            if isinstance(entry, Mapping) and entry.get("value")
+        }
+        return resolve(spec, kind.references, kind.naming.spec_path, lookup, fallback, settled)
 
     def view(
         self, kind: Kind, body: Mapping[str, Any], retry: int, previous_spec: dict[str, Any] | None = None

@@ -166,6 +166,7 @@ def resolve(
     spec_path: Callable[[PropertyPath], tuple[str, ...]],
     lookup: Lookup,
     fallback: Mapping[PropertyPath, str] | None = None,
+    settled: Mapping[tuple[str, str], str] | None = None,
 ) -> Resolution:
     """The spec with its references resolved.
 
@@ -173,6 +174,10 @@ def resolve(
     resource): a reference that cannot be resolved now takes them, and a nested one without a fallback
     is left out, so that an existing resource stays managed (and deletable) when its target is gone.
     Without a fallback, an unresolved reference is reported in `waiting`.
+
+    `settled` holds what each reference resolved to in what the object last sent to AWS (its
+    `status.references`, by target kind and name): a target that cannot be read now (not Ready while it
+    changes, not seen yet after a restart) resolves to that, so the object keeps what AWS has, whole.
     """
     resolved: dict[str, Any] = copy.deepcopy(dict(spec))
     waiting: list[tuple[str, str, str]] = []
@@ -195,6 +200,10 @@ def resolve(
                 if value is not None:
                     values.append(value)
                     found.append((reference.target, name, value))
+                    continue
+                if settled and (reference.target, name) in settled:
+                    values.append(settled[(reference.target, name)])
+                    kept.append((reference.target, name))
                     continue
                 missing = True
                 if fallback is None:

@@ -226,15 +226,20 @@ def test_an_operator_killed_mid_roll_out_finishes_it_after_a_restart(
         )
         op.kill()
         op.start()
-        wait_for(
-            "the roll-out finished after the restart",
-            lambda: (
-                old["identifier"] not in configs(slow_emulator)
-                and not get(kube, "smlcc", "idle", ns)["status"].get("retiring")
-                and settled(kube, ns)()
-            ),
-            120,
-        )
+        try:
+            wait_for(
+                "the roll-out finished after the restart",
+                lambda: (
+                    old["identifier"] not in configs(slow_emulator)
+                    and not get(kube, "smlcc", "idle", ns)["status"].get("retiring")
+                    and settled(kube, ns)()
+                ),
+                120,
+            )
+        except AssertionError:
+            raise AssertionError(
+                (kube.kubectl("get", "sagemaker", "-n", ns, "-o", "yaml").stdout, configs(slow_emulator))
+            ) from None
         new = get(kube, "smlcc", "idle", ns)["status"]
         domain_id = get(kube, "smdomain", "studio", ns)["status"]["identifier"]
         assert domain_arns(slow_emulator, domain_id) == [new["arn"]]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
-from userprofile_operator.references import TargetState, named_targets
+from userprofile_operator.references import TargetState, named_targets, resolve
 from userprofile_operator.rollout import content_name, holders, roll
 
 AWS_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # StudioLifecycleConfigName's pattern
@@ -161,3 +161,27 @@ def test_named_targets_finds_references_anywhere_in_the_spec_list_items_too() ->
         (LCC, "git"),
         ("SageMakerImage", "torch"),
     }
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (TargetState(ready=True, identifier="idle-b", spec={}, arn="arn:b"), ["arn:b"]),  # moves on
+        (TargetState(ready=False, identifier="idle-b", spec={}, arn="arn:b"), ["arn:a"]),  # mid-edit: keeps
+        (None, ["arn:a"]),  # not seen yet after a restart: keeps what AWS has, the settings stay whole
+    ],
+)
+def test_a_referrer_keeps_what_it_last_sent_while_its_target_cannot_be_read(
+    target: TargetState | None, expected: list[str]
+) -> None:
+    spec = {"userSettings": {"jupyterLabAppSettings": {"lifecycleConfigArnsRefs": [{"name": "idle"}]}}}
+    resolution = resolve(
+        spec,
+        PROFILE.references,
+        PROFILE.naming.spec_path,
+        lambda kind, name: target,
+        fallback={},
+        settled={(LCC, "idle"): "arn:a"},
+    )
+    assert resolution.spec["userSettings"]["jupyterLabAppSettings"]["lifecycleConfigArns"] == expected
+    assert resolution.waiting == []
