@@ -111,7 +111,8 @@ def _add_inventory_parsers(sub: Any) -> None:
         "identifier",
         metavar="IDENTIFIER",
         help="the resource's Cloud Control identifier (a profile: UserProfileName|DomainId; a space: "
-        "DomainId|SpaceName), or its name alone with --domain-id",
+        "DomainId|SpaceName; a lifecycle or app image config: its name; an image or image version: its ARN), "
+        "or a profile's or space's name alone with --domain-id",
     )
     aws_flags(get)
     get.add_argument("--domain-id", help="the domain, when the name is given alone")
