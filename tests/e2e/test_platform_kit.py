@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import REGION
+from tests.e2e.test_studio import aws, everything, ready
 from tests.support.emulator import EmulatorProcess
 from tests.support.kube import REPO_ROOT, Kube, wait_for
 from tests.support.operator import OPERATOR, OperatorProcess
@@ -53,23 +54,6 @@ def platform(suffix: str) -> tuple[str, dict[str, str]]:
         if field is not None:
             doc["spec"][field] = names[doc["kind"]] = f"{doc['spec'][field]}-{suffix}"[:63]
     return yaml.safe_dump_all(docs), names
-
-
-def aws(emulator: EmulatorProcess, type_name: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = emulator.admin("GET", f"/_emulator/resources?Region={REGION}&TypeName={type_name}")[
-        "Resources"
-    ]
-    return found
-
-
-def everything(kube: Kube, namespace: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = kube.get_json("sagemaker", "-n", namespace)["items"]
-    return items
-
-
-def ready(kube: Kube, obj: dict[str, Any]) -> bool:
-    cond = kube.condition(obj, "Ready") or {}
-    return cond.get("status") == "True" and cond.get("observedGeneration") == obj["metadata"]["generation"]
 
 
 def test_the_platform_example_converges_in_dependency_order_and_one_delete_leaves_aws_empty(

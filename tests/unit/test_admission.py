@@ -43,6 +43,16 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 POLICIES = REPO_ROOT / "deploy" / "helm" / "sagemaker-userprofile-operator" / "files" / "admission"
 STALE = "stale: run `make crd` (userprofile-operator crd --output-dir crds --policies-dir ...)"
 each_kind = pytest.mark.parametrize("kind", all_kinds(), ids=lambda kind: kind.kind)
+PARAMETERS = (
+    "allowedDomainIds",
+    "allowedExecutionRoles",
+    "allowedInstanceTypes",
+    "allowedLifecycleConfigs",
+    "allowedImages",
+    "allowAdoption",
+    "allowDataDeletion",
+)
+"""The SageMakerTenantPolicy's parameters: each validation of a policy names one of them."""
 IAM_ROLE_PATTERN = re.compile(r":iam::.*:role")
 
 
@@ -178,15 +188,7 @@ def test_every_validation_names_its_rule_and_uses_only_variables_defined_before(
         used = set(re.findall(r"variables\.(\w+)", variable["expression"]))
         assert used <= set(defined), variable
         defined.append(variable["name"])
-    rules = (
-        "allowedDomainIds",
-        "allowedExecutionRoles",
-        "allowedInstanceTypes",
-        "allowedLifecycleConfigs",
-        "allowedImages",
-        "allowAdoption",
-        "allowDataDeletion",
-    )
+    rules = PARAMETERS
     for validation in spec["validations"]:
         text = validation["expression"] + validation["messageExpression"]
         assert set(re.findall(r"variables\.(\w+)", text)) <= set(defined), validation
@@ -260,15 +262,7 @@ def test_the_tenant_policy_crd_names_and_scope() -> None:
 
 def test_the_parameters_and_their_bounds() -> None:
     spec = _tenant_spec()
-    assert set(spec["properties"]) == {
-        "allowedDomainIds",
-        "allowedExecutionRoles",
-        "allowedInstanceTypes",
-        "allowedLifecycleConfigs",
-        "allowedImages",
-        "allowAdoption",
-        "allowDataDeletion",
-    }
+    assert set(spec["properties"]) == set(PARAMETERS)
     assert spec["properties"]["allowDataDeletion"]["default"] is False
     assert spec["properties"]["allowAdoption"] == {
         **spec["properties"]["allowAdoption"],
