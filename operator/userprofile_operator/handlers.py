@@ -255,6 +255,7 @@ class Runtime:
             kind.naming.spec_path,
             lambda target, name: self.seen.get((target, namespace, name)),
             fallback,
+            ready_only=not deleting,
         )
 
     def view(

@@ -665,13 +665,15 @@ class Reconciler:
         try:
             spec = self.spec_model.from_spec(view.spec)
         except pydantic.ValidationError:
-            # Unusable (a reference whose target is gone, on an object AWS never confirmed): a request in
-            # flight may still create it, so finish that request and delete what it made.
-            if view.status.get("operation") and cc is not None and view.spec.get("deletionPolicy") != "Retain":
+            # Unusable (a reference whose target is gone): a request in flight may still create it, so finish
+            # that request and delete what it made; what AWS has (status.identifier) is deleted all the same.
+            known = view.status.get("identifier")
+            keep = view.spec.get("deletionPolicy") == "Retain" or view.spec.get("managementPolicy") == "ObserveOnly"
+            if (view.status.get("operation") or known) and cc is not None and not keep:
                 try:
-                    return await self._finalize(out, view, None, cc, None, None)
+                    return await self._finalize(out, view, str(known) if known else None, cc, None, None)
                 except AwsError as err:
-                    return self._delete_retry(out, view, "", err)
+                    return self._delete_retry(out, view, str(known or ""), err)
             out.release = True
             return out
         identifier = self._identifier(view, spec)

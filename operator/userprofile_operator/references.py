@@ -131,8 +131,12 @@ def resolve(
     spec_path: Callable[[PropertyPath], tuple[str, ...]],
     lookup: Lookup,
     fallback: Mapping[PropertyPath, str] | None = None,
+    ready_only: bool = True,
 ) -> Resolution:
     """The spec with its references resolved.
+
+    `ready_only`: a target's value counts only once it is Ready; False (an object being deleted) takes
+    the value a target still shows (the ARN of a lifecycle config whose own delete waits).
 
     `fallback` holds values the object already settled (its identifier's parts, once AWS has the
     resource): a reference that cannot be resolved now takes them, and a nested one without a fallback
@@ -153,7 +157,7 @@ def resolve(
             missing = False
             for name in names:
                 target = lookup(reference.target, name)
-                value = target.value(reference) if target is not None and target.ready else None
+                value = target.value(reference) if target is not None and (target.ready or not ready_only) else None
                 if value is not None:
                     values.append(value)
                     continue

@@ -56,6 +56,14 @@ def platform(suffix: str) -> tuple[str, dict[str, str]]:
     return yaml.safe_dump_all(docs), names
 
 
+def _gone(kube: Kube, namespace: str) -> bool:
+    """True once the namespace holds none of our objects; else says what each one left waits for."""
+    left = everything(kube, namespace)
+    if left:
+        raise AssertionError([(o["kind"], o["metadata"]["name"], kube.condition(o, "Ready")) for o in left])
+    return True
+
+
 def test_the_platform_example_converges_in_dependency_order_and_one_delete_leaves_aws_empty(
     kube: Kube, emulator: EmulatorProcess, shared_namespace: str
 ) -> None:
@@ -102,7 +110,8 @@ def test_the_platform_example_converges_in_dependency_order_and_one_delete_leave
 
     # Everything at once: the domain goes first, then what it used; the image after its version.
     started = time.monotonic()
-    kube.kubectl("delete", "-n", shared_namespace, "-f", "-", "--timeout=150s", input=manifest, timeout=160)
+    kube.kubectl("delete", "-n", shared_namespace, "-f", "-", "--wait=false", input=manifest)
+    wait_for("every object gone", lambda: _gone(kube, shared_namespace), timeout=150)
     took = time.monotonic() - started
     assert everything(kube, shared_namespace) == []
     for kind, type_name in TYPES.items():
