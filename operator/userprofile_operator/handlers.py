@@ -299,17 +299,17 @@ class Runtime:
             return view, None  # no client: nothing can reach AWS
         return view, self.aws().for_target(Target(region, ns.get("role_arn")), kind)
 
-    def _referrers(self, kind: Kind, namespace: str, name: str) -> tuple[str, ...]:
-        """The objects of the namespace being deleted whose references name this one."""
+    def _referrers(self, kind: Kind, namespace: str, name: str) -> tuple[tuple[str, bool], ...]:
+        """The objects of the namespace whose references name this one, and whether each is being deleted."""
         found = []
         for (other, other_ns, other_name), state in list(self.seen.items()):
-            if other_ns != namespace or not state.deleting:
+            if other_ns != namespace:
                 continue
             other_kind = next((k for k in self.kinds if k.kind == other), None)
             if other_kind is not None and name in referenced(
                 state.spec, other_kind.references, other_kind.naming.spec_path, kind.kind
             ):
-                found.append(f"{other} {other_name}")
+                found.append((f"{other} {other_name}", state.deleting))
         return tuple(sorted(found))
 
     def _unseen(self, target: str) -> str | None:

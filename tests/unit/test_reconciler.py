@@ -672,12 +672,21 @@ async def test_a_lifecycle_config_is_deleted_after_the_objects_that_use_it() -> 
     cc = FakeCloudControl(kind)
     created = await reconciler.reconcile(make_view(), cc, "create")
     cc.calls.clear()
-    waiting = await reconciler.finalize(make_view(status=created.status, referrers=("SageMakerDomain platform",)), cc)
+    domain = ("SageMakerDomain platform", True)  # being deleted too
+    waiting = await reconciler.finalize(make_view(status=created.status, referrers=(domain,)), cc)
     assert cc.calls == []
     assert not waiting.release and waiting.blocked
     ready = cond(waiting.status, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "Deleting")
     assert "SageMakerDomain platform" in ready["message"]
+    # deleted alone, while the domain stays and names it: blocked, and a person is told what to do
+    blocked = await reconciler.finalize(
+        make_view(status=created.status, referrers=(("SageMakerDomain platform", False),)), cc
+    )
+    assert cc.calls == [] and blocked.blocked
+    ready = cond(blocked.status, "Ready")
+    assert ready["reason"] == "DeleteBlocked" and "still refer to it" in ready["message"]
+    assert [e[1] for e in blocked.events] == ["DeleteBlocked"]
     gone = await reconciler.finalize(make_view(status={**created.status, **waiting.status}), cc)
     assert cc.calls == ["DeleteResource"] and gone.release
     assert cc.resources == {}
