@@ -222,7 +222,10 @@ def test_list_get_and_import_know_the_platform_kinds(crd: Kube, tmp_path: Any) -
         table = cli(emu, kube, "list", "--kind", "SageMakerAppImageConfig", *common)
         assert table.returncode == 0 and "team-lab" in table.stdout, table.stderr
 
-        image_arn = next(r["Identifier"] for r in emu.resources(REGION) if r["Identifier"].endswith(":image/team"))
+        images = cli(emu, kube, "list", "--kind", "smimage", *common, "-o", "json")
+        assert images.returncode == 0, images.stderr
+        ((image_arn, image_name),) = [(i["identifier"], i["imageName"]) for i in json.loads(images.stdout)]
+        assert image_arn.endswith(":image/team") and image_name == "team"
         got = cli(emu, kube, "get", "--kind", "smimage", image_arn, *common[:2], "-o", "json")
         assert got.returncode == 0, got.stderr
         assert json.loads(got.stdout)["imageName"] == "team"
