@@ -39,7 +39,10 @@ POLICY = {
     "allowedDomainIds": [DOMAIN],
     "allowedExecutionRoles": [rf"arn:aws:iam::{ACCOUNT}:role/team-a/.*"],
     "allowedInstanceTypes": ["ml.t3.medium", "ml.m5.large"],
+    "allowedLifecycleConfigs": ["team-a-.*"],
+    "allowedImages": ["team-a-.*"],
 }
+LCC_B = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:studio-lifecycle-config/team-b-mine"
 MUTATING = ("CreateResource", "UpdateResource", "DeleteResource")
 ADMISSION_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 
@@ -211,6 +214,38 @@ REFUSED = [
         manifests.profile("leaver", cleanupOnDelete={"ownedSpaces": "Delete"}),
         "allowDataDeletion: spec.cleanupOnDelete.ownedSpaces: Delete deletes the private spaces of the profile",
         id="profile-owned-spaces-delete",
+    ),
+    pytest.param(  # a script of another team, by ARN: the name in it is checked
+        manifests.profile("their-script", userSettings={"jupyterLabAppSettings": {"lifecycleConfigArns": [LCC_B]}}),
+        f"allowedLifecycleConfigs: spec.userSettings.jupyterLabAppSettings.lifecycleConfigArns names {LCC_B}",
+        id="profile-lifecycle-config",
+    ),
+    pytest.param(  # an image of another team in a list item
+        domain(
+            "their-image",
+            defaultUserSettings={
+                "executionRole": ROLE_A,
+                "jupyterLabAppSettings": {
+                    "customImages": [
+                        {"imageName": "team-a-ok", "appImageConfigName": "lab"},
+                        {"imageName": "team-b-gpu", "appImageConfigName": "lab"},
+                    ]
+                },
+            },
+        ),
+        "allowedImages: spec.defaultUserSettings.jupyterLabAppSettings.customImages.imageName names team-b-gpu, "
+        "an image not allowed",
+        id="domain-custom-image",
+    ),
+    pytest.param(  # what a Ref would reach is checked where it is made: the image object's own name
+        {
+            "apiVersion": manifests.API_VERSION,
+            "kind": "SageMakerImage",
+            "metadata": {"name": "their-image"},
+            "spec": {"imageName": "team-b-gpu", "imageRoleArn": ROLE_A},
+        },
+        "allowedImages: spec.imageName names team-b-gpu",
+        id="image-name",
     ),
     pytest.param(
         domain("wiped", cleanupOnDelete={"homeEfs": "Delete"}),
