@@ -30,7 +30,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--kinds",
         metavar="KINDS",
-        help="the kinds to manage, comma-separated: smup, smdomain, smspace, smlcc, smimage, smimageversion, smaic (or their plurals or kind names); "
+        help="the kinds to manage, comma-separated: smup, smdomain, smspace, smlcc, smimage, smimageversion, "
+        "smaic (or their plurals or kind names); "
         "default: all (SMUP_KINDS). An enabled kind whose CRD is not served is reported on /readyz and picked "
         "up once it is; the others are reconciled meanwhile",
     )
