@@ -259,6 +259,14 @@ def test_settings_naming_what_does_not_exist_are_refused(client: Any) -> None:
     event = patched(client, f"alice|{DOMAIN}", patch, TYPE_NAME)
     assert (event["OperationStatus"], event["ErrorCode"]) == ("FAILED", "NotFound")
     assert "DefaultResourceSpec" not in json.dumps(get_properties(client, f"alice|{DOMAIN}"))
+    # "None" is SageMaker's word for no lifecycle config: it names nothing.
+    none = {"JupyterServerAppSettings": {"DefaultResourceSpec": {"LifecycleConfigArn": "None"}}}
+    assert (
+        patched(client, f"alice|{DOMAIN}", [{"op": "add", "path": "/UserSettings", "value": none}], TYPE_NAME)[
+            "OperationStatus"
+        ]
+        == "SUCCESS"
+    )
     # A lifecycle config of another region is none of this region's.
     elsewhere = {"LifecycleConfigArns": [LCC_ARN.replace(REGION, "eu-west-1")]}
     event = failed(client, space(SpaceSettings={"JupyterServerAppSettings": elsewhere}), SPACE_TYPE)

@@ -145,6 +145,10 @@ class Demo:
         except RuntimeError as err:
             raise DemoError(f"{err} (is the package installed with its [emulator] extra? `make venv` does)") from None
         self.emulator.add_domain(DOMAIN, REGION)
+        # The lifecycle configs, images and app image configs the examples name, as an account has them.
+        examples = [REPO_ROOT / "examples" / name for name in (*EXAMPLES, STUDIO)]
+        documents = [doc for path in examples for doc in yaml.safe_load_all(path.read_text()) if doc]
+        self.emulator.add_platform_kit_named_in(REGION, documents)
 
     def install_crd_and_rbac(self) -> str:
         """The chart's CRDs, ServiceAccount and RBAC, as `helm template` renders them; returns the SA name."""
