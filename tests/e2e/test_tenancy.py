@@ -522,10 +522,11 @@ def test_the_chart_ships_what_these_tests_used(guardrails: Guardrails, kube: Kub
     """`kubectl get validatingadmissionpolicybindings` is how an admin audits the guardrails (docs/multi-tenancy.md)."""
     listed = kube.kubectl("get", "validatingadmissionpolicybindings", "-o", "name").stdout.split()
     ours = sorted(n.split("/", 1)[1] for n in listed if guardrails.fullname in n)
-    plurals = ("sagemakerdomains", "sagemakerspaces", "sagemakeruserprofiles")
+    plurals = [kind.plural for kind in all_kinds()]  # every kind's guardrails, the platform kit's too
+    studio = ("sagemakerdomains", "sagemakerspaces", "sagemakeruserprofiles")  # the kinds with instance types
     assert ours == sorted(
         [
             *(f"{guardrails.fullname}-tenant-{plural}-{op}" for plural in plurals for op in ("create", "update")),
-            *(f"{guardrails.fullname}-warn-{plural}" for plural in (*plurals, "sagemakertenantpolicies")),
+            *(f"{guardrails.fullname}-warn-{plural}" for plural in (*studio, "sagemakertenantpolicies")),
         ]
     )
