@@ -354,6 +354,8 @@ class World:
         for use in rules_for(schema.type_name).uses:
             prefix = render(use.prefix, {}, self.region, self.backend.account_id)
             for value in values_at(model, use.key):
+                if value in use.nothing:
+                    continue
                 missing = render(use.missing, {}, self.region, self.backend.account_id, extra={"value": value})
                 if not value.startswith(prefix):
                     # Names nothing of this account and region: no key can match it.

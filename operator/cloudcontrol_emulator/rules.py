@@ -148,7 +148,8 @@ class Use:
     is cut off (an ARN naming a resource of this account and region); ``identifier`` turns the rest,
     ``{value}``, into the target's Cloud Control identifier. A value naming no existing target fails
     the create or update with ``NotFound`` and ``missing`` (over ``{value}`` and ``{region}``, the
-    value as given). While the model names a target, the target cannot be deleted.
+    value as given). While the model names a target, the target cannot be deleted. A value in
+    ``nothing`` names no target.
     """
 
     target: str
@@ -156,6 +157,8 @@ class Use:
     missing: str
     identifier: str = "{value}"
     prefix: str = ""
+    nothing: frozenset[str] = frozenset()
+    """Values that name nothing (SageMaker's ``None`` in a lifecycle config ARN's place)."""
 
 
 @dataclass(frozen=True)
@@ -256,17 +259,26 @@ _SPACE_REF = Reference(target=SPACE, keys={("SpaceName",): ("SpaceName",), ("Dom
 _LIFECYCLE_CONFIG_ARN = "arn:aws:sagemaker:{region}:{account}:studio-lifecycle-config/"
 _IMAGE_ARN = "arn:aws:sagemaker:{region}:{account}:image/"
 _LIFECYCLE_CONFIG_MISSING = "StudioLifecycleConfig {value} does not exist (region {region})."
+# SageMaker's API patterns for these ARNs end in `|None`: "None" is how a setting says "no config".
+_NONE = frozenset({"None"})
 
 #: What a domain's, a profile's or a space's settings name (SageMaker checks them on create and
 #: update, and refuses to delete what is named: DeleteStudioLifecycleConfig's documentation says
 #: the config must first be removed "from UserSettings in all Domains and UserProfiles").
 _SETTINGS_USES = (
-    Use(STUDIO_LIFECYCLE_CONFIG, ("LifecycleConfigArns",), _LIFECYCLE_CONFIG_MISSING, prefix=_LIFECYCLE_CONFIG_ARN),
+    Use(
+        STUDIO_LIFECYCLE_CONFIG,
+        ("LifecycleConfigArns",),
+        _LIFECYCLE_CONFIG_MISSING,
+        prefix=_LIFECYCLE_CONFIG_ARN,
+        nothing=_NONE,
+    ),
     Use(
         STUDIO_LIFECYCLE_CONFIG,
         ("DefaultResourceSpec", "LifecycleConfigArn"),
         _LIFECYCLE_CONFIG_MISSING,
         prefix=_LIFECYCLE_CONFIG_ARN,
+        nothing=_NONE,
     ),
     Use(
         IMAGE,

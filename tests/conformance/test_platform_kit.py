@@ -120,9 +120,12 @@ def test_an_image_is_named_by_the_arn_aws_makes_from_its_name(client: Any) -> No
     arn = f"{ARN}:image/team-image"
     assert final["Identifier"] == arn
     assert get_properties(client, arn, IMAGE_TYPE)["ImageDisplayName"] == "Team image"
-    assert patched(client, arn, [{"op": "replace", "path": "/ImageDisplayName", "value": "Ours"}], IMAGE_TYPE)[
-        "OperationStatus"
-    ] == "SUCCESS"
+    assert (
+        patched(client, arn, [{"op": "replace", "path": "/ImageDisplayName", "value": "Ours"}], IMAGE_TYPE)[
+            "OperationStatus"
+        ]
+        == "SUCCESS"
+    )
     assert get_properties(client, arn, IMAGE_TYPE)["ImageDisplayName"] == "Ours"
     assert failed(client, image(), IMAGE_TYPE)["ErrorCode"] == "AlreadyExists"
     with pytest.raises(ClientError) as caught:
@@ -153,9 +156,12 @@ def test_versions_are_numbered_per_image_and_named_by_their_arn(client: Any) -> 
     third = create_and_wait(client, version(tag="1.2"), VERSION_TYPE)["Identifier"]
     assert get_properties(client, third, VERSION_TYPE)["Version"] == 3
     # An update keeps the number; BaseImage cannot change.
-    assert patched(client, third, [{"op": "add", "path": "/JobType", "value": "NOTEBOOK_KERNEL"}], VERSION_TYPE)[
-        "OperationStatus"
-    ] == "SUCCESS"
+    assert (
+        patched(client, third, [{"op": "add", "path": "/JobType", "value": "NOTEBOOK_KERNEL"}], VERSION_TYPE)[
+            "OperationStatus"
+        ]
+        == "SUCCESS"
+    )
     assert get_properties(client, third, VERSION_TYPE)["Version"] == 3
     with pytest.raises(client.exceptions.NotUpdatableException):
         update(client, third, [{"op": "replace", "path": "/BaseImage", "value": f"{ECR}/x:2"}], VERSION_TYPE)
@@ -253,6 +259,14 @@ def test_settings_naming_what_does_not_exist_are_refused(client: Any) -> None:
     event = patched(client, f"alice|{DOMAIN}", patch, TYPE_NAME)
     assert (event["OperationStatus"], event["ErrorCode"]) == ("FAILED", "NotFound")
     assert "DefaultResourceSpec" not in json.dumps(get_properties(client, f"alice|{DOMAIN}"))
+    # "None" is SageMaker's word for no lifecycle config: it names nothing.
+    none = {"JupyterServerAppSettings": {"DefaultResourceSpec": {"LifecycleConfigArn": "None"}}}
+    assert (
+        patched(client, f"alice|{DOMAIN}", [{"op": "add", "path": "/UserSettings", "value": none}], TYPE_NAME)[
+            "OperationStatus"
+        ]
+        == "SUCCESS"
+    )
     # A lifecycle config of another region is none of this region's.
     elsewhere = {"LifecycleConfigArns": [LCC_ARN.replace(REGION, "eu-west-1")]}
     event = failed(client, space(SpaceSettings={"JupyterServerAppSettings": elsewhere}), SPACE_TYPE)

@@ -31,11 +31,15 @@ SELECTOR = f"app.kubernetes.io/name=sagemaker-userprofile-operator,app.kubernete
 
 
 def start_emulator(latency: float = 0.2) -> EmulatorProcess:
-    """The emulator on the bridge address, so pods reach it, with the examples' domain in us-east-1.
+    """The emulator on the bridge address, so pods reach it, with the examples' domain in us-east-1 and
+    what their settings name.
     The bridge must exist (``LocalNode.prepare``)."""
     emulator = EmulatorProcess(latency=latency, host=BRIDGE_IP).start()
     try:
         emulator.add_domain(DOMAIN, REGION)
+        # What the examples' settings name (lifecycle configs, images), as an account has them.
+        examples = [REPO_ROOT / "examples" / name for name in ("minimal.yaml", "full.yaml")]
+        emulator.add_platform_kit_named_in(REGION, [yaml.safe_load(path.read_text()) for path in examples])
     except BaseException:
         emulator.stop()
         raise

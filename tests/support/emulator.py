@@ -54,6 +54,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+from tests.support.manifests import platform_kit_named_in
 from tests.support.processes import stop_process
 
 LISTENING_PREFIX = "listening on "
@@ -327,6 +328,15 @@ class EmulatorProcess:
             return self.admin("POST", "/_emulator/resources/create", {"Region": region, "DesiredState": desired_state})
         items = [{"Region": region, "DesiredState": dict(item)} for item in desired_state]
         return self.admin("POST", "/_emulator/resources/create", items)
+
+    def add_platform_kit_named_in(self, region: str, manifests: Iterable[Mapping[str, Any]]) -> None:
+        """Create, as in the console, the lifecycle configs, images and app image configs that the settings
+        of these manifests name (the examples' placeholders): SageMaker refuses settings naming what does
+        not exist."""
+        named = platform_kit_named_in(m["spec"] for m in manifests)
+        items = [{"Region": region, "TypeName": t, "DesiredState": d} for t, d in named]
+        if items:
+            self.admin("POST", "/_emulator/resources/create", items)
 
     def oob_patch(self, region: str, identifier: str, patch: Sequence[Mapping[str, Any]]) -> Any:
         body = {"Region": region, "Identifier": identifier, "PatchDocument": [dict(op) for op in patch]}

@@ -16,6 +16,9 @@ STUDIO_EXECUTION_ROLE = "arn:aws:iam::123456789012:role/sagemaker-userprofile-op
 KIND = "SageMakerUserProfile"
 DOMAIN = "d-abcdef123456"
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # the emulator's default account, which the examples' placeholder ARNs name
+_LIFECYCLE_CONFIG_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:studio-lifecycle-config/"
+_LIFECYCLE_CONFIG_APP_TYPES = ("JupyterServer", "KernelGateway", "CodeEditor", "JupyterLab")
 
 
 def _metadata(name: str, namespace: str | None, annotations: Mapping[str, str] | None) -> dict[str, Any]:
@@ -102,3 +105,54 @@ def domain(
 def object_list(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """A ``v1`` List of `items`: one ``kubectl apply`` for a whole batch."""
     return {"apiVersion": "v1", "kind": "List", "items": [dict(item) for item in items]}
+
+
+def platform_kit_named_in(specs: Iterable[Mapping[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(Cloud Control type, desired state) of each lifecycle config, image and app image config that the
+    settings of these specs (camelCase) name, once each: what must exist in AWS before SageMaker takes them.
+    Lifecycle configs are named by ARN (only those of the examples' account and region count); each gets
+    the app type of the settings it is found in, and an `echo` script."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def lifecycle_config(arn: Any, app_type: str) -> None:
+        if isinstance(arn, str) and arn.startswith(_LIFECYCLE_CONFIG_ARN):
+            name = arn.removeprefix(_LIFECYCLE_CONFIG_ARN)
+            found.setdefault(
+                ("AWS::SageMaker::StudioLifecycleConfig", name),
+                {
+                    "StudioLifecycleConfigName": name,
+                    "StudioLifecycleConfigAppType": app_type,
+                    "StudioLifecycleConfigContent": "ZWNobyBzZXQgdXA=",  # base64 of `echo set up`
+                },
+            )
+
+    def walk(node: Any, app_type: str) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, app_type)
+            return
+        if not isinstance(node, Mapping):
+            return
+        for key, value in node.items():
+            if key.endswith("AppSettings"):
+                named = key[0].upper() + key[1 : -len("AppSettings")]
+                walk(value, named if named in _LIFECYCLE_CONFIG_APP_TYPES else "JupyterLab")
+            elif key == "lifecycleConfigArns":
+                for arn in value or []:
+                    lifecycle_config(arn, app_type)
+            elif key == "lifecycleConfigArn":
+                lifecycle_config(value, app_type)
+            elif key == "customImages":
+                for image in value or []:
+                    name, config = image.get("imageName"), image.get("appImageConfigName")
+                    if name:
+                        state = {"ImageName": name, "ImageRoleArn": STUDIO_EXECUTION_ROLE}
+                        found.setdefault(("AWS::SageMaker::Image", name), state)
+                    if config:
+                        found.setdefault(("AWS::SageMaker::AppImageConfig", config), {"AppImageConfigName": config})
+            else:
+                walk(value, app_type)
+
+    for spec in specs:
+        walk(spec, "JupyterLab")
+    return [(type_name, state) for (type_name, _), state in found.items()]
