@@ -77,7 +77,8 @@ CLOUD_CONTROL_ACTIONS = (
 )
 PASS_ROLE = "iam:PassRole"
 # `arn:aws[...]:<service>:<region>:<account>:<resource-type>/...` as the registry schemas write ARN patterns.
-_ARN_PATTERN = re.compile(r"^arn:aws(?:\[[^\]]*\][*+?]?)?:([a-z0-9-]+):.*?:([a-z][a-z0-9-]*)/")
+# The partition may be a class (`aws[a-z\-]*`) or a group (`aws(-[\w]+)*`); the slash may be escaped.
+_ARN_PATTERN = re.compile(r"^\^?arn:aws(?:\[[^\]]*\][*+?]?|\([^)]*\)[*+?]?)?:([a-z0-9-]+):.*?:([a-z][a-z0-9-]*)\\?/")
 
 
 def handler_permissions(kind: Kind) -> set[str]:
@@ -100,7 +101,7 @@ def assume_namespace_roles(partition: str = "aws") -> dict[str, Any]:
 
 def own_resource_arn(kind: Kind, partition: str = "aws") -> str:
     """`arn:<partition>:<service>:*:*:<resource-type>/*`, from the pattern of the kind's ARN property."""
-    pattern = kind.schema.properties[kind.arn_property].get("pattern", "")
+    pattern = kind.schema.node_at((kind.arn_property,)).get("pattern", "")
     match = _ARN_PATTERN.match(pattern)
     if match is None:
         raise SystemExit(

@@ -23,9 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--account-id", default="123456789012")
-    parser.add_argument(
-        "--latency", type=float, default=0.5, help="seconds a Create/Update/Delete stays IN_PROGRESS"
-    )
+    parser.add_argument("--latency", type=float, default=0.5, help="seconds a Create/Update/Delete stays IN_PROGRESS")
     parser.add_argument(
         "--app-delete-latency",
         type=float,

@@ -27,9 +27,7 @@ OPERATION: Final = "DescribeFileSystems"
 CONTENT_TYPE: Final = "application/json"
 DEFAULT_MAX_ITEMS: Final = 100
 # botocore's FileSystemId pattern: an id, or the file system's ARN.
-_FILE_SYSTEM_ID: Final = re.compile(
-    r"(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-:]+:file-system/)?(fs-[0-9a-f]{8,40})"
-)
+_FILE_SYSTEM_ID: Final = re.compile(r"(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-:]+:file-system/)?(fs-[0-9a-f]{8,40})")
 # What SageMaker's home volumes report (an empty volume of a new domain).
 _EMPTY_VOLUME_BYTES: Final = 6144
 

@@ -44,7 +44,7 @@ from userprofile_operator.models import (
     ManagementPolicy,
     status_model,
 )
-from userprofile_operator.references import REF_SUFFIX
+from userprofile_operator.references import ref_key
 
 __all__ = [
     "CATEGORIES",
@@ -176,9 +176,12 @@ IMMUTABLE_SPEC_PATHS: Final = (("region",),)
 def immutable_spec_paths(kind: Kind) -> tuple[tuple[str, ...], ...]:
     """camelCase paths under spec that CEL rules freeze: the createOnly properties, the references that
     stand for one of them, then region."""
+    if kind.replace_on_change:
+        # An edit of the createOnly content is a replacement, not a refusal (`Kind.replace_on_change`).
+        return IMMUTABLE_SPEC_PATHS
     create_only = [kind.naming.spec_path(path) for path in kind.schema.create_only]
     refs = [
-        (*kind.naming.spec_path(ref.path)[:-1], kind.naming.spec_name(ref.path[-1]) + REF_SUFFIX)
+        (*kind.naming.spec_path(ref.path)[:-1], ref_key(ref, kind.naming.spec_name(ref.path[-1])))
         for ref in kind.references
         if ref.path in kind.schema.create_only
     ]
@@ -186,33 +189,47 @@ def immutable_spec_paths(kind: Kind) -> tuple[tuple[str, ...], ...]:
 
 
 def _reference_fields(kind: Kind, parent: PropertyPath, props: JsonObject, required: list[str]) -> list[Rule]:
-    """Adds `<field>Ref` beside each field of `parent` that another object can supply; the field is then
-    no longer required, and a CEL rule asks for exactly one of the two."""
+    """Adds `<field>Ref` beside each field of `parent` that another object can supply (in each item, where
+    `parent` is a list's item); the field is then no longer required, and a CEL rule asks for exactly one
+    of the two. A list of values gets the plural `<field>Refs`, whose targets' values join the list."""
     rules: list[Rule] = []
     for ref in kind.references:
         if ref.path[:-1] != parent:
             continue
         name = kind.naming.spec_name(ref.path[-1])
+        key = ref_key(ref, name)
         target = by_name(ref.target)
-        source = "identifier" if ref.value == "identifier" else ref.value
-        props[name + REF_SUFFIX] = {
+        source = {"identifier": "identifier", "arn": "ARN"}.get(ref.value, ref.value)
+        name_schema: JsonObject = {
             "type": "object",
-            "description": (
-                f"Instead of {name}: the {target.kind} of this namespace that supplies it (its {source}), "
-                f"once that {target.noun} is Ready. Immutable like {name}."
-            ),
             "required": ["name"],
             "properties": {
                 "name": {"type": "string", "maxLength": 253, "description": f"metadata.name of the {target.kind}."}
             },
         }
+        if ref.plural:
+            item = props.get(name, {})
+            props[key] = {
+                "type": "array",
+                "description": (
+                    f"Beside {name}: {target.kind} objects of this namespace whose {source}s join the list, in "
+                    f"this order after the values {name} gives, each once, once every {target.noun} is Ready."
+                ),
+                "items": {**name_schema, "description": f"A {target.kind} of this namespace."},
+                **({"maxItems": item["maxItems"]} if "maxItems" in item else {}),
+            }
+            continue
+        immutable = " Immutable like {name}." if ref.path in kind.schema.create_only else ""
+        props[key] = {
+            **name_schema,
+            "description": (
+                f"Instead of {name}: the {target.kind} of this namespace that supplies it (its {source}), "
+                f"once that {target.noun} is Ready.{immutable.format(name=name)}"
+            ),
+        }
         if name in required:
             required.remove(name)
-        rules.append(
-            Rule(
-                f"has(self.{name}) != has(self.{name}{REF_SUFFIX})", f"exactly one of {name} and {name}Ref must be set"
-            )
-        )
+        rules.append(Rule(f"has(self.{name}) != has(self.{key})", f"exactly one of {name} and {key} must be set"))
     return rules
 
 
@@ -365,7 +382,10 @@ def spec_schema(kind: Kind) -> JsonObject:
         raise ValueError(f"operator fields clash with schema properties: {sorted(overlap)}")
     props.update({name: dict(field) for name, field in operator_fields.items()})
 
-    required = [spec_name(name) for name in schema.required]
+    # A content-addressed kind's name is derived (`rollout.named_spec`); the spec may give its prefix.
+    required = [
+        spec_name(name) for name in schema.required if not (kind.replace_on_change and name == kind.name_property)
+    ]
     rules: list[Rule] = _reference_fields(kind, (), props, required)
     for path in immutable_spec_paths(kind):
         if len(path) == 1 and path[0] in required:

@@ -38,8 +38,9 @@ from userprofile_operator.plan import (
     resolve_region,
 )
 from userprofile_operator.reconciler import ObjectView, Outcome, Reconciler, Trigger
-from userprofile_operator.references import Resolution, TargetState, resolve, target_of
+from userprofile_operator.references import Resolution, TargetState, named_targets, referenced, resolve, target_of
 from userprofile_operator.resync import Resync
+from userprofile_operator.rollout import Holders, holders
 from userprofile_operator.settings import (
     DRIFT_INTERVAL_ANNOTATION,
     ROLE_ARN_ANNOTATION,
@@ -79,6 +80,10 @@ class Runtime:
         # waits for which target. A target's event wakes its waiters: no polling.
         self.seen: dict[tuple[str, str, str], TargetState] = {}
         self.waiting: dict[tuple[str, str, str], set[Ref]] = {}
+        # Objects asked to resolve their references again because a target's value changed (a replaced
+        # lifecycle config's ARN), by uid: checked once each, as soon as no handler is at work on them.
+        self.following: set[str] = set()
+        self.uids: dict[tuple[str, str, str], Ref] = {}  # (kind name, namespace, name) -> its Ref
         # (kind name, namespace, name) -> (Ready's status, its reason): counted as `smup_objects`.
         self.states: dict[tuple[str, str, str], tuple[str, str]] = {}
         self.followups: dict[str, int] = {}  # uid -> retries of a check that must come back (outside kopf)
@@ -137,10 +142,15 @@ class Runtime:
 
     def schedule_drift(self, kind: Kind, body: Mapping[str, Any], spread: float | None = None) -> None:
         """Plan the next drift check: an interval from now (jittered), or at random within `spread`."""
+        meta = body.get("metadata", {})
+        if self.scheduler is not None and meta.get("uid") in self.following:
+            # Asked to follow a target while a handler was at work on it: that check comes first.
+            ref = Ref(kind, meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", ""))
+            self.scheduler.schedule(ref, self.settings.poll_min)
+            return
         interval = self.drift_interval(body)
         if self.scheduler is None or interval <= 0:
             return
-        meta = body.get("metadata", {})
         delay = random.uniform(0, spread) if spread else drift_delay(interval, self.settings.drift_jitter)
         self.scheduler.schedule(Ref(kind, meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", "")), delay)
 
@@ -150,6 +160,7 @@ class Runtime:
         key = (kind.kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         if event_type == "DELETED":
             self.seen.pop(key, None)
+            self.uids.pop(key, None)
             self.states.pop(key, None)
             self.blocked.pop(str(meta.get("uid") or ""), None)
             # What a blocked delete waits for may have been this object: look again now.
@@ -159,8 +170,11 @@ class Runtime:
         blocked = self.blocked.get(str(meta.get("uid") or ""))
         if blocked is not None and int(meta.get("generation") or 0) != blocked[3]:
             self.wake(str(meta.get("uid")))  # its spec changed (e.g. cleanupOnDelete): look again now
-        target = target_of(body)
+        target = target_of(body, named_targets(body.get("spec") or {}, kind.references, kind.naming.spec_path))
+        before = self.seen.get(key)
         self.seen[key] = target
+        self.uids[key] = Ref(kind, key[1], key[2], str(meta.get("uid") or ""))
+        self._roll_out(key, before, target)
         conditions = (body.get("status") or {}).get("conditions") or []
         self.states[key] = (
             condition_status(conditions, "Ready") or "Unknown",
@@ -169,6 +183,33 @@ class Runtime:
         if target.ready and self.scheduler is not None:
             for ref in self.waiting.pop(key, set()):
                 self.scheduler.schedule(ref, 0)
+
+    def _roll_out(self, key: tuple[str, str, str], before: TargetState | None, now: TargetState) -> None:
+        """A target whose value changed (a replaced resource's new ARN): every object naming it follows now.
+        An object naming a target that still has old resources to delete (`status.retiring`): that target
+        looks again, since this object may have been the last to use one."""
+        if before is not None and now.ready and (before.arn, before.identifier) != (now.arn, now.identifier):
+            for other, known in list(self.seen.items()):
+                if other[1] == key[1] and (key[0], key[2]) in known.named:
+                    self.follow(other)
+        for target_kind, target_name in now.named:
+            target = (target_kind, key[1], target_name)
+            named = self.seen.get(target)
+            if named is not None and named.retiring:
+                self.follow(target, delay=1.0)
+
+    def follow(self, key: tuple[str, str, str], delay: float = 0.0) -> None:
+        """Reconcile the object now (after `delay`), outside kopf, once: its references resolve anew. Many
+        calls before it runs are one check."""
+        ref = self.uids.get(key)
+        if ref is None or self.scheduler is None or ref.uid in self.following:
+            return
+        self.following.add(ref.uid)
+        self.scheduler.schedule(ref, delay)
+
+    def holders_of(self, kind: Kind, namespace: str, name: str) -> Callable[[str | None, Sequence[str]], Holders]:
+        """Who of ours still uses old values of this object (see `rollout.holders`)."""
+        return lambda current, old: holders((kind.kind, namespace, name), current, old, self.seen)
 
     def object_states(self) -> Iterator[tuple[str, str, str]]:
         """(kind, Ready's status, its reason) of every object the watch has shown: `smup_objects`."""
@@ -249,13 +290,21 @@ class Runtime:
         deleted waits for nothing."""
         identifier = status.get("identifier")
         fallback = (kind.schema.identifier_parts(str(identifier)) or {}) if identifier else ({} if deleting else None)
-        return resolve(
-            spec,
-            kind.references,
-            kind.naming.spec_path,
-            lambda target, name: self.seen.get((target, namespace, name)),
-            fallback,
-        )
+
+        def lookup(target: str, name: str) -> TargetState | None:
+            state = self.seen.get((target, namespace, name))
+            if deleting and state is not None and not state.ready:
+                # To be deleted, an object needs its targets' values as they are, Ready or not (a lifecycle
+                # config being deleted beside its domain is not Ready, and still names the domain's settings).
+                return dataclasses.replace(state, ready=True)
+            return state
+
+        settled = {
+            (str(entry.get("kind")), str(entry.get("name"))): str(entry.get("value"))
+            for entry in status.get("references") or []
+            if isinstance(entry, Mapping) and entry.get("value")
+        }
+        return resolve(spec, kind.references, kind.naming.spec_path, lookup, fallback, settled)
 
     def view(
         self, kind: Kind, body: Mapping[str, Any], retry: int, previous_spec: dict[str, Any] | None = None
@@ -270,6 +319,13 @@ class Runtime:
             self.waiting.setdefault((target, namespace, target_name), set()).add(ref)
         if previous_spec is not None:
             previous_spec = self._resolve(kind, namespace, previous_spec, status).spec
+        recorded = {(str(e.get("kind")), str(e.get("name"))): e.get("value") for e in status.get("references") or []}
+        references = tuple(resolution.values) + tuple(
+            (target, target_name, str(recorded[(target, target_name)]))
+            for target, target_name in resolution.kept
+            if recorded.get((target, target_name))
+        )
+        referrers = self._referrers(kind, namespace, name) if meta.get("deletionTimestamp") else ()
         ns = self.namespaces.get(namespace, {})
         # Once created, a resource lives where status says: a namespace annotation changed later must not
         # make the operator look for (or create) it in another region.
@@ -291,10 +347,26 @@ class Runtime:
                 f"{target} {name} ({self._unseen(target) or why})" for target, name, why in resolution.waiting
             ),
             role_not_allowed=self.role_refusal(namespace),
+            references=references,
+            holders=self.holders_of(kind, namespace, name) if kind.replace_on_change else None,
+            referrers=referrers,
         )
         if view.role_not_allowed is not None or not region:
             return view, None  # no client: nothing can reach AWS
         return view, self.aws().for_target(Target(region, ns.get("role_arn")), kind)
+
+    def _referrers(self, kind: Kind, namespace: str, name: str) -> tuple[str, ...]:
+        """The objects of the namespace being deleted whose references name this one."""
+        found = []
+        for (other, other_ns, other_name), state in list(self.seen.items()):
+            if other_ns != namespace or not state.deleting:
+                continue
+            other_kind = next((k for k in self.kinds if k.kind == other), None)
+            if other_kind is not None and name in referenced(
+                state.spec, other_kind.references, other_kind.naming.spec_path, kind.kind
+            ):
+                found.append(f"{other} {other_name}")
+        return tuple(sorted(found))
 
     def _unseen(self, target: str) -> str | None:
         """Why no object of the kind named `target` can be seen, when the operator does not watch it."""
@@ -310,17 +382,29 @@ class Runtime:
         assert self.objects is not None
         body = await self.objects.get(ref.kind, ref.namespace, ref.name)
         if body is None or body["metadata"].get("uid") != ref.uid or body["metadata"].get("deletionTimestamp"):
+            self.following.discard(ref.uid)
             return
         status = body.get("status") or {}
         waited = condition_reason(status.get("conditions") or [], "Ready") == Reason.REFERENCE_NOT_READY
         ours = ref.uid in self.followups  # a request this check started and came back for
+        following = ref.uid in self.following  # a target it names changed its value
+        if following and (ref.uid in self.busy or not reconciled(body)):
+            # A handler is at work on it, and may have resolved the old value: look again once it is done.
+            if self.scheduler is not None:
+                self.scheduler.schedule(ref, self.settings.poll_min)
+            return
+        self.following.discard(ref.uid)
         if not ((reconciled(body) and (status.get("identifier") or waited)) or ours):
             return  # a handler is at work on it, or it waits for a new spec; it schedules the next check
         view, cc = self.view(ref.kind, body, self.followups.get(ref.uid, 0))
         with self.working_on(ref.uid):
-            trigger: Trigger = "reference" if waited else "resume" if ours else "drift"
+            trigger: Trigger = "reference" if waited or following else "resume" if ours else "drift"
             outcome = await self.reconcilers[ref.kind].reconcile(view, cc, trigger)
-        if outcome.retry_in is not None and self.scheduler is not None:
+        for key in outcome.follow:
+            self.follow(key)
+        if ref.uid in self.following and self.scheduler is not None:
+            self.scheduler.schedule(ref, self.settings.poll_min)  # asked again while this check ran
+        elif outcome.retry_in is not None and self.scheduler is not None:
             # Outside kopf nobody retries for us: come back ourselves (a create woken by its reference
             # outlives the in-line wait; a drift correction meets throttling).
             self.followups[ref.uid] = self.followups.get(ref.uid, 0) + 1
@@ -456,6 +540,8 @@ def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, kind: Kind
         with runtime.working_on(view.uid):
             outcome = await reconciler.reconcile(view, cc, trigger)
         runtime.schedule_drift(kind, body)
+        for key in outcome.follow:
+            runtime.follow(key)
         _apply(outcome, body, patch)
 
     @kopf.on.create(*kind.resource, registry=registry, id="reconcile")
@@ -470,7 +556,7 @@ def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, kind: Kind
     async def on_resume(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
         ready = condition_status(body.status.get("conditions") or [], "Ready") == "True"
         refused = runtime.role_refusal(body.metadata.namespace or "") is not None
-        if ready and reconciled(body) and not refused:
+        if ready and reconciled(body) and not refused and not body.status.get("retiring"):
             # Nothing in flight and nothing to do: re-read it within one drift interval, spread out.
             runtime.schedule_drift(kind, body, spread=runtime.drift_interval(body))
             return

@@ -118,14 +118,10 @@ class Ownership:
         return self.owner is Owner.UNMANAGED and self.ref is None
 
 
-def _tags(kind: Kind) -> str:
-    path = kind.schema.tag_property
-    assert path is not None and len(path) == 1, f"{kind.type_name}: no top-level tag property"
-    return path[0]
-
-
 def owner_tag(kind: Kind, properties: Mapping[str, Any]) -> str | None:
-    for tag in properties.get(_tags(kind)) or []:
+    """The ownership tag's value; None also for a type without tags (an image version)."""
+    path = kind.schema.tag_property
+    for tag in (properties.get(path[0]) if path else None) or []:
         if isinstance(tag, Mapping) and tag.get("Key") == OWNER_TAG_KEY:
             return str(tag.get("Value", ""))
     return None
@@ -155,6 +151,13 @@ def classify(
                 return Ownership(Owner.CLUSTER, obj.ref, owner_tag=tag, ref=obj.ref, cluster=cluster)
         return Ownership(Owner.ORPHAN, f"orphan:{rest}", owner_tag=tag, cluster=cluster)
     identifier = identifier_of(kind, properties)
+    if kind.schema.tag_property is None:
+        # A type without tags (an image version) carries no mark: ours if an object manages its identifier.
+        if objects is None:
+            return Ownership(Owner.UNKNOWN, NO_CLUSTER_ACCESS)
+        for obj in objects:
+            if not obj.observe_only and obj.identifier == identifier and obj.region in (None, region):
+                return Ownership(Owner.CLUSTER, obj.ref, ref=obj.ref)
     for obj in objects or ():
         if obj.observe_only and obj.identifier == identifier and obj.region in (None, region):
             return Ownership(Owner.UNMANAGED, f"unmanaged (observed by {obj.ref})", ref=obj.ref)
@@ -294,7 +297,10 @@ def manifest_names(
 def writable_state(kind: Kind, properties: Mapping[str, Any]) -> dict[str, Any]:
     """The resource as a desired state to adopt: without our ownership tag and AWS's own `aws:` tags."""
     state = dict(properties)
-    key = _tags(kind)
+    path = kind.schema.tag_property
+    if path is None:
+        return state
+    key = path[0]
     tags = [
         dict(t)
         for t in state.pop(key, None) or []
@@ -445,7 +451,15 @@ async def _read_resources(opts: Options) -> list[dict[str, Any]]:
     pool = CloudControlPool(opts.max_concurrent, opts.rate, opts.burst)
     try:
         cc = pool.for_target(Target(opts.region), opts.kind)
-        listed = await cc.list_all()
+        if opts.kind.listed_within is None:
+            listed = await cc.list_all()
+        else:  # one parent at a time (an image's versions)
+            from userprofile_operator.kinds import by_name
+
+            parent_kind, key = opts.kind.listed_within
+            parents = await pool.for_target(Target(opts.region), by_name(parent_kind)).list_all()
+            names = {item["Properties"].get(key) for item in parents} - {None}
+            listed = [item for name in sorted(names) for item in await cc.list_all({key: name})]
         identifiers = [
             str(item["Identifier"])
             for item in listed
@@ -498,6 +512,8 @@ def parse_identifier(kind: Kind, text: str, domain_id: str | None) -> str:
     """The Cloud Control identifier: as given (`UserProfileName|DomainId`, `DomainId|SpaceName`), or a
     name alone with --domain-id."""
     paths = kind.schema.primary_identifier
+    if len(paths) == 1 and text:  # a name (a lifecycle config's) or an ARN (an image's): as given
+        return text
     if "|" in text:
         values = dict(zip(paths, text.split("|"), strict=False))
         if len(text.split("|")) != len(paths) or not all(values.values()):

@@ -125,9 +125,19 @@ class Kind:
     """Fields another managed object can supply (`<field>Ref: {name}` beside them, same namespace)."""
     cleanup: Cleanup | None = None
     """What Studio leaves behind that blocks the kind's delete; None: nothing does."""
+    listed_within: tuple[str, str] | None = None
+    """(kind, property) when Cloud Control lists the type only within a parent: an image's versions, by
+    the image's ImageName (ListResources with that property in its ResourceModel)."""
     open_enums: tuple[OpenEnum, ...] = ()
     """Enums of the schema that AWS extends without a new schema (instance types): the CRD and the operator
     check the form of a value, and the schema's list only makes an admission warning."""
+    replace_on_change: bool = False
+    """Content-addressed: AWS cannot change the resource (its properties are createOnly), and people edit
+    it in git (a lifecycle script). Its AWS name (`name_property`) is derived: the spec's name, or the
+    object's, as a prefix, then a short hash of the createOnly content (kustomize's configMapGenerator
+    does the same). An edit is a new name: the operator creates the new resource, the objects that name
+    this one by reference follow to the new ARN, and the old resource is deleted once nothing of ours
+    refers to it (`status.retiring` until then). The CRD makes none of its createOnly fields immutable."""
 
     # -- API names -----------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ These are data and conversions only: no decisions (what to create, update or rep
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,7 +34,7 @@ from pydantic.alias_generators import to_camel, to_snake
 from cfn_registry.validation import desired_state_errors
 from userprofile_operator.kind import Kind
 from userprofile_operator.naming import NamingError
-from userprofile_operator.references import REF_SUFFIX
+from userprofile_operator.references import REF_SUFFIX, Reference
 
 __all__ = [
     "OPERATOR_SPEC_FIELDS",
@@ -263,6 +264,31 @@ class OperationInFlight(_StatusModel):
     started_at: KubeTime | None = Field(default=None, description="When the operation was requested.")
 
 
+class ReferenceInUse(_StatusModel):
+    """What one reference resolved to in what the object last sent to AWS."""
+
+    description: ClassVar[str] = "A value a reference of this object resolved to, as last sent to AWS."
+
+    kind: str = Field(max_length=63, description="The kind of the object the reference names.")
+    name: str = Field(max_length=253, description="The name of that object (same namespace).")
+    value: str = Field(max_length=2048, description="What it resolved to (an id, a name or an ARN).")
+
+
+class Retiring(_StatusModel):
+    """An old resource of a content-addressed kind: replaced after an edit, deleted once nothing uses it."""
+
+    description: ClassVar[str] = (
+        "A {noun} this object made before its content last changed, deleted once nothing of ours uses it."
+    )
+
+    identifier: str = Field(max_length=256, description="Its Cloud Control identifier (its name).")
+    arn: str | None = Field(default=None, max_length=256, description="Its ARN.")
+    waiting_for: str | None = Field(
+        default=None, max_length=_K8S_MAX_STRING, description="What its delete waits for: who still uses it."
+    )
+    attempts: int | None = Field(default=None, ge=0, description="Delete requests AWS refused or failed so far.")
+
+
 class ResourceStatus(_StatusModel):
     """`.status` of a managed object, as the operator writes it; the CRDs' status schema is generated
     from this model (`crd.status_schema`)."""
@@ -307,6 +333,13 @@ class ResourceStatus(_StatusModel):
     aws_state: dict[str, Any] | None = Field(
         default=None, description="The {noun} as AWS last reported it (camelCase)."
     )
+    references: list[ReferenceInUse] | None = Field(
+        default=None,
+        description=(
+            "What the object's references (the `...Ref` fields) resolved to in what it last sent to AWS: "
+            "a resource replaced after an edit is deleted once every object naming it has moved on."
+        ),
+    )
 
     @classmethod
     def patch(cls, **fields: Any) -> dict[str, Any]:
@@ -349,11 +382,27 @@ class ResourceStatus(_StatusModel):
         return patch
 
 
+def _mirrored(kind: Kind) -> list[Reference]:
+    """The references whose value status keeps beside the identifier: one value each (not a list, not in
+    a list's items) and the only reference of its field name (a domain's many `lifecycleConfigArnRef`s
+    have no one value to show)."""
+    names = Counter(reference.path[-1] for reference in kind.references)
+    return [
+        reference
+        for reference in kind.references
+        if not reference.plural
+        and names[reference.path[-1]] == 1
+        and not any(
+            kind.schema.node_at(reference.path[:i]).get("type") == "array" for i in range(1, len(reference.path))
+        )
+    ]
+
+
 def reference_fields(kind: Kind) -> dict[str, tuple[str, ...]]:
     """The status fields that hold what the kind's references settled, by Python name, each with the
     camelCase path under spec it mirrors: `domain_id` <- `domainId`, `owner_user_profile_name` <-
     `ownershipSettings.ownerUserProfileName`."""
-    paths = (kind.naming.spec_path(reference.path) for reference in kind.references)
+    paths = (kind.naming.spec_path(reference.path) for reference in _mirrored(kind))
     return {to_snake(path[-1]): path for path in paths}
 
 
@@ -363,7 +412,28 @@ def status_model(kind: Kind) -> type[ResourceStatus]:
     reference), the value in use, whether the spec gave it or its `<field>Ref` resolved to it. Printer
     columns read them, so `kubectl get` shows the domain of a profile that names its domain object."""
     fields: dict[str, Any] = {}
-    for reference in kind.references:
+    if kind.replace_on_change:
+        name = kind.naming.spec_name(kind.name_property)
+        description = (
+            f"The {name} in AWS now: spec.{name} (else the object's name) and a hash of the content. An edit "
+            "makes a new one."
+        )
+        max_length = int(kind.schema.node_at((kind.name_property,)).get("maxLength", 256))
+        fields[to_snake(name)] = (
+            str | None,
+            Field(default=None, alias=name, max_length=max_length, description=description),
+        )
+        fields["retiring"] = (
+            list[Retiring] | None,
+            Field(
+                default=None,
+                description=(
+                    "What this object made before its content last changed, still to delete: deleted once "
+                    "nothing of ours uses it (SageMaker refuses while something does), and with the object."
+                ),
+            ),
+        )
+    for reference in _mirrored(kind):
         path = kind.naming.spec_path(reference.path)
         dotted, ref = ".".join(path), ".".join((*path[:-1], path[-1] + REF_SUFFIX))
         description = f"The {dotted} in use: spec.{dotted}, or what spec.{ref} resolved to."

@@ -56,7 +56,7 @@ async def _managed_by(kind: Kind, identifier: str, around: Surroundings) -> tupl
     if observed is None:
         return False, None
     tag_property = kind.schema.tag_property
-    tags = tag_property[0] if tag_property else "Tags"
+    tags = tag_property[0] if tag_property else None
     _, owner = ownership(observed, OWNER_TAG_KEY, "", tags=tags)
     if owner is not None and around.manages(kind, owner):
         return True, f"{kind.kind} {owner}"

@@ -43,18 +43,23 @@ def owner_tag_value(cluster: str, namespace: str, name: str) -> str:
 Ownership = Literal["ours", "unowned", "other"]
 
 
-def ownership(observed: dict[str, Any], owner_key: str, owner_value: str, *, tags: str) -> tuple[Ownership, str | None]:
+def ownership(
+    observed: dict[str, Any], owner_key: str, owner_value: str, *, tags: str | None
+) -> tuple[Ownership, str | None]:
     """Whose resource is this, by its ownership tag (in the `tags` property): ours, nobody's, or
-    someone else's (and whose)."""
-    for tag in observed.get(tags) or []:
+    someone else's (and whose). A type without tags (`tags` None) can carry no mark: nobody's."""
+    for tag in (observed.get(tags) if tags else None) or []:
         if tag.get("Key") == owner_key:
             value = str(tag.get("Value"))
             return ("ours" if value == owner_value else "other"), value
     return "unowned", None
 
 
-def with_owner_tag(desired: dict[str, Any], owner_key: str, owner_value: str, *, tags: str) -> dict[str, Any]:
-    """The desired state with our ownership tag added (the user's own tags kept as they are)."""
+def with_owner_tag(desired: dict[str, Any], owner_key: str, owner_value: str, *, tags: str | None) -> dict[str, Any]:
+    """The desired state with our ownership tag added (the user's own tags kept as they are); as it is
+    for a type without tags."""
+    if tags is None:
+        return desired
     kept = [t for t in desired.get(tags, []) if t.get("Key") != owner_key]
     return {**desired, tags: [*kept, {"Key": owner_key, "Value": owner_value}]}
 
@@ -109,7 +114,7 @@ def plan_patch(
     create_only: Iterable[str] = (),
     previous: dict[str, Any] | None = None,
     *,
-    tags: str,
+    tags: str | None,
     write_only: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
     """RFC 6902 operations that bring `observed` (AWS) to `desired` (the spec) over the fields the user set.
@@ -124,8 +129,8 @@ def plan_patch(
     skip = {p if p.startswith("/") else "/" + p for p in create_only}
     hidden = {p.strip("/") for p in write_only}
     desired = {k: v for k, v in desired.items() if k not in hidden}
-    observed_tags = observed.get(tags) or []
-    desired_tags = desired.pop(tags, None)
+    observed_tags = (observed.get(tags) if tags else None) or []
+    desired_tags = desired.pop(tags, None) if tags else None
     projected = _project({k: v for k, v in observed.items() if k != tags and k not in hidden}, desired)
     target = json.loads(json.dumps(desired))
     ops: list[dict[str, Any]] = []

@@ -16,12 +16,15 @@ An operation that outlives the in-line wait is written to `status.operation` and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pydantic
+from pydantic.alias_generators import to_snake
 
 from userprofile_operator import metrics, offboard
 from userprofile_operator.cleanup import plan_cleanup
@@ -55,6 +58,7 @@ from userprofile_operator.plan import (
     with_owner_tag,
     write_only_patch,
 )
+from userprofile_operator.rollout import Holders, named_spec, roll
 from userprofile_operator.settings import OWNER_TAG_KEY, Settings
 from userprofile_operator.uninstall import released_message
 from userprofile_operator.wire import NOT_FOUND_CODES, AwsError, ProgressEvent, is_transient
@@ -82,9 +86,19 @@ class ObjectView:
     role_not_allowed: str | None = None
     """Why the namespace's role must not be used (a guardrail of the operator's settings): then nothing
     goes to AWS for this object, and it says so. None when the role, if any, is allowed."""
+    referrers: tuple[str, ...] = ()
+    """Objects of ours being deleted whose references name this one (`Kind name`): on a delete of a kind
+    without `cleanup`, they go first (a domain before the lifecycle config it uses, a version before its
+    image), so that AWS does not refuse this delete while they still name it."""
     crd_deleted: bool = False
     """The kind's CRD is being deleted (an uninstall): the API server deletes every object of it, and
     none of those deletes is a person's wish to delete the AWS resource."""
+    references: tuple[tuple[str, str, str], ...] = ()
+    """(kind, name, value) of what its references resolve to (or, when a target cannot be read now, what
+    they last resolved to): recorded in `status.references` with what is sent to AWS."""
+    holders: Callable[[str | None, Sequence[str]], Holders] | None = None
+    """Who of ours may still use old values (ARNs) of this object, given its current one: from the runtime's
+    view of every object. Asked before a replaced resource is deleted (`Kind.replace_on_change`)."""
 
 
 @dataclass
@@ -95,6 +109,9 @@ class Outcome:
     events: list[tuple[str, str, str]] = field(default_factory=list)
     retry_in: float | None = None
     retry_reason: str = ""
+    follow: list[tuple[str, str, str]] = field(default_factory=list)
+    """(kind, namespace, name) of objects that should resolve their references again now: they name this
+    one, whose value changed, and have not moved to the new value yet."""
     release: bool = False
     blocked: bool = False
     """A delete waits for others (what is in the way, or objects of ours that depend on it): the handler
@@ -119,6 +136,7 @@ def _pointers(paths: tuple[tuple[str, ...], ...]) -> list[str]:
 # What SageMaker answers when a resource cannot be deleted while others depend on it (a profile with
 # spaces, a domain with profiles): Cloud Control reports it as ResourceConflict.
 _BLOCKED_CODES = frozenset({"ResourceConflict", "ResourceInUse"})
+_LISTED = 5  # users of a replaced resource named in its status; the rest are counted
 
 
 class Reconciler:
@@ -132,11 +150,20 @@ class Reconciler:
         self.create_only = _pointers(schema.create_only)
         self.write_only = _pointers(schema.write_only)
         tag_property = schema.tag_property
-        if tag_property is None or len(tag_property) != 1:
-            raise ValueError(f"{kind.type_name} has no top-level tag property; ownership needs one")
-        self.tags = tag_property[0]
+        if tag_property is not None and len(tag_property) != 1:
+            raise ValueError(f"{kind.type_name} keeps its tags below the top level; the ownership tag needs them there")
+        # Without tags (an image version) a resource is ours by the identifier our create request returned.
+        self.tags = tag_property[0] if tag_property else None
         self.noun = kind.noun
         self.Noun = kind.noun[:1].upper() + kind.noun[1:]
+        self.name_field = kind.naming.spec_name(kind.name_property)
+
+    def _named(self, view: ObjectView) -> ObjectView:
+        """A content-addressed kind's view with its AWS name derived from the content (`rollout`)."""
+        if not self.kind.replace_on_change:
+            return view
+        previous = named_spec(self.kind, view.name, view.previous_spec) if view.previous_spec else None
+        return dataclasses.replace(view, spec=named_spec(self.kind, view.name, view.spec), previous_spec=previous)
 
     # -- waiting -------------------------------------------------------------------------------
 
@@ -197,10 +224,15 @@ class Reconciler:
     def _conditions(view: ObjectView) -> list[dict[str, Any]]:
         return list(view.status.get("conditions") or [])
 
-    def _in_use(self, view: ObjectView) -> dict[str, str]:
+    def _in_use(self, view: ObjectView) -> dict[str, Any]:
         """The values of the fields references can supply, as the resolved spec has them (a domainIdRef's
-        domain id): status keeps them beside the identifier, for the printer columns."""
-        out: dict[str, str] = {}
+        domain id): status keeps them beside the identifier, for the printer columns; and what every
+        reference resolved to (`references`), so that a replaced target knows who has moved on."""
+        out: dict[str, Any] = {}
+        if self.kind.references:
+            out["references"] = [
+                {"kind": kind, "name": name, "value": value} for kind, name, value in view.references
+            ] or None
         for name, path in self.reference_fields.items():
             node: Any = view.spec
             for part in path:
@@ -294,6 +326,11 @@ class Reconciler:
             "last_sync_time": _now(),
             "drift_detected": False,
         }
+        if self.kind.replace_on_change:
+            # The name in use, and what it replaced (kept until deleted: a restart loses nothing).
+            extra[to_snake(self.name_field)] = identifier
+            before = {"identifier": view.status.get("identifier"), "arn": view.status.get("arn")}
+            extra["retiring"] = roll(view.status.get("retiring") or [], before, identifier) or None
         if view.status.get("failedGeneration") is not None:
             extra["failed_generation"] = None
         settled = all(condition_true_at(self._conditions(view), kind, view.generation) for kind in ("Ready", "Synced"))
@@ -316,6 +353,7 @@ class Reconciler:
 
     async def reconcile(self, view: ObjectView, cc: CloudControlApi | None, trigger: Trigger) -> Outcome:
         out = Outcome()
+        view = self._named(view)
         if view.waiting:
             return self._waiting(out, view)
         if view.role_not_allowed is not None:
@@ -334,7 +372,7 @@ class Reconciler:
             )
         identifier = self._identifier(view, spec)
         known = view.status.get("identifier")
-        if known and identifier and known != identifier:
+        if known and identifier and known != identifier and not self.kind.replace_on_change:
             # Only a reference can get here (the fields are immutable): it now names another parent.
             return self._terminal(
                 out,
@@ -345,6 +383,8 @@ class Reconciler:
             )
         try:
             result = await self._reconcile(out, view, spec, identifier, cc, trigger)
+            if self.kind.replace_on_change and result.retry_in is None:
+                result = await self._retire(result, view, cc)
         except AwsError as err:
             result = self._failed(out, view, err)
         metrics.RECONCILES.labels(
@@ -640,6 +680,96 @@ class Reconciler:
             extra=extra,
         )
 
+    # -- replaced resources (Kind.replace_on_change) -----------------------------------------------
+
+    async def _retire(self, out: Outcome, view: ObjectView, cc: CloudControlApi) -> Outcome:
+        """After a pass that left the object Ready: delete what it replaced, each once nothing of ours uses
+        it. Who still does is said in `status.retiring[].waitingFor`, and the objects that name this one
+        and have not moved yet are asked to follow (`Outcome.follow`). AWS refusing (ResourceConflict:
+        something outside our view still uses it) or failing is never terminal: it is retried."""
+        status = {**view.status, **out.status}
+        retiring = [dict(entry) for entry in status.get("retiring") or []]
+        conditions = status.get("conditions") or []
+        if not retiring or not condition_true_at(conditions, "Ready", view.generation):
+            return out
+        current = status.get("arn")
+        kept: list[dict[str, Any]] = []
+        wait_for_aws = False
+        for entry in retiring:
+            if entry.get("identifier") == status.get("identifier"):
+                continue  # in use again (an edit taken back): never deleted
+            found = view.holders(current, [entry.get("arn") or ""]) if view.holders is not None else Holders()
+            if found.reasons:
+                more = len(found.reasons) - _LISTED
+                listed = "; ".join(found.reasons[:_LISTED]) + (f"; and {more} more" if more > 0 else "")
+                kept.append({**entry, "waitingFor": f"still used by {listed}"})
+                if view.status.get("arn") == current:
+                    # The new value was known before this pass (a restart, a missed event): the objects
+                    # that have not moved are asked again. On the pass that makes it, its status event does.
+                    out.follow.extend(found.laggards)
+                continue
+            why, failed = await self._delete_retired(out, view, cc, entry)
+            if why is not None:
+                attempts = int(entry.get("attempts") or 0) + (1 if failed else 0)
+                kept.append({**entry, "waitingFor": why, "attempts": attempts})
+                wait_for_aws = True
+        out.status["retiring"] = kept or None
+        if kept:
+            # What AWS refused or still deletes is asked again after a back-off. Objects of ours that still
+            # use an old one wake this object when they change (the runtime); the longest back-off is only
+            # the safety net for them.
+            maximum = self.settings.retry_max
+            out.retry_in = backoff(view.retry, self.settings.retry_min, maximum) if wait_for_aws else maximum
+            waiting = "; ".join(f"{entry['identifier']}: {entry['waitingFor']}" for entry in kept)
+            out.retry_reason = f"replaced {self.noun}s not deleted yet ({waiting})"
+        return out
+
+    async def _delete_retired(
+        self, out: Outcome, view: ObjectView, cc: CloudControlApi, entry: dict[str, Any]
+    ) -> tuple[str | None, bool]:
+        """Deletes one replaced resource: (None once it is gone, else why not; whether the request failed,
+        so that the next attempt is a new request). Deterministic tokens: the same attempt re-sent after a
+        restart is the same request to AWS."""
+        identifier = str(entry["identifier"])
+        token = client_token("DELETE", view.uid, 0, "retire", identifier, entry.get("attempts") or 0)
+        try:
+            event = await self._wait(cc, await cc.delete(identifier, token), self.settings.inline_wait)
+        except AwsError as err:
+            if err.code.removesuffix("Exception") in NOT_FOUND_CODES:
+                return None, False
+            return f"{err.code}: {err.message}", not err.transient
+        if event.status == "SUCCESS" or event.error_code in NOT_FOUND_CODES:
+            out.event("Normal", "Retired", f"Deleted {self.noun} {identifier}: replaced, and no longer used")
+            return None, False
+        if not event.done:
+            return f"AWS is deleting it (request {event.request_token})", False
+        code = event.error_code or "GeneralServiceException"
+        if code in _BLOCKED_CODES:
+            return f"AWS refuses to delete it while something uses it: {event.message}", True
+        return f"{code}: {event.message}", True
+
+    async def _retire_on_delete(
+        self, out: Outcome, view: ObjectView, cc: CloudControlApi, retiring: list[dict[str, Any]]
+    ) -> Outcome | None:
+        """The object is deleted: every resource it replaced goes too, whoever still uses it (SageMaker
+        refuses while something does: then the delete waits, DeleteBlocked, and tries again). None once
+        all are gone."""
+        kept: list[dict[str, Any]] = []
+        for entry in retiring:
+            why, failed = await self._delete_retired(out, view, cc, dict(entry))
+            if why is not None:
+                attempts = int(entry.get("attempts") or 0) + (1 if failed else 0)
+                kept.append({**entry, "waitingFor": why, "attempts": attempts})
+        if not kept:
+            out.status["retiring"] = None
+            return None
+        message = f"Replaced {self.noun}s not deleted yet: " + "; ".join(
+            f"{entry['identifier']}: {entry['waitingFor']}" for entry in kept
+        )
+        self._blocked(out, view, message)
+        out.status["retiring"] = kept
+        return out
+
     # -- delete --------------------------------------------------------------------------------
 
     async def finalize(
@@ -649,6 +779,7 @@ class Reconciler:
         whose delete Studio can block (`Kind.cleanup`) clear the way first; without it, AWS's refusal is
         reported and waited out."""
         out = Outcome()
+        view = self._named(view)
         if view.crd_deleted:
             # Removing the operator (its CRDs) must never destroy what it managed: released as under
             # deletionPolicy: Retain, whatever the object says, and nothing is sent to AWS.
@@ -660,11 +791,14 @@ class Reconciler:
         try:
             spec = self.spec_model.from_spec(view.spec)
         except pydantic.ValidationError:
-            # Unusable (a reference whose target is gone, on an object AWS never confirmed): a request in
-            # flight may still create it, so finish that request and delete what it made.
-            if view.status.get("operation") and cc is not None and view.spec.get("deletionPolicy") != "Retain":
+            # Unusable (a reference whose target is gone or not Ready took settings along, or an object AWS
+            # never confirmed): what AWS has (status.identifier) or a request in flight may still create is
+            # deleted all the same, unless the object says to keep it.
+            known = view.status.get("identifier")
+            keep = view.spec.get("deletionPolicy") == "Retain" or view.spec.get("managementPolicy") == "ObserveOnly"
+            if (view.status.get("operation") or known) and cc is not None and not keep:
                 try:
-                    return await self._finalize(out, view, None, cc, None, None)
+                    return await self._finalize(out, view, known, cc, None, None)
                 except AwsError as err:
                     return self._delete_retry(out, view, "", err)
             out.release = True
@@ -687,6 +821,23 @@ class Reconciler:
         if cc is None:
             out.release = True
             return out
+        if view.referrers and self.kind.cleanup is None and not view.status.get("operation"):
+            # Not sent to AWS yet: it would refuse (ResourceConflict) while they name it. Woken when one goes.
+            message = f"Waiting for {', '.join(view.referrers)} to be deleted first: they refer to this {self.noun}"
+            return self._blocked(out, view, message, Reason.DELETING, "Normal")
+        if self.kind.replace_on_change:
+            # What the object made goes with it: the resource in use (status says which; the spec may name
+            # an edit not made yet), and every one it replaced, first.
+            identifier = view.status.get("identifier") or identifier
+            retiring = list(view.status.get("retiring") or [])
+            if (view.status.get("operation") or {}).get("type") == "CREATE" and view.status.get("identifier"):
+                # a replacement's create in flight: it is what remains once the one in use is gone
+                retiring.append({"identifier": view.status["identifier"], "arn": view.status.get("arn")})
+                identifier = None
+            if retiring:
+                held = await self._retire_on_delete(out, view, cc, retiring)
+                if held is not None:
+                    return held
         try:
             return await self._finalize(out, view, identifier, cc, spec.cleanup_on_delete, around)
         except AwsError as err:

@@ -177,9 +177,7 @@ def test_removing_an_optional_immutable_field_is_refused(
         ("userSettings.rStudioServerProAppSettings.userGroup", "R_STUDIO_USER"),
     ],
 )
-def test_adding_an_optional_immutable_field_later_is_refused(
-    crd: Kube, namespace: str, field: str, value: Any
-) -> None:
+def test_adding_an_optional_immutable_field_later_is_refused(crd: Kube, namespace: str, field: str, value: Any) -> None:
     manifest = _load(EXAMPLES / "minimal.yaml")
     _apply(crd, namespace, manifest)
     _set(manifest["spec"], field, value)
@@ -231,9 +229,7 @@ def test_explain_shows_descriptions(crd: Kube) -> None:
         "builtInLifecycleConfigArn",
     ):
         assert field in out
-    deeper = crd.kubectl(
-        "explain", "smup.spec.userSettings.jupyterLabAppSettings.appLifecycleManagement.idleSettings"
-    )
+    deeper = crd.kubectl("explain", "smup.spec.userSettings.jupyterLabAppSettings.appLifecycleManagement.idleSettings")
     assert "Idle shutdown" in deeper.stdout
     assert "idleTimeoutInMinutes" in deeper.stdout
     top = crd.kubectl("explain", "smup.spec").stdout

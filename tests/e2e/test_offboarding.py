@@ -71,8 +71,10 @@ def open_studio(emulator: EmulatorProcess, domain_id: str, app_type: str, name: 
     sagemaker.create_app(DomainId=domain_id, AppType=app_type, AppName=name, **owner)
     wait_for(
         f"{app_type}/{name} InService",
-        lambda: apps_of(emulator, domain_id, **{f"{k}Equals": v for k, v in owner.items()}).get(f"{app_type}/{name}")
-        == "InService",
+        lambda: (
+            apps_of(emulator, domain_id, **{f"{k}Equals": v for k, v in owner.items()}).get(f"{app_type}/{name}")
+            == "InService"
+        ),
     )
 
 
@@ -255,8 +257,7 @@ def test_a_domain_with_a_profile_nobody_manages_is_blocked_naming_it_and_the_pro
     kube.kubectl("delete", "smdomain", name, "-n", shared_namespace, "--wait=false")
     blocked = wait_for(
         "DeleteBlocked",
-        lambda: (c := ready_condition(kube, shared_namespace, "smdomain", name)).get("reason") == "DeleteBlocked"
-        and c,
+        lambda: (c := ready_condition(kube, shared_namespace, "smdomain", name)).get("reason") == "DeleteBlocked" and c,
     )
     assert f"user profile {stranger}, which no object here manages" in blocked["message"], blocked
     assert aws_profile(emulator, stranger, domain_id) is not None

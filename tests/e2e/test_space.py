@@ -173,9 +173,11 @@ def test_a_profile_with_spaces_waits_for_them_before_it_is_deleted(
     kube.kubectl("delete", "smup", owner, "-n", shared_namespace, "--wait=false")
     waiting = wait_for(
         "the delete waiting for the space's object",
-        lambda: (c := condition(kube, shared_namespace, "smup", owner, "Ready")).get("reason") == "Deleting"
-        and "Waiting for" in c.get("message", "")
-        and c,
+        lambda: (
+            (c := condition(kube, shared_namespace, "smup", owner, "Ready")).get("reason") == "Deleting"
+            and "Waiting for" in c.get("message", "")
+            and c
+        ),
     )
     assert waiting["status"] == "False"
     # names the space and the object that manages it; the space is its object's to delete, not the profile's

@@ -40,7 +40,11 @@ from userprofile_operator.settings import Settings
 
 OPERATOR = str(Path(sys.executable).parent / "userprofile-operator")
 UNSERVED = "not served by the API server, so not watched (is the CRD installed?)"
-KNOWN = "known: sagemakeruserprofiles, smup, sagemakerdomains, smdomain, sagemakerspaces, smspace, or all"
+KNOWN = (
+    "known: sagemakeruserprofiles, smup, sagemakerappimageconfigs, smaic, sagemakerdomains, smdomain, "
+    "sagemakerimages, smimage, sagemakerimageversions, smimageversion, sagemakerspaces, smspace, "
+    "sagemakerstudiolifecycleconfigs, smlcc, or all"
+)
 
 
 # -- --kinds --------------------------------------------------------------------------------------------
@@ -73,7 +77,7 @@ def test_unknown_kinds_are_one_error_naming_each_and_the_known_ones() -> None:
 def test_the_setting_keeps_the_plurals_of_the_chosen_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().kinds == "all"
     assert Settings(kinds="smspace,smup").kinds == "sagemakeruserprofiles,sagemakerspaces"
-    assert Settings(kinds="smup,smdomain,smspace").kinds == "all"
+    assert Settings(kinds="smup,smdomain,smspace,smlcc,smimage,smimageversion,smaic").kinds == "all"
     monkeypatch.setenv("SMUP_KINDS", "smdomain")
     assert Settings().kinds == "sagemakerdomains"
 
@@ -95,6 +99,10 @@ def test_run_help_describes_kinds(capsys: pytest.CaptureFixture[str]) -> None:
 # -- the watch self-check: what is served, what is reported ---------------------------------------------
 
 
+STUDIO = (PROFILE, DOMAIN, SPACE)
+"""The kinds of the watch self-check's tests: what they show holds for any number of kinds."""
+
+
 def served_metric(kind: str) -> float | None:
     return REGISTRY.get_sample_value("smup_kind_served", {"kind": kind})
 
@@ -107,7 +115,7 @@ def test_a_kind_whose_crd_is_not_served_is_reported_once_and_the_others_are_watc
     objects = FakeObjects([])
     objects.served = {PROFILE.crd_name}  # only the profile CRD is installed
     kopf = {PROFILE.crd_name}
-    guard = _guard(objects, clock, kopf, kinds=all_kinds())
+    guard = _guard(objects, clock, kopf, kinds=STUDIO)
     for _ in range(12):
         asyncio.run(guard.step())
         clock.now += 1
@@ -135,7 +143,7 @@ def test_a_crd_that_appears_later_is_picked_up(caplog: pytest.LogCaptureFixture)
     objects = FakeObjects([])
     objects.served = {PROFILE.crd_name}
     kopf = {PROFILE.crd_name}
-    guard = _guard(objects, clock, kopf, kinds=all_kinds())
+    guard = _guard(objects, clock, kopf, kinds=STUDIO)
     asyncio.run(guard.step())
     caplog.clear()
 
@@ -164,8 +172,8 @@ def test_a_kind_whose_crd_goes_away_is_reported_and_the_rest_goes_on(caplog: pyt
     caplog.set_level(logging.INFO, logger="userprofile_operator.watchguard")
     clock = Clock()
     objects = FakeObjects([])
-    kopf = {k.crd_name for k in all_kinds()}
-    guard = _guard(objects, clock, kopf, kinds=all_kinds())
+    kopf = {k.crd_name for k in STUDIO}
+    guard = _guard(objects, clock, kopf, kinds=STUDIO)
     asyncio.run(guard.step())
     objects.served.discard(SPACE.crd_name)  # the CRD is deleted; kopf drops it on the CRD's event
     kopf.discard(SPACE.crd_name)

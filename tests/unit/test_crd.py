@@ -30,7 +30,7 @@ from userprofile_operator.kind import CATEGORIES, GROUP, VERSION, Kind
 from userprofile_operator.kinds import all_kinds, by_name
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
 from userprofile_operator.models import ResourceStatus, status_model
-from userprofile_operator.references import REF_SUFFIX, Reference
+from userprofile_operator.references import REF_SUFFIX, Reference, ref_key
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRDS = REPO_ROOT / "crds"
@@ -110,7 +110,7 @@ def _crd_paths(node: dict[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[t
 def _ref_path(kind: Kind, reference: Reference) -> tuple[str, ...]:
     """Where the CRD puts a reference: `<field>Ref` beside the field it stands for."""
     camel = kind.naming.spec_path(reference.path)
-    return (*camel[:-1], camel[-1] + REF_SUFFIX)
+    return (*camel[:-1], ref_key(reference, camel[-1]))
 
 
 def _ref_paths(kind: Kind) -> set[tuple[str, ...]]:
@@ -267,8 +267,10 @@ def test_required_top_level_properties() -> None:
 @each_kind
 def test_the_spec_requires_what_the_schema_requires_but_referenced_fields(kind: Kind) -> None:
     referenced = _referenced(kind, ())
+    # a content-addressed kind's name is derived: the spec may give its prefix
+    derived = {kind.naming.spec_name(kind.name_property)} if kind.replace_on_change else set()
     expected = [kind.naming.spec_name(name) for name in kind.schema.required]
-    assert _spec(kind)["required"] == [name for name in expected if name not in referenced]
+    assert _spec(kind)["required"] == [name for name in expected if name not in referenced | derived]
 
 
 def test_patterns_come_from_the_cfn_lint_copy_where_the_registry_has_none() -> None:
@@ -379,6 +381,8 @@ def test_every_create_only_property_and_region_is_immutable(kind: Kind) -> None:
     expected = {kind.naming.spec_path(path) for path in kind.schema.create_only} | {("region",)}
     # the reference that stands for a createOnly field is as immutable as the field
     expected |= {_ref_path(kind, ref) for ref in kind.references if ref.path in kind.schema.create_only}
+    if kind.replace_on_change:
+        expected = {("region",)}  # an edit of its content is a replacement, never refused
     assert set(immutable_spec_paths(kind)) == expected
     for path in expected:
         rules = _rules_for(path, kind)
@@ -453,28 +457,61 @@ each_reference = pytest.mark.parametrize(
 
 
 def test_the_profile_and_the_space_name_their_parents_by_reference() -> None:
-    assert {(kind.kind, _ref_path(kind, ref)) for kind, ref in REFERENCES} == {
+    parents = {
+        (kind.kind, _ref_path(kind, ref))
+        for kind, ref in REFERENCES
+        if ref.target in ("SageMakerDomain", "SageMakerUserProfile", "SageMakerImage") and len(ref.path) <= 2
+    }
+    assert parents == {
         ("SageMakerUserProfile", ("domainIdRef",)),
         ("SageMakerSpace", ("domainIdRef",)),
         ("SageMakerSpace", ("ownershipSettings", "ownerUserProfileNameRef")),
+        ("SageMakerImageVersion", ("imageNameRef",)),
     }
+
+
+def test_studio_settings_name_scripts_and_images_by_reference_in_every_app_and_every_custom_image() -> None:
+    domain = by_name("SageMakerDomain")
+    jupyterlab = ("defaultUserSettings", "jupyterLabAppSettings")
+    paths = {_ref_path(domain, ref) for ref in domain.references}
+    assert (*jupyterlab, "lifecycleConfigArnsRefs") in paths
+    assert (*jupyterlab, "defaultResourceSpec", "lifecycleConfigArnRef") in paths
+    assert (*jupyterlab, "defaultResourceSpec", "sageMakerImageArnRef") in paths
+    assert (*jupyterlab, "defaultResourceSpec", "sageMakerImageVersionArnRef") in paths
+    assert (*jupyterlab, "customImages", "imageNameRef") in paths
+    assert (*jupyterlab, "customImages", "appImageConfigNameRef") in paths
+    assert ("defaultSpaceSettings", "kernelGatewayAppSettings", "lifecycleConfigArnsRefs") in paths
+    for kind in (by_name("SageMakerUserProfile"), by_name("SageMakerSpace")):
+        settings = "userSettings" if kind.kind == "SageMakerUserProfile" else "spaceSettings"
+        own = {_ref_path(kind, ref) for ref in kind.references}
+        assert (settings, "kernelGatewayAppSettings", "lifecycleConfigArnsRefs") in own
+        assert (settings, "kernelGatewayAppSettings", "customImages", "imageNameRef") in own
 
 
 @each_reference
 def test_a_reference_is_a_name_beside_its_field_and_exactly_one_of_them_is_set(kind: Kind, ref: Reference) -> None:
     field = kind.naming.spec_path(ref.path)
     parent = _crd_node(field[:-1], kind) if len(field) > 1 else _spec(kind)
+    while parent["type"] == "array":
+        parent = parent["items"]  # a field of a list's items: each item has its own reference
     name, ref_name = field[-1], _ref_path(kind, ref)[-1]
     assert name in parent["properties"]
     assert name not in parent.get("required", []), "the field is optional: its Ref may stand in for it"
     target = by_name(ref.target)
     node = parent["properties"][ref_name]
+    name_schema = {"name": {"type": "string", "maxLength": 253, "description": f"metadata.name of the {target.kind}."}}
+    assert target.kind in node["description"]
+    if ref.plural:
+        # a list of values: the targets' values join it, so both may be given
+        assert node["type"] == "array" and ref_name == f"{name}Refs"
+        assert node["items"]["required"] == ["name"] and node["items"]["properties"] == name_schema
+        assert node["maxItems"] == parent["properties"][name]["maxItems"]
+        assert not any(ref_name in rule["rule"] for rule in parent.get("x-kubernetes-validations", []))
+        return
     assert node["type"] == "object"
     assert node["required"] == ["name"]
-    assert node["properties"] == {
-        "name": {"type": "string", "maxLength": 253, "description": f"metadata.name of the {target.kind}."}
-    }
-    assert target.kind in node["description"] and f"Instead of {name}" in node["description"]
+    assert node["properties"] == name_schema
+    assert f"Instead of {name}" in node["description"]
     assert {
         "rule": f"has(self.{name}) != has(self.{ref_name})",
         "message": f"exactly one of {name} and {ref_name} must be set",
@@ -492,10 +529,13 @@ def test_a_reference_is_as_immutable_as_its_field(kind: Kind, ref: Reference) ->
             rule["message"]
             == f"{'.'.join(ref_path)} is immutable: it cannot be added, changed or removed after creation"
         )
-    else:
+    elif any(ref.path[: len(path)] == path for path in kind.schema.create_only):
         # below a createOnly object (a space's ownershipSettings): the object's own rule freezes it whole
         assert ref_path not in frozen
         assert any(ref_path[: len(path)] == path for path in frozen if len(path) < len(ref_path)), ref_path
+    else:
+        # a setting AWS updates (a domain's lifecycle configs): the reference may change like the field
+        assert not any(ref_path[: len(path)] == path for path in frozen), ref_path
 
 
 def test_a_profile_without_references_keeps_its_required_fields() -> None:
@@ -556,9 +596,16 @@ def test_status_schema_matches_the_status_model(kind: Kind) -> None:
     status = _root(kind)["properties"]["status"]
     model_fields = {info.alias or name for name, info in status_model(kind).model_fields.items()}
     assert set(status["properties"]) == model_fields | {"kopf"}
-    # the values references settled: a field per reference of the kind, none for a kind without
+    # the values references settled, where there is one value to show: the parent a profile, a space or an
+    # image version names (not the many lifecycle configs and images of a domain's settings)
     base = {info.alias or name for name, info in ResourceStatus.model_fields.items()}
-    assert model_fields - base == {kind.naming.spec_path(ref.path)[-1] for ref in kind.references}
+    assert model_fields - base == {
+        "SageMakerUserProfile": {"domainId"},
+        "SageMakerSpace": {"domainId", "ownerUserProfileName"},
+        "SageMakerImageVersion": {"imageName"},
+        # content-addressed: the name in use, and the replaced configs still to delete
+        "SageMakerStudioLifecycleConfig": {"studioLifecycleConfigName", "retiring"},
+    }.get(kind.kind, set())
     assert status["properties"]["kopf"]["x-kubernetes-preserve-unknown-fields"] is True
     assert status["properties"]["awsState"]["x-kubernetes-preserve-unknown-fields"] is True
     assert "x-kubernetes-preserve-unknown-fields" not in status
@@ -667,8 +714,12 @@ MAY_NAME_ANOTHER_KIND = {
 
 
 def _naming_another_kind(kind: Kind) -> dict[str, str]:
-    """Every description of the kind's spec that names the resource of another kind, by path."""
-    others = [other for other in all_kinds() if other is not kind]
+    """Every description of the kind's spec that names the resource of another kind, by path (but for the
+    kinds its settings point at: a domain's app settings name images and lifecycle configurations)."""
+    frozen = kind.schema.create_only
+    targets = {ref.target for ref in kind.references if not any(ref.path[: len(p)] == p for p in frozen)}
+    # "image" in "image version" is the kind's own noun
+    others = [o for o in all_kinds() if o is not kind and o.kind not in targets and o.noun not in kind.noun]
     words = re.compile(r"\b(" + "|".join(re.escape(o.noun) for o in others) + r")s?\b", re.IGNORECASE)
     return {
         path: node["description"]
@@ -680,9 +731,9 @@ def _naming_another_kind(kind: Kind) -> dict[str, str]:
 @each_kind
 def test_no_description_names_another_kinds_resource_where_it_means_this_one(kind: Kind) -> None:
     found = _naming_another_kind(kind)
-    unexpected = {path: text for path, text in found.items() if path not in MAY_NAME_ANOTHER_KIND[kind.kind]}
+    unexpected = {path: text for path, text in found.items() if path not in MAY_NAME_ANOTHER_KIND.get(kind.kind, set())}
     assert not unexpected, "copied from another resource's schema? correct it in the kind's descriptions"
-    assert set(found) == MAY_NAME_ANOTHER_KIND[kind.kind], "a reviewed entry no longer applies: remove it"
+    assert set(found) == MAY_NAME_ANOTHER_KIND.get(kind.kind, set()), "a reviewed entry no longer applies: remove it"
 
 
 def test_the_descriptions_the_registry_copied_are_corrected() -> None:

@@ -691,14 +691,19 @@ class TestKinds:
         assert Settings(kinds=flag).kinds == "sagemakeruserprofiles,sagemakerspaces"
 
     def test_every_kind_named_is_every_kind(self) -> None:
-        objects = render(values={"kinds": ["smup", "smdomain", "smspace"]})
+        objects = render(
+            values={"kinds": ["smup", "smdomain", "smspace", "smlcc", "smimage", "smimageversion", "smaic"]}
+        )
         assert len(by_kind(objects, "CustomResourceDefinition")) == len(CRD_FILES)
         assert grants(named(objects, "ClusterRole", FULLNAME)["rules"]) == NAMESPACED_GRANTS | CLUSTER_GRANTS
 
     @pytest.mark.parametrize(
         ("value", "complaint"),
         [
-            ("kinds={smup,smapp}", 'kinds: unknown kind "smapp"; known: sagemakerdomains, smdomain, sagemakerspaces'),
+            (
+                "kinds={smup,smapp}",
+                'kinds: unknown kind "smapp"; known: sagemakerappimageconfigs, smaic, sagemakerdomains, smdomain,',
+            ),
             ("kinds={x,smtp}", 'kinds: unknown kinds "x", "smtp"; known:'),  # the tenant policy is not a kind
             ("kinds=smup", "/kinds"),  # a list, or all
             ("kinds={}", "/kinds"),
@@ -845,7 +850,8 @@ class TestWarnings:
         from userprofile_operator.admission import render_tenant_policy_warning_policy, render_warning_policy
         from userprofile_operator.kinds import all_kinds
 
-        expected = {kind.plural: render_warning_policy(kind) for kind in all_kinds()}
+        # the kinds that hold an instance type (not the platform kinds: scripts, images)
+        expected = {kind.plural: render_warning_policy(kind) for kind in all_kinds() if render_warning_policy(kind)}
         expected["sagemakertenantpolicies"] = render_tenant_policy_warning_policy()
         policies = {
             p["metadata"]["name"].removeprefix(WARNING_PREFIX): p

@@ -91,7 +91,9 @@ def test_base_installs_into_one_namespace() -> None:
     crds = len(list((REPO_ROOT / "crds").glob("*.yaml")))  # one per managed kind, and the tenant policy's
     assert crds >= 3
     managed = crds - 1  # a ValidatingAdmissionPolicy and two bindings per managed kind (the guardrails)
-    warnings = crds  # a policy and one binding per kind and for the tenant policy (instance types no schema lists)
+    # a policy and one binding per kind that holds instance types, and for the tenant policy (instance types no
+    # schema lists)
+    warnings = len(list((REPO_ROOT / "deploy/helm/sagemaker-userprofile-operator/files/admission").glob("warn-*")))
     assert kinds == [
         *["ClusterRole"] * 4,  # the operator's; editor, viewer and tenant-policy-admin for people
         "ClusterRoleBinding",
@@ -117,7 +119,9 @@ def test_the_bases_manage_every_kind() -> None:
     policies = {key[3] for key in built if key[1] == "ValidatingAdmissionPolicy"}
     managed = files - {"sagemakertenantpolicies"}  # the tenant policy is the guardrails' parameters
     assert policies == {f"sagemaker-userprofile-operator-tenant-{plural}" for plural in managed} | {
-        f"sagemaker-userprofile-operator-warn-{plural}" for plural in files  # instance types: every kind's
+        f"sagemaker-userprofile-operator-warn-{plural}"
+        for plural in files  # instance types: every kind's that holds one
+        if (REPO_ROOT / f"deploy/helm/sagemaker-userprofile-operator/files/admission/warn-{plural}.yaml").exists()
     }
     deployment = next(obj for (_, kind, _, _), obj in built.items() if kind == "Deployment")
     assert "--kinds" not in deployment["spec"]["template"]["spec"]["containers"][0]["args"]

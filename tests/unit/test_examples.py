@@ -6,6 +6,7 @@ which name each other by `...Ref`); a valid file's references resolve to objects
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,24 @@ def _documents(path: Path) -> list[dict[str, Any]]:
 EXAMPLE_DOMAIN_ID = "d-abcdef123456"
 
 
+_ARN_OF = {
+    "SageMakerStudioLifecycleConfig": ("studio-lifecycle-config", "studioLifecycleConfigName"),
+    "SageMakerImage": ("image", "imageName"),
+    "SageMakerImageVersion": ("image-version", "imageName"),
+    "SageMakerAppImageConfig": ("app-image-config", "appImageConfigName"),
+}
+
+
+def _example_arn(document: dict[str, Any]) -> str | None:
+    """The ARN AWS would give an object of a file (an image version: the first of its image)."""
+    if document["kind"] not in _ARN_OF:
+        return None
+    resource, name = _ARN_OF[document["kind"]]
+    version = "/1" if resource == "image-version" else ""
+    named = document["spec"].get(name) or document["spec"].get(name + "Ref", {}).get("name")
+    return f"arn:aws:sagemaker:us-east-1:123456789012:{resource}/{named}{version}"
+
+
 def _resolved(path: Path) -> list[tuple[Kind, dict[str, Any]]]:
     """Each object of a file with its references resolved against the file's other objects, as if all were
     Ready (a domain with a made-up id); a reference to an object the file lacks fails the test."""
@@ -50,6 +69,7 @@ def _resolved(path: Path) -> list[tuple[Kind, dict[str, Any]]]:
             ready=True,
             identifier=EXAMPLE_DOMAIN_ID if by_name(document["kind"]).generated_identifier else None,
             spec=document["spec"],
+            arn=_example_arn(document),
         )
         for document in documents
     }
@@ -145,11 +165,11 @@ def test_valid_examples_parse_and_validate_against_the_registry_schema(path: Pat
 def test_the_studio_example_sets_up_every_kind_by_reference() -> None:
     """One apply: the profiles and spaces name the domain (and the spaces their owners) by object, not by id."""
     documents = _documents(EXAMPLES / "studio.yaml")
-    assert {document["kind"] for document in documents} == {kind.kind for kind in all_kinds()}
+    assert {document["kind"] for document in documents} == {"SageMakerDomain", "SageMakerUserProfile", "SageMakerSpace"}
     resolved = _resolved(EXAMPLES / "studio.yaml")  # every reference names an object of the file
     for manifest, (kind, spec) in zip(documents, resolved, strict=True):
         assert "domainId" not in manifest["spec"], "a new domain's id is not known: name it by domainIdRef"
-        if kind.references:
+        if kind is not by_name("SageMakerDomain"):
             assert "domainIdRef" in manifest["spec"]
             assert spec["domainId"] == EXAMPLE_DOMAIN_ID
     owners = [
@@ -215,3 +235,32 @@ def test_invalid_examples_are_refused_offline_too(path: Path) -> None:
     else:
         with pytest.raises(ValueError):
             model.from_spec(manifest["spec"])
+
+
+def test_the_platform_example_hands_out_the_idle_shutdown_and_the_team_image_by_reference() -> None:
+    """One apply: the domain's JupyterLab settings name the script, the image, its version and its app image
+    config by object; resolved, they hold the ARNs and names AWS needs."""
+    documents = _documents(EXAMPLES / "platform.yaml")
+    assert {document["kind"] for document in documents} == {
+        "SageMakerStudioLifecycleConfig",
+        "SageMakerImage",
+        "SageMakerImageVersion",
+        "SageMakerAppImageConfig",
+        "SageMakerDomain",
+    }
+    script = next(d for d in documents if d["kind"] == "SageMakerStudioLifecycleConfig")["spec"]
+    decoded = base64.b64decode(script["studioLifecycleConfigContent"], validate=True).decode()
+    assert decoded.startswith("#!/bin/bash\n") and "delete-app" in decoded and "IDLE_MINUTES = 60" in decoded
+    # the comment above it shows the same script, decoded
+    text = (EXAMPLES / "platform.yaml").read_text()
+    comment = text.split("it is, decoded:\n#\n", 1)[1].split("apiVersion:", 1)[0]
+    shown = "\n".join(line[4:] for line in comment.splitlines())
+    assert shown.rstrip("\n") == decoded.rstrip("\n")
+    resolved = dict((kind.kind, spec) for kind, spec in _resolved(EXAMPLES / "platform.yaml"))
+    lab = resolved["SageMakerDomain"]["defaultUserSettings"]["jupyterLabAppSettings"]
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:studio-lifecycle-config/idle-shutdown-60m"
+    assert lab["lifecycleConfigArns"] == [arn]
+    assert lab["defaultResourceSpec"]["lifecycleConfigArn"] == arn
+    assert lab["defaultResourceSpec"]["sageMakerImageVersionArn"].endswith(":image-version/team-image/1")
+    assert lab["customImages"] == [{"imageName": "team-image", "appImageConfigName": "team-image-jupyterlab"}]
+    assert resolved["SageMakerImageVersion"]["imageName"] == "team-image"

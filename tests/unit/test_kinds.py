@@ -42,7 +42,15 @@ def _node(spec: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
 
 
 def test_the_kinds_are_the_profile_first_then_by_kind_name() -> None:
-    assert all_kinds() == (PROFILE, DOMAIN, SPACE)
+    assert [kind.kind for kind in all_kinds()] == [
+        "SageMakerUserProfile",
+        "SageMakerAppImageConfig",
+        "SageMakerDomain",
+        "SageMakerImage",
+        "SageMakerImageVersion",
+        "SageMakerSpace",
+        "SageMakerStudioLifecycleConfig",
+    ]
     assert default_kind() is PROFILE
     assert (PROFILE.type_name, DOMAIN.type_name, SPACE.type_name) == (
         "AWS::SageMaker::UserProfile",
@@ -114,7 +122,8 @@ def test_the_kind_agrees_with_its_schema(kind: Kind) -> None:
         assert kind.name_property in schema.required and (kind.name_property,) in schema.create_only
     else:
         assert (kind.name_property,) in schema.primary_identifier
-    assert schema.tag_property == ("Tags",)
+    # tags where the type has them (an image version has none: it is ours by its identifier)
+    assert schema.tag_property == (("Tags",) if schema.tagging.get("taggable") else None)
     assert kind.api_version == f"{GROUP}/{VERSION}"
     assert kind.crd_name == f"{kind.plural}.{GROUP}"
     assert kind.resource == (GROUP, VERSION, kind.plural)
@@ -128,6 +137,11 @@ def test_the_crd_generates_and_every_create_only_path_has_an_immutability_rule(k
     assert crd["metadata"]["name"] == kind.crd_name
     spec = _spec_schema(kind)
     assert kind.schema.create_only, "every kind so far has createOnly properties"
+    if kind.replace_on_change:
+        # content-addressed (a lifecycle config): an edit is a replacement, so none is immutable
+        immutable = [r.get("fieldPath") for r in spec["x-kubernetes-validations"] if "immutable" in r["message"]]
+        assert immutable == [".region"]
+        return
     for path in kind.schema.create_only:
         camel = kind.naming.spec_path(path)
         dotted = ".".join(camel)
@@ -281,3 +295,20 @@ def test_the_crd_command_writes_the_guardrails_and_prints_the_tenant_policy(
     assert capsys.readouterr().out == ""
     assert cli.main(["crd", "--kind", "smtp"]) == 0
     assert capsys.readouterr().out == admission.render_tenant_policy_crd_yaml()
+
+
+def test_the_platform_kinds_have_the_names_and_types_of_the_design() -> None:
+    assert {
+        kind.kind: (kind.type_name, kind.plural, kind.short_names)
+        for kind in all_kinds()
+        if kind not in (PROFILE, DOMAIN, SPACE)
+    } == {
+        "SageMakerStudioLifecycleConfig": (
+            "AWS::SageMaker::StudioLifecycleConfig",
+            "sagemakerstudiolifecycleconfigs",
+            ("smlcc",),
+        ),
+        "SageMakerImage": ("AWS::SageMaker::Image", "sagemakerimages", ("smimage",)),
+        "SageMakerImageVersion": ("AWS::SageMaker::ImageVersion", "sagemakerimageversions", ("smimageversion",)),
+        "SageMakerAppImageConfig": ("AWS::SageMaker::AppImageConfig", "sagemakerappimageconfigs", ("smaic",)),
+    }

@@ -61,11 +61,13 @@ def test_the_model_fields_match_the_crd(kind: Kind) -> None:
     schema = kind.schema
     writable = {kind.naming.spec_name(name) for name in schema.properties if (name,) not in schema.read_only}
     assert aliases == set(OPERATOR_SPEC_FIELDS)
-    assert set(OPERATOR_SPEC_FIELDS) == set(operator_spec_fields(kind))
+    # cleanupOnDelete only where something in Studio can block the delete
+    offered = set(OPERATOR_SPEC_FIELDS) - (set() if kind.cleanup else {"cleanupOnDelete"})
+    assert offered == set(operator_spec_fields(kind))
     # beside them, a `<field>Ref` for each top-level field another object can supply (resolved before parsing)
     refs = {kind.naming.spec_name(ref.path[0]) + REF_SUFFIX for ref in kind.references if len(ref.path) == 1}
     crd_spec = render_crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    assert set(crd_spec["properties"]) == writable | aliases | refs
+    assert set(crd_spec["properties"]) == writable | offered | refs
     defaults = model.model_construct().model_dump(by_alias=True, mode="json")
     for name in ("deletionPolicy", "managementPolicy", "adoptionPolicy"):
         assert defaults[name] == crd_spec["properties"][name]["default"]

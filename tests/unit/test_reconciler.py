@@ -16,7 +16,7 @@ import pytest
 
 from userprofile_operator.crd import render_crd
 from userprofile_operator.kind import Kind
-from userprofile_operator.kinds import all_kinds
+from userprofile_operator.kinds import all_kinds, by_name
 from userprofile_operator.kinds.domain import KIND as DOMAIN
 from userprofile_operator.kinds.space import KIND as SPACE
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
@@ -90,7 +90,7 @@ class FakeCloudControl:
             return self._finish(token, ProgressEvent("CREATE", "FAILED", token, ident, "AlreadyExists", "exists"))
         model = {
             **desired,
-            **dict.fromkeys(("DomainId",) if self.kind.generated_identifier else (), ident),
+            **{path[0]: ident for path in self.kind.schema.primary_identifier if self.kind.generated_identifier},
             self.kind.arn_property: f"arn:aws:sagemaker:us-east-1:1:{self.kind.short_noun}/{ident}",
             **_aws_defaults(self.kind, desired),
         }
@@ -165,7 +165,35 @@ def domain_view(spec: dict[str, Any] | None = None, status: dict[str, Any] | Non
     return view(spec, status, base_spec=DOMAIN_SPEC, **{"name": "studio", **kw})
 
 
-VIEWS = {PROFILE: view, DOMAIN: domain_view, SPACE: space_view}
+# The platform kinds, each with the least a spec needs.
+PLATFORM_SPECS = {
+    "SageMakerStudioLifecycleConfig": {
+        "studioLifecycleConfigName": "idle-shutdown",
+        "studioLifecycleConfigAppType": "JupyterLab",
+        "studioLifecycleConfigContent": "IyEvYmluL2Jhc2gK",
+    },
+    "SageMakerImage": {"imageName": "team-image", "imageRoleArn": "arn:aws:iam::123456789012:role/sagemaker"},
+    "SageMakerImageVersion": {
+        "imageName": "team-image",
+        "baseImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/team-image:1",
+    },
+    "SageMakerAppImageConfig": {"appImageConfigName": "team-image"},
+}
+
+
+def _platform_view(spec: dict[str, Any]) -> Any:
+    def make(more: dict[str, Any] | None = None, status: dict[str, Any] | None = None, **kw: Any) -> ObjectView:
+        return view(more, status, base_spec=spec, **kw)
+
+    return make
+
+
+VIEWS = {
+    PROFILE: view,
+    DOMAIN: domain_view,
+    SPACE: space_view,
+    **{by_name(name): _platform_view(spec) for name, spec in PLATFORM_SPECS.items()},
+}
 
 
 @pytest.fixture
@@ -633,3 +661,36 @@ async def test_a_profile_made_before_the_role_was_disallowed_is_reported_never_t
     # Allowed again: the next pass finds it as it was, with one read.
     back = await reconciler.reconcile(view(status=status), cc, "drift")
     assert cc.calls == ["GetResource"] and cond(back.status, "Ready")["status"] == "True"
+
+
+async def test_a_lifecycle_config_is_deleted_after_the_objects_that_use_it() -> None:
+    """Everything deleted at once: the domain that names the script goes first; AWS is not asked (it would
+    refuse, ResourceConflict) until it has gone, and the wait is woken when it goes (blocked)."""
+    kind = by_name("SageMakerStudioLifecycleConfig")
+    reconciler = Reconciler(SETTINGS, kind)
+    make_view = VIEWS[kind]
+    cc = FakeCloudControl(kind)
+    created = await reconciler.reconcile(make_view(), cc, "create")
+    cc.calls.clear()
+    waiting = await reconciler.finalize(make_view(status=created.status, referrers=("SageMakerDomain platform",)), cc)
+    assert cc.calls == []
+    assert not waiting.release and waiting.blocked
+    ready = cond(waiting.status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Deleting")
+    assert "SageMakerDomain platform" in ready["message"]
+    gone = await reconciler.finalize(make_view(status={**created.status, **waiting.status}), cc)
+    assert cc.calls == ["DeleteResource"] and gone.release
+    assert cc.resources == {}
+
+
+async def test_an_image_version_has_no_tags_and_is_ours_by_the_identifier_its_create_returned() -> None:
+    kind = by_name("SageMakerImageVersion")
+    reconciler = Reconciler(SETTINGS, kind)
+    cc = FakeCloudControl(kind)
+    created = await reconciler.reconcile(VIEWS[kind](), cc, "create")
+    assert cond(created.status, "Ready")["status"] == "True"
+    ((identifier, model),) = cc.resources.items()
+    assert "Tags" not in model and created.status["identifier"] == identifier
+    cc.calls.clear()
+    again = await reconciler.reconcile(VIEWS[kind](status=created.status), cc, "drift")
+    assert cc.calls == ["GetResource"] and again.events == []

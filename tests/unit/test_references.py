@@ -15,7 +15,7 @@ from userprofile_operator.kind import Kind
 from userprofile_operator.kinds.domain import KIND as DOMAIN
 from userprofile_operator.kinds.space import KIND as SPACE
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
-from userprofile_operator.references import Reference, Resolution, TargetState, resolve, target_of
+from userprofile_operator.references import Reference, Resolution, TargetState, referenced, resolve, target_of
 
 DOMAIN_ID = "d-abcdef123456"
 READY_DOMAIN = TargetState(ready=True, identifier=DOMAIN_ID, spec={"domainName": "studio"})
@@ -170,7 +170,7 @@ def test_a_spec_without_references_is_left_unchanged(kind: Kind, spec: dict[str,
 
 
 def test_a_reference_takes_the_identifier_unless_it_names_a_spec_field() -> None:
-    (domain_ref,) = PROFILE.references
+    domain_ref = PROFILE.references[0]
     assert domain_ref == Reference(("DomainId",), "SageMakerDomain")
     owner = next(ref for ref in SPACE.references if ref.target == "SageMakerUserProfile")
     assert owner.value == "userProfileName"
@@ -196,7 +196,7 @@ def ready(status: str = "True", generation: int = 2) -> dict[str, Any]:
 
 def test_ready_at_the_current_generation_is_a_ready_target() -> None:
     state = target_of(body(conditions=[ready()], identifier=DOMAIN_ID))
-    assert state == TargetState(ready=True, identifier=DOMAIN_ID, spec={"domainName": "studio"})
+    assert state == TargetState(ready=True, identifier=DOMAIN_ID, spec={"domainName": "studio"}, in_aws=True)
 
 
 @pytest.mark.parametrize(
@@ -219,3 +219,103 @@ def test_anything_else_is_not_ready(conditions: list[dict[str, Any]]) -> None:
 def test_an_object_without_status_or_spec_is_a_target_that_is_not_ready() -> None:
     state = target_of({"metadata": {"name": "studio", "generation": 1}})
     assert state == TargetState(ready=False, identifier=None, spec={})
+
+
+# -- the platform kinds: ARNs, lists of values, references in list items ---------------------------------
+
+LCC_ARN = "arn:aws:sagemaker:us-east-1:123456789012:studio-lifecycle-config/idle-shutdown"
+OTHER_ARN = "arn:aws:sagemaker:us-east-1:123456789012:studio-lifecycle-config/conda"
+READY_LCC = TargetState(ready=True, identifier="idle-shutdown", spec={}, arn=LCC_ARN)
+READY_IMAGE = TargetState(ready=True, identifier="arn:...:image/team", spec={"imageName": "team"}, arn="arn:image")
+READY_AIC = TargetState(ready=True, identifier="team-lab", spec={"appImageConfigName": "team-lab"})
+
+
+def resolve_domain(spec: dict[str, Any], fallback: dict[Any, str] | None = None, **known: TargetState) -> Resolution:
+    return resolve(spec, DOMAIN.references, DOMAIN.naming.spec_path, Lookup(**known), fallback)
+
+
+def lab(**settings: Any) -> dict[str, Any]:
+    return {"domainName": "studio", "authMode": "IAM", "defaultUserSettings": {"jupyterLabAppSettings": settings}}
+
+
+def test_a_lifecycle_config_supplies_its_arn_to_one_field_and_to_a_list_after_the_values_given() -> None:
+    spec = lab(
+        lifecycleConfigArns=[OTHER_ARN, LCC_ARN],
+        lifecycleConfigArnsRefs=[{"name": "idle"}],
+        defaultResourceSpec={"lifecycleConfigArnRef": {"name": "idle"}},
+    )
+    resolution = resolve_domain(spec, SageMakerStudioLifecycleConfig_idle=READY_LCC)
+    assert resolution.waiting == []
+    settings = resolution.spec["defaultUserSettings"]["jupyterLabAppSettings"]
+    assert settings == {
+        "lifecycleConfigArns": [OTHER_ARN, LCC_ARN],  # in order, each once
+        "defaultResourceSpec": {"lifecycleConfigArn": LCC_ARN},
+    }
+    only_refs = resolve_domain(
+        lab(lifecycleConfigArnsRefs=[{"name": "idle"}]), SageMakerStudioLifecycleConfig_idle=READY_LCC
+    )
+    assert only_refs.spec["defaultUserSettings"]["jupyterLabAppSettings"] == {"lifecycleConfigArns": [LCC_ARN]}
+
+
+def test_each_item_of_a_list_resolves_its_own_references() -> None:
+    spec = lab(
+        customImages=[
+            {"imageNameRef": {"name": "team"}, "appImageConfigNameRef": {"name": "lab"}},
+            {"imageName": "by-hand", "appImageConfigName": "by-hand-lab", "imageVersionNumber": 2},
+        ]
+    )
+    resolution = resolve_domain(spec, SageMakerImage_team=READY_IMAGE, SageMakerAppImageConfig_lab=READY_AIC)
+    assert resolution.waiting == []
+    assert resolution.spec["defaultUserSettings"]["jupyterLabAppSettings"]["customImages"] == [
+        {"imageName": "team", "appImageConfigName": "team-lab"},
+        {"imageName": "by-hand", "appImageConfigName": "by-hand-lab", "imageVersionNumber": 2},
+    ]
+
+
+def test_a_reference_to_a_missing_image_or_one_not_ready_waits_for_each() -> None:
+    spec = lab(
+        lifecycleConfigArnsRefs=[{"name": "idle"}],
+        customImages=[{"imageNameRef": {"name": "team"}, "appImageConfigNameRef": {"name": "lab"}}],
+    )
+    not_ready = TargetState(ready=False, identifier=None, spec={"appImageConfigName": "team-lab"})
+    resolution = resolve_domain(
+        spec, SageMakerStudioLifecycleConfig_idle=READY_LCC, SageMakerAppImageConfig_lab=not_ready
+    )
+    assert sorted(resolution.waiting) == [
+        ("SageMakerAppImageConfig", "lab", "is not Ready"),
+        ("SageMakerImage", "team", "does not exist"),
+    ]
+
+
+def test_an_existing_domain_whose_target_is_gone_keeps_what_aws_has_of_those_settings() -> None:
+    spec = {**lab(lifecycleConfigArnsRefs=[{"name": "idle"}]), "tags": [{"key": "a", "value": "b"}]}
+    resolution = resolve_domain(spec, fallback={})
+    assert resolution.waiting == []
+    assert resolution.spec == {"domainName": "studio", "authMode": "IAM", "tags": [{"key": "a", "value": "b"}]}
+
+
+def test_referenced_names_the_objects_of_one_kind_a_spec_points_at_wherever_they_are() -> None:
+    spec = lab(
+        lifecycleConfigArnsRefs=[{"name": "idle"}, {"name": "conda"}],
+        defaultResourceSpec={"lifecycleConfigArnRef": {"name": "idle"}, "sageMakerImageArnRef": {"name": "team"}},
+        customImages=[{"imageNameRef": {"name": "other"}, "appImageConfigName": "x"}],
+    )
+    names = referenced(spec, DOMAIN.references, DOMAIN.naming.spec_path, "SageMakerStudioLifecycleConfig")
+    assert names == {"idle", "conda"}
+    assert referenced(spec, DOMAIN.references, DOMAIN.naming.spec_path, "SageMakerImage") == {"team", "other"}
+    assert referenced(spec, DOMAIN.references, DOMAIN.naming.spec_path, "SageMakerUserProfile") == set()
+
+
+def test_a_target_carries_its_arn_and_whether_it_is_being_deleted() -> None:
+    body = {
+        "metadata": {"generation": 1, "deletionTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"studioLifecycleConfigName": "idle"},
+        "status": {
+            "arn": LCC_ARN,
+            "identifier": "idle",
+            "conditions": [{"type": "Ready", "status": "True", "observedGeneration": 1}],
+        },
+    }
+    state = target_of(body)
+    assert (state.ready, state.arn, state.deleting) == (True, LCC_ARN, True)
+    assert state.value(Reference(("LifecycleConfigArn",), "SageMakerStudioLifecycleConfig", "arn")) == LCC_ARN

@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+import cfn_registry
 from cfn_registry.open_enums import OpenEnum
 from userprofile_operator.kind import Kind, Rule
+from userprofile_operator.references import Reference
 
 INSTANCE_TYPES: Final = OpenEnum(
     noun="instance type",
@@ -74,3 +76,41 @@ FILE_SYSTEM_DESCRIPTIONS: Final[Mapping[str | tuple[str, str], str]] = {
     ("HiddenSageMakerImage", "VersionAliases"): "The version aliases (major.minor) to hide.",
 }
 """Descriptions of the file system and hidden-image definitions, which the schemas leave undescribed."""
+
+
+# What a Studio setting names by ARN or name, and the kind of the object that can supply it: by the
+# property's name, wherever the schema has it (every app's settings of a domain's defaults, a profile's,
+# a space's; every item of `customImages`).
+_SUPPLIERS: Final = {
+    "LifecycleConfigArns": ("SageMakerStudioLifecycleConfig", "arn"),
+    "LifecycleConfigArn": ("SageMakerStudioLifecycleConfig", "arn"),
+    "SageMakerImageArn": ("SageMakerImage", "arn"),
+    "SageMakerImageVersionArn": ("SageMakerImageVersion", "arn"),
+}
+_CUSTOM_IMAGE_SUPPLIERS: Final = {
+    "ImageName": ("SageMakerImage", "imageName"),
+    "AppImageConfigName": ("SageMakerAppImageConfig", "appImageConfigName"),
+}
+
+
+def platform_references(type_name: str) -> tuple[Reference, ...]:
+    """The references into a Studio type's settings: `lifecycleConfigArnsRefs`, `lifecycleConfigArnRef`,
+    `sageMakerImageArnRef`, `sageMakerImageVersionArnRef`, and per `customImages` item `imageNameRef` and
+    `appImageConfigNameRef`, found in the schema (so a setting AWS adds is covered once vendored)."""
+    schema = cfn_registry.load(type_name)
+    found: list[Reference] = []
+    for path in schema.iter_property_paths():
+        if path in schema.read_only:
+            continue
+        supplier = _SUPPLIERS.get(path[-1])
+        if supplier is None and len(path) > 1 and path[-2] == "CustomImages":
+            supplier = _CUSTOM_IMAGE_SUPPLIERS.get(path[-1])
+        if supplier is not None:
+            target, value = supplier
+            found.append(Reference(path, target, value, plural=schema.node_at(path).get("type") == "array"))
+    return tuple(found)
+
+
+def tag_descriptions(noun: str) -> dict[str | tuple[str, str], str]:
+    """Descriptions of the `Tag` definition, which the schemas leave undescribed."""
+    return {"Tag": f"A tag on the {noun}.", ("Tag", "Key"): "The tag key.", ("Tag", "Value"): "The tag value."}

@@ -7,7 +7,12 @@ finds an existing domain by its DomainName (adoption); nothing here says so twic
 from __future__ import annotations
 
 from userprofile_operator.kind import Cleanup, Column, Kind
-from userprofile_operator.kinds._studio import FILE_SYSTEM_DESCRIPTIONS, INSTANCE_TYPES, definition_rules
+from userprofile_operator.kinds._studio import (
+    FILE_SYSTEM_DESCRIPTIONS,
+    INSTANCE_TYPES,
+    definition_rules,
+    platform_references,
+)
 
 KIND = Kind(
     type_name="AWS::SageMaker::Domain",
@@ -18,6 +23,8 @@ KIND = Kind(
     short_noun="domain",
     arn_property="DomainArn",
     name_property="DomainName",
+    # Lifecycle configs and custom images of the apps' default settings, by their objects.
+    references=platform_references("AWS::SageMaker::Domain"),
     execution_role=("DefaultUserSettings", "ExecutionRole"),
     # Its profiles and spaces keep SageMaker from deleting it; its home EFS volume outlives it unless asked.
     cleanup=Cleanup(members=True, home_efs=True),

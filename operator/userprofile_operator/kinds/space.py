@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from userprofile_operator.kind import Cleanup, Column, Kind, Rule
-from userprofile_operator.kinds._studio import INSTANCE_TYPES
+from userprofile_operator.kinds._studio import INSTANCE_TYPES, platform_references
 from userprofile_operator.references import Reference
 
 
@@ -32,6 +32,7 @@ KIND = Kind(
     references=(
         Reference(("DomainId",), "SageMakerDomain"),
         Reference(("OwnershipSettings", "OwnerUserProfileName"), "SageMakerUserProfile", "userProfileName"),
+        *platform_references("AWS::SageMaker::Space"),
     ),
     cleanup=Cleanup(apps="SpaceNameEquals"),  # its JupyterLab / Code Editor app keeps it from being deleted
     # Domain and owner in use (status): also where a reference names them.

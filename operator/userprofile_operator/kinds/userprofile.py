@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from userprofile_operator.kind import Cleanup, Column, Kind, Rule
-from userprofile_operator.kinds._studio import FILE_SYSTEM_DESCRIPTIONS, INSTANCE_TYPES, definition_rules
+from userprofile_operator.kinds._studio import (
+    FILE_SYSTEM_DESCRIPTIONS,
+    INSTANCE_TYPES,
+    definition_rules,
+    platform_references,
+)
 from userprofile_operator.references import Reference
 
 
@@ -29,7 +34,7 @@ KIND = Kind(
     arn_property="UserProfileArn",
     name_property="UserProfileName",
     execution_role=("UserSettings", "ExecutionRole"),
-    references=(Reference(("DomainId",), "SageMakerDomain"),),
+    references=(Reference(("DomainId",), "SageMakerDomain"), *platform_references("AWS::SageMaker::UserProfile")),
     # A person's apps and the private spaces they own keep SageMaker from deleting the profile.
     cleanup=Cleanup(apps="UserProfileNameEquals", owned_spaces=True),
     # The domain in use (status): also where domainIdRef names it.
