@@ -38,7 +38,15 @@ from userprofile_operator.plan import (
     resolve_region,
 )
 from userprofile_operator.reconciler import ObjectView, Outcome, Reconciler, Trigger
-from userprofile_operator.references import Resolution, TargetState, named_targets, referenced, resolve, target_of
+from userprofile_operator.references import (
+    Resolution,
+    TargetState,
+    follows,
+    named_targets,
+    referenced,
+    resolve,
+    target_of,
+)
 from userprofile_operator.resync import Resync
 from userprofile_operator.rollout import Holders, holders
 from userprofile_operator.settings import (
@@ -185,12 +193,16 @@ class Runtime:
                 self.scheduler.schedule(ref, 0)
 
     def _roll_out(self, key: tuple[str, str, str], before: TargetState | None, now: TargetState) -> None:
-        """A target whose value changed (a replaced resource's new ARN): every object naming it follows now.
+        """A target whose value changed (a replaced resource's new ARN, a domain object made again): every
+        object naming it follows now, and one held in ReferenceChanged at every Ready sighting (`follows`).
         An object naming a target that still has old resources to delete (`status.retiring`): that target
         looks again, since this object may have been the last to use one."""
-        if before is not None and now.ready and (before.arn, before.identifier) != (now.arn, now.identifier):
+        if now.ready:
             for other, known in list(self.seen.items()):
-                if other[1] == key[1] and (key[0], key[2]) in known.named:
+                if other[1] != key[1] or (key[0], key[2]) not in known.named:
+                    continue
+                changed = self.states.get(other, ("", ""))[1] == Reason.REFERENCE_CHANGED
+                if follows(before, now, changed):
                     self.follow(other)
         for target_kind, target_name in now.named:
             target = (target_kind, key[1], target_name)
