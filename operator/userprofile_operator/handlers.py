@@ -400,8 +400,9 @@ class Runtime:
         waited = condition_reason(status.get("conditions") or [], "Ready") == Reason.REFERENCE_NOT_READY
         ours = ref.uid in self.followups  # a request this check started and came back for
         following = ref.uid in self.following  # a target it names changed its value
-        if following and (ref.uid in self.busy or not reconciled(body)):
-            # A handler is at work on it, and may have resolved the old value: look again once it is done.
+        if following and (ref.uid in self.busy or not (reconciled(body) or ours)):
+            # A handler is at work on it (kopf's, not a request this check started), and may have resolved
+            # the old value: look again once it is done.
             if self.scheduler is not None:
                 self.scheduler.schedule(ref, self.settings.poll_min)
             return
