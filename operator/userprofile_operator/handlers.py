@@ -94,6 +94,8 @@ class Runtime:
         self.uids: dict[tuple[str, str, str], Ref] = {}  # (kind name, namespace, name) -> its Ref
         # (kind name, namespace, name) -> (Ready's status, its reason): counted as `smup_objects`.
         self.states: dict[tuple[str, str, str], tuple[str, str]] = {}
+        # Objects held in ReferenceChanged: any Ready sighting of a target they name may be it pointed back.
+        self.reference_changed: set[tuple[str, str, str]] = set()
         self.followups: dict[str, int] = {}  # uid -> retries of a check that must come back (outside kopf)
         # Deletes that wait for others (DeleteBlocked): uid -> (kind, namespace, name, generation). A managed
         # object going, or the waiting object's spec changing, wakes them at once.
@@ -170,6 +172,7 @@ class Runtime:
             self.seen.pop(key, None)
             self.uids.pop(key, None)
             self.states.pop(key, None)
+            self.reference_changed.discard(key)
             self.blocked.pop(str(meta.get("uid") or ""), None)
             # What a blocked delete waits for may have been this object: look again now.
             for uid in list(self.blocked):
@@ -188,6 +191,10 @@ class Runtime:
             condition_status(conditions, "Ready") or "Unknown",
             condition_reason(conditions, "Ready") or "",
         )
+        if self.states[key][1] == Reason.REFERENCE_CHANGED:
+            self.reference_changed.add(key)
+        else:
+            self.reference_changed.discard(key)
         if target.ready and self.scheduler is not None:
             for ref in self.waiting.pop(key, set()):
                 self.scheduler.schedule(ref, 0)
@@ -198,11 +205,13 @@ class Runtime:
         An object naming a target that still has old resources to delete (`status.retiring`): that target
         looks again, since this object may have been the last to use one."""
         if now.ready:
-            for other, known in list(self.seen.items()):
-                if other[1] != key[1] or (key[0], key[2]) not in known.named:
+            # Every object is looked through only when the value changed; else those in ReferenceChanged (few).
+            moved = follows(before, now, changed=False)
+            for other in list(self.seen) if moved else list(self.reference_changed):
+                known = self.seen.get(other)
+                if known is None or other[1] != key[1] or (key[0], key[2]) not in known.named:
                     continue
-                changed = self.states.get(other, ("", ""))[1] == Reason.REFERENCE_CHANGED
-                if follows(before, now, changed):
+                if follows(before, now, other in self.reference_changed):
                     self.follow(other)
         for target_kind, target_name in now.named:
             target = (target_kind, key[1], target_name)
