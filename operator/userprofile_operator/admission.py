@@ -86,7 +86,20 @@ _MAX_ROLE_PATTERNS: Final = 64
 _MAX_PATTERN_LENGTH: Final = 512
 _MAX_INSTANCE_TYPES: Final = 256
 
-Rule = Literal["allowedDomainIds", "allowedExecutionRoles", "allowedInstanceTypes"]
+_MAX_NAME_PATTERNS: Final = 64
+
+Rule = Literal[
+    "allowedDomainIds", "allowedExecutionRoles", "allowedInstanceTypes", "allowedLifecycleConfigs", "allowedImages"
+]
+
+# What names a lifecycle configuration or a custom image, by property name wherever a schema has it: its ARN
+# (`...Arn`, `...Arns`: the name is the ARN's part after the resource type) or its name. The kinds' own names
+# are among them (StudioLifecycleConfigName; an image's and an image version's ImageName), so a reference,
+# which names an object of the namespace, reaches only what that object's own guard let in.
+_NAMED: Final[dict[Rule, frozenset[str]]] = {
+    "allowedLifecycleConfigs": frozenset({"LifecycleConfigArns", "LifecycleConfigArn", "StudioLifecycleConfigName"}),
+    "allowedImages": frozenset({"SageMakerImageArn", "SageMakerImageVersionArn", "ImageName"}),
+}
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,11 @@ class Guard:
     """camelCase names below `.spec`."""
     many: bool = False
     """A list of values (EmrSettings.ExecutionRoleArns) rather than one."""
+    items: int | None = None
+    """Where the path goes through a list (`customImages[].imageName`): the list is `path[:items]`, the
+    field of each item `path[items:]`."""
+    by_arn: bool = False
+    """The values are ARNs of what the rule allows by name (a lifecycle config's, an image's)."""
 
     @property
     def dotted(self) -> str:
@@ -134,24 +152,41 @@ def instance_type_paths(kind: Kind) -> tuple[PropertyPath, ...]:
     return tuple(path for path in kind.schema.writable_property_paths() if path[-2:] == _INSTANCE_TYPE)
 
 
+def named_paths(kind: Kind, rule: Rule) -> tuple[PropertyPath, ...]:
+    """Every writable property of the kind that names a lifecycle configuration or an image (`_NAMED`)."""
+    return tuple(path for path in kind.schema.writable_property_paths() if path[-1] in _NAMED[rule])
+
+
+def _list_at(kind: Kind, path: PropertyPath) -> int | None:
+    """Where `path` goes through a list (the index after the list's name), or None."""
+    lists = [i + 1 for i in range(len(path) - 1) if kind.schema.node_at(path[: i + 1]).get("type") == "array"]
+    if len(lists) > 1:
+        raise ValueError(f"{kind.kind}: {'/'.join(path)} lies inside nested lists, which the policy cannot guard")
+    return lists[0] if lists else None
+
+
 def guards(kind: Kind) -> tuple[Guard, ...]:
-    """The kind's guarded fields: its domain ids, then its roles, then its instance types."""
+    """The kind's guarded fields: its domain ids, roles, instance types, lifecycle configs and images."""
     domain_ids = tuple(ref.path for ref in kind.references if ref.target == _DOMAIN_KIND)
     rules: tuple[tuple[Rule, tuple[PropertyPath, ...]], ...] = (
         ("allowedDomainIds", domain_ids),
         ("allowedExecutionRoles", role_paths(kind)),
         ("allowedInstanceTypes", instance_type_paths(kind)),
+        ("allowedLifecycleConfigs", named_paths(kind, "allowedLifecycleConfigs")),
+        ("allowedImages", named_paths(kind, "allowedImages")),
     )
     found: list[Guard] = []
     for rule, paths in rules:
         for path in paths:
-            if _through_array(kind, path):
+            items = _list_at(kind, path)
+            if items is not None and rule not in _NAMED:
                 # CEL would need a map over the list: add it here when a schema brings such a path.
                 raise ValueError(f"{kind.kind}: {'/'.join(path)} lies inside a list, which the policy cannot guard")
             leaf, many = _leaf(kind, path)
-            if leaf.get("type") != "string":
+            if leaf.get("type") != "string" or (many and items is not None):
                 raise ValueError(f"{kind.kind}: {'/'.join(path)} is not a string or a list of strings")
-            found.append(Guard(rule, kind.naming.spec_path(path), many))
+            by_arn = path[-1].endswith(("Arn", "Arns"))
+            found.append(Guard(rule, kind.naming.spec_path(path), many, items, by_arn))
     return tuple(found)
 
 
@@ -163,19 +198,38 @@ _VARIABLES: Final = (
     ("allowedExecutionRoles", "params.spec.?allowedExecutionRoles.orValue([])"),
     ("instanceTypesLimited", "params.spec.?allowedInstanceTypes.hasValue()"),
     ("allowedInstanceTypes", "params.spec.?allowedInstanceTypes.orValue([])"),
+    ("lifecycleConfigsLimited", "params.spec.?allowedLifecycleConfigs.hasValue()"),
+    ("allowedLifecycleConfigs", "params.spec.?allowedLifecycleConfigs.orValue([])"),
+    ("imagesLimited", "params.spec.?allowedImages.hasValue()"),
+    ("allowedImages", "params.spec.?allowedImages.orValue([])"),
     ("allowAdoption", "params.spec.?allowAdoption.orValue(false)"),
     ("allowDataDeletion", "params.spec.?allowDataDeletion.orValue(false)"),
 )
 
 
-def _values(root: str, path: tuple[str, ...], many: bool) -> str:
+def _values(root: str, path: tuple[str, ...], many: bool, items: int | None = None) -> str:
     """A CEL list of the values of the field at `path` in `root` (`object.spec`), empty where it is not set;
-    `many`: the field is a list of values."""
+    `many`: the field is a list of values; `items`: the path goes through a list there (each item's value)."""
+    if items is not None:
+        field = ".".join(path[items:])
+        return f"{_values(root, path[:items], True)}.filter(i, has(i.{field})).map(i, i.{field})"
     chain = root + "".join(f".?{name}" for name in path)
     return f"{chain}.orValue([])" if many else f"[?{chain}]"
 
 
-def _allowed(rule: Rule, value: str) -> str:
+def _name_of(value: str, by_arn: bool) -> str:
+    """What a rule that allows by name matches: the name, or the part of an ARN after its resource type
+    (`studio-lifecycle-config/NAME`, `image/NAME`, `image-version/NAME/3`); `None` names nothing."""
+    return f"({value}.contains('/') ? {value}.split('/')[1] : {value})" if by_arn else value
+
+
+def _allowed(rule: Rule, value: str, by_arn: bool = False) -> str:
+    if rule in _NAMED:
+        limited = {"allowedLifecycleConfigs": "lifecycleConfigsLimited", "allowedImages": "imagesLimited"}[rule]
+        matches = f"variables.{rule}.exists(p, {_name_of(value, by_arn)}.matches('^(?:' + p + ')$'))"
+        # the LifecycleConfigArn a schema allows to be `None` (no config) names nothing
+        nothing = f" || {value} == 'None'" if by_arn else ""
+        return f"!variables.{limited}{nothing} || {matches}"
     if rule == "allowedDomainIds":
         return f"{value} in variables.allowedDomainIds"
     if rule == "allowedExecutionRoles":
@@ -188,6 +242,8 @@ _WHAT: Final[dict[Rule, str]] = {
     "allowedDomainIds": "a domain",
     "allowedExecutionRoles": "an IAM role",
     "allowedInstanceTypes": "an instance type",
+    "allowedLifecycleConfigs": "a lifecycle configuration",
+    "allowedImages": "an image",
 }
 
 
@@ -203,8 +259,8 @@ def _refused_variable(guard: Guard) -> str:
 def _refused(guard: Guard) -> JsonObject:
     """The variable: the field's values that are neither allowed nor already there before this update (a
     tightened guardrail never blocks the edits of other fields)."""
-    new, old = (_values(root, guard.path, guard.many) for root in ("object.spec", "oldObject.spec"))
-    ok = f"{_allowed(guard.rule, 'v')} || (variables.updating && v in {old})"
+    new, old = (_values(root, guard.path, guard.many, guard.items) for root in ("object.spec", "oldObject.spec"))
+    ok = f"{_allowed(guard.rule, 'v', guard.by_arn)} || (variables.updating && v in {old})"
     return {"name": _refused_variable(guard), "expression": f"{new}.filter(v, !({ok}))"}
 
 
@@ -492,6 +548,30 @@ def _domain_id_node(kinds: Sequence[Kind]) -> JsonObject:
     raise ValueError("no kind refers to a SageMakerDomain")
 
 
+def _name_patterns(what: str) -> JsonObject:
+    """A list of RE2 patterns matched against whole names: `what` they allow."""
+    return {
+        "type": "array",
+        "description": (
+            f"RE2 regular expressions, each matched against a whole name: the {what}. A reference names an "
+            "object of this namespace, whose own name is checked. Unset: any; empty: none."
+        ),
+        "maxItems": _MAX_NAME_PATTERNS,
+        "x-kubernetes-list-type": "set",
+        "items": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": _MAX_PATTERN_LENGTH,
+            "x-kubernetes-validations": [
+                {
+                    "rule": "'name'.matches(self) ? true : true",
+                    "message": "must be an RE2 regular expression (it is matched against the whole name)",
+                }
+            ],
+        },
+    }
+
+
 def tenant_policy_crd_file_name() -> str:
     return f"{GROUP}_{TENANT_POLICY_PLURAL}.yaml"
 
@@ -559,6 +639,16 @@ def render_tenant_policy_crd(kinds: Sequence[Kind] | None = None) -> JsonObject:
                 "x-kubernetes-list-type": "set",
                 "items": _instance_type_enum(kinds).open_node({"type": "string"}),
             },
+            "allowedLifecycleConfigs": _name_patterns(
+                "Studio lifecycle configurations the objects may name (lifecycleConfigArns, "
+                "defaultResourceSpec.lifecycleConfigArn: the name in the ARN) or create "
+                "(SageMakerStudioLifecycleConfig's studioLifecycleConfigName), e.g. team-a-.*"
+            ),
+            "allowedImages": _name_patterns(
+                "SageMaker images the objects may name (sageMakerImageArn, sageMakerImageVersionArn: the image's "
+                "name in the ARN; customImages[].imageName) or create (SageMakerImage's and "
+                "SageMakerImageVersion's imageName), e.g. team-a-.*"
+            ),
             "allowAdoption": {
                 "type": "boolean",
                 "description": (

@@ -30,7 +30,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--kinds",
         metavar="KINDS",
-        help="the kinds to manage, comma-separated: smup, smdomain, smspace (or their plurals or kind names); "
+        help="the kinds to manage, comma-separated: smup, smdomain, smspace, smlcc, smimage, smimageversion, "
+        "smaic (or their plurals or kind names); "
         "default: all (SMUP_KINDS). An enabled kind whose CRD is not served is reported on /readyz and picked "
         "up once it is; the others are reconciled meanwhile",
     )
@@ -111,7 +112,8 @@ def _add_inventory_parsers(sub: Any) -> None:
         "identifier",
         metavar="IDENTIFIER",
         help="the resource's Cloud Control identifier (a profile: UserProfileName|DomainId; a space: "
-        "DomainId|SpaceName), or its name alone with --domain-id",
+        "DomainId|SpaceName; a lifecycle or app image config: its name; an image or image version: its ARN), "
+        "or a profile's or space's name alone with --domain-id",
     )
     aws_flags(get)
     get.add_argument("--domain-id", help="the domain, when the name is given alone")

@@ -191,7 +191,8 @@ def immutable_spec_paths(kind: Kind) -> tuple[tuple[str, ...], ...]:
 def _reference_fields(kind: Kind, parent: PropertyPath, props: JsonObject, required: list[str]) -> list[Rule]:
     """Adds `<field>Ref` beside each field of `parent` that another object can supply (in each item, where
     `parent` is a list's item); the field is then no longer required, and a CEL rule asks for exactly one
-    of the two. A list of values gets the plural `<field>Refs`, whose targets' values join the list."""
+    of the two (at most one, where the field is optional). A list of values gets the plural `<field>Refs`,
+    whose targets' values join the list."""
     rules: list[Rule] = []
     for ref in kind.references:
         if ref.path[:-1] != parent:
@@ -229,7 +230,9 @@ def _reference_fields(kind: Kind, parent: PropertyPath, props: JsonObject, requi
         }
         if name in required:
             required.remove(name)
-        rules.append(Rule(f"has(self.{name}) != has(self.{key})", f"exactly one of {name} and {key} must be set"))
+            rules.append(Rule(f"has(self.{name}) != has(self.{key})", f"exactly one of {name} and {key} must be set"))
+        else:  # an optional field: neither is fine too
+            rules.append(Rule(f"!has(self.{name}) || !has(self.{key})", f"{name} and {key} cannot both be set"))
     return rules
 
 

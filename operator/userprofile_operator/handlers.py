@@ -311,21 +311,20 @@ class Runtime:
         deleted waits for nothing."""
         identifier = status.get("identifier")
         fallback = (kind.schema.identifier_parts(str(identifier)) or {}) if identifier else ({} if deleting else None)
-
-        def lookup(target: str, name: str) -> TargetState | None:
-            state = self.seen.get((target, namespace, name))
-            if deleting and state is not None and not state.ready:
-                # To be deleted, an object needs its targets' values as they are, Ready or not (a lifecycle
-                # config being deleted beside its domain is not Ready, and still names the domain's settings).
-                return dataclasses.replace(state, ready=True)
-            return state
-
         settled = {
             (str(entry.get("kind")), str(entry.get("name"))): str(entry.get("value"))
             for entry in status.get("references") or []
             if isinstance(entry, Mapping) and entry.get("value")
         }
-        return resolve(spec, kind.references, kind.naming.spec_path, lookup, fallback, settled)
+        return resolve(
+            spec,
+            kind.references,
+            kind.naming.spec_path,
+            lambda target, name: self.seen.get((target, namespace, name)),
+            fallback,
+            settled,
+            ready_only=not deleting,
+        )
 
     def view(
         self, kind: Kind, body: Mapping[str, Any], retry: int, previous_spec: dict[str, Any] | None = None
@@ -376,17 +375,17 @@ class Runtime:
             return view, None  # no client: nothing can reach AWS
         return view, self.aws().for_target(Target(region, ns.get("role_arn")), kind)
 
-    def _referrers(self, kind: Kind, namespace: str, name: str) -> tuple[str, ...]:
-        """The objects of the namespace being deleted whose references name this one."""
+    def _referrers(self, kind: Kind, namespace: str, name: str) -> tuple[tuple[str, bool], ...]:
+        """The objects of the namespace whose references name this one, and whether each is being deleted."""
         found = []
         for (other, other_ns, other_name), state in list(self.seen.items()):
-            if other_ns != namespace or not state.deleting:
+            if other_ns != namespace:
                 continue
             other_kind = next((k for k in self.kinds if k.kind == other), None)
             if other_kind is not None and name in referenced(
                 state.spec, other_kind.references, other_kind.naming.spec_path, kind.kind
             ):
-                found.append(f"{other} {other_name}")
+                found.append((f"{other} {other_name}", state.deleting))
         return tuple(sorted(found))
 
     def _unseen(self, target: str) -> str | None:

@@ -151,8 +151,10 @@ def classify(
                 return Ownership(Owner.CLUSTER, obj.ref, owner_tag=tag, ref=obj.ref, cluster=cluster)
         return Ownership(Owner.ORPHAN, f"orphan:{rest}", owner_tag=tag, cluster=cluster)
     identifier = identifier_of(kind, properties)
-    if kind.schema.tag_property is None:
-        # A type without tags (an image version) carries no mark: ours if an object manages its identifier.
+    tags = kind.schema.tag_property
+    if tags is None or tags in kind.schema.create_only:
+        # A type without tags (an image version), or whose tags AWS sets only at creation (a lifecycle config
+        # taken over by adoption), may carry no mark: ours if an object manages its identifier.
         if objects is None:
             return Ownership(Owner.UNKNOWN, NO_CLUSTER_ACCESS)
         for obj in objects:

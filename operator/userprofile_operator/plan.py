@@ -157,7 +157,9 @@ def plan_patch(
     for op in jsonpatch.make_patch(projected, target).patch:
         if not any(op["path"] == s or op["path"].startswith(s + "/") for s in skip):
             ops.append(op)
-    if desired_tags is not None and _tags_key(desired_tags) != _tags_key(observed_tags):
+    # Tags AWS sets only at creation (a lifecycle config's are createOnly) are never patched either.
+    tags_fixed = tags is not None and f"/{tags}" in skip
+    if desired_tags is not None and not tags_fixed and _tags_key(desired_tags) != _tags_key(observed_tags):
         keep_aws = [t for t in observed_tags if str(t.get("Key")).startswith("aws:")]
         ops.append(
             {

@@ -87,10 +87,10 @@ class ObjectView:
     role_not_allowed: str | None = None
     """Why the namespace's role must not be used (a guardrail of the operator's settings): then nothing
     goes to AWS for this object, and it says so. None when the role, if any, is allowed."""
-    referrers: tuple[str, ...] = ()
-    """Objects of ours being deleted whose references name this one (`Kind name`): on a delete of a kind
-    without `cleanup`, they go first (a domain before the lifecycle config it uses, a version before its
-    image), so that AWS does not refuse this delete while they still name it."""
+    referrers: tuple[tuple[str, bool], ...] = ()
+    """Objects of ours whose references name this one (`Kind name`, whether it is being deleted): on a
+    delete of a kind without `cleanup` they go first (a domain before the lifecycle config it uses, a
+    version before its image), as AWS refuses this delete while they still name it."""
     crd_deleted: bool = False
     """The kind's CRD is being deleted (an uninstall): the API server deletes every object of it, and
     none of those deletes is a person's wish to delete the AWS resource."""
@@ -811,16 +811,15 @@ class Reconciler:
         try:
             spec = self.spec_model.from_spec(view.spec)
         except pydantic.ValidationError:
-            # Unusable (a reference whose target is gone or not Ready took settings along, or an object AWS
-            # never confirmed): what AWS has (status.identifier) or a request in flight may still create is
-            # deleted all the same, unless the object says to keep it.
+            # Unusable (a reference whose target is gone): a request in flight may still create it, so finish
+            # that request and delete what it made; what AWS has (status.identifier) is deleted all the same.
             known = view.status.get("identifier")
             keep = view.spec.get("deletionPolicy") == "Retain" or view.spec.get("managementPolicy") == "ObserveOnly"
             if (view.status.get("operation") or known) and cc is not None and not keep:
                 try:
-                    return await self._finalize(out, view, known, cc, None, None)
+                    return await self._finalize(out, view, str(known) if known else None, cc, None, None)
                 except AwsError as err:
-                    return self._delete_retry(out, view, "", err)
+                    return self._delete_retry(out, view, str(known or ""), err)
             out.release = True
             return out
         # A delete acts on what the object manages (status.identifier), never on what its spec resolves to
@@ -845,7 +844,15 @@ class Reconciler:
             return out
         if view.referrers and self.kind.cleanup is None and not view.status.get("operation"):
             # Not sent to AWS yet: it would refuse (ResourceConflict) while they name it. Woken when one goes.
-            message = f"Waiting for {', '.join(view.referrers)} to be deleted first: they refer to this {self.noun}"
+            staying = [name for name, deleting in view.referrers if not deleting]
+            if staying:
+                message = (
+                    f"{self.Noun} {identifier} is not deleted: {', '.join(staying)} still refer to it; delete "
+                    "them or remove their references"
+                )
+                return self._blocked(out, view, message)
+            names = ", ".join(name for name, _ in view.referrers)
+            message = f"Waiting for {names} to be deleted first: they refer to this {self.noun}"
             return self._blocked(out, view, message, Reason.DELETING, "Normal")
         if self.kind.replace_on_change:
             # What the object made goes with it: the resource in use (status says which; the spec may name

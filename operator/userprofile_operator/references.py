@@ -150,9 +150,7 @@ def named_targets(
 ) -> frozenset[tuple[str, str]]:
     """(target kind, name) of every object a `.spec`'s references name (resolved or not)."""
     targets = {reference.target for reference in references}
-    return frozenset(
-        (target, name) for target in targets for name in referenced(spec, references, spec_path, target)
-    )
+    return frozenset((target, name) for target in targets for name in referenced(spec, references, spec_path, target))
 
 
 @dataclass
@@ -184,8 +182,12 @@ def resolve(
     lookup: Lookup,
     fallback: Mapping[PropertyPath, str] | None = None,
     settled: Mapping[tuple[str, str], str] | None = None,
+    ready_only: bool = True,
 ) -> Resolution:
     """The spec with its references resolved.
+
+    `ready_only`: a target's value counts only once it is Ready; False (an object being deleted) takes
+    the value a target still shows (the ARN of a lifecycle config whose own delete waits).
 
     `fallback` holds values the object already settled (its identifier's parts, once AWS has the
     resource): a reference that cannot be resolved now takes them, and a nested one without a fallback
@@ -213,7 +215,7 @@ def resolve(
             missing = False
             for name in names:
                 target = lookup(reference.target, name)
-                value = target.value(reference) if target is not None and target.ready else None
+                value = target.value(reference) if target is not None and (target.ready or not ready_only) else None
                 if value is not None:
                     values.append(value)
                     found.append((reference.target, name, value))

@@ -28,7 +28,8 @@ class Settings(BaseSettings):
 
     kinds: str = Field(
         default="all",
-        description="The kinds to manage, comma-separated: short names (smup, smdomain, smspace), plurals or "
+        description="The kinds to manage, comma-separated: short names (smup, smdomain, smspace, smlcc, smimage, "
+        "smimageversion, smaic), plurals or "
         "kind names; all: every kind. An enabled kind whose CRD is not served is reported and picked up once "
         "it is.",
     )

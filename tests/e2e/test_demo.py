@@ -80,6 +80,12 @@ def test_demo_no_wait_shows_both_profiles_ready_and_cleans_up() -> None:
         "sagemakerspace.sagemaker.awscc.dev/carol-notebooks",
         "sagemakerspace.sagemaker.awscc.dev/team-lab",
         "sagemakeruserprofile.sagemaker.awscc.dev/carol",
+        # the platform kit
+        "sagemakerstudiolifecycleconfig.sagemaker.awscc.dev/idle-shutdown",
+        "sagemakerimage.sagemaker.awscc.dev/team-image",
+        "sagemakerimageversion.sagemaker.awscc.dev/team-image-v1",
+        "sagemakerappimageconfig.sagemaker.awscc.dev/team-image",
+        "sagemakerdomain.sagemaker.awscc.dev/platform",
     ):
         assert name in listing, listing
 

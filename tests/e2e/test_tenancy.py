@@ -39,7 +39,10 @@ POLICY = {
     "allowedDomainIds": [DOMAIN],
     "allowedExecutionRoles": [rf"arn:aws:iam::{ACCOUNT}:role/team-a/.*"],
     "allowedInstanceTypes": ["ml.t3.medium", "ml.m5.large"],
+    "allowedLifecycleConfigs": ["team-a-.*"],
+    "allowedImages": ["team-a-.*"],
 }
+LCC_B = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:studio-lifecycle-config/team-b-mine"
 MUTATING = ("CreateResource", "UpdateResource", "DeleteResource")
 ADMISSION_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 
@@ -211,6 +214,38 @@ REFUSED = [
         manifests.profile("leaver", cleanupOnDelete={"ownedSpaces": "Delete"}),
         "allowDataDeletion: spec.cleanupOnDelete.ownedSpaces: Delete deletes the private spaces of the profile",
         id="profile-owned-spaces-delete",
+    ),
+    pytest.param(  # a script of another team, by ARN: the name in it is checked
+        manifests.profile("their-script", userSettings={"jupyterLabAppSettings": {"lifecycleConfigArns": [LCC_B]}}),
+        f"allowedLifecycleConfigs: spec.userSettings.jupyterLabAppSettings.lifecycleConfigArns names {LCC_B}",
+        id="profile-lifecycle-config",
+    ),
+    pytest.param(  # an image of another team in a list item
+        domain(
+            "their-image",
+            defaultUserSettings={
+                "executionRole": ROLE_A,
+                "jupyterLabAppSettings": {
+                    "customImages": [
+                        {"imageName": "team-a-ok", "appImageConfigName": "lab"},
+                        {"imageName": "team-b-gpu", "appImageConfigName": "lab"},
+                    ]
+                },
+            },
+        ),
+        "allowedImages: spec.defaultUserSettings.jupyterLabAppSettings.customImages.imageName names team-b-gpu, "
+        "an image not allowed",
+        id="domain-custom-image",
+    ),
+    pytest.param(  # what a Ref would reach is checked where it is made: the image object's own name
+        {
+            "apiVersion": manifests.API_VERSION,
+            "kind": "SageMakerImage",
+            "metadata": {"name": "their-image"},
+            "spec": {"imageName": "team-b-gpu", "imageRoleArn": ROLE_A},
+        },
+        "allowedImages: spec.imageName names team-b-gpu",
+        id="image-name",
     ),
     pytest.param(
         domain("wiped", cleanupOnDelete={"homeEfs": "Delete"}),
@@ -487,10 +522,11 @@ def test_the_chart_ships_what_these_tests_used(guardrails: Guardrails, kube: Kub
     """`kubectl get validatingadmissionpolicybindings` is how an admin audits the guardrails (docs/multi-tenancy.md)."""
     listed = kube.kubectl("get", "validatingadmissionpolicybindings", "-o", "name").stdout.split()
     ours = sorted(n.split("/", 1)[1] for n in listed if guardrails.fullname in n)
-    plurals = ("sagemakerdomains", "sagemakerspaces", "sagemakeruserprofiles")
+    plurals = [kind.plural for kind in all_kinds()]  # every kind's guardrails, the platform kit's too
+    studio = ("sagemakerdomains", "sagemakerspaces", "sagemakeruserprofiles")  # the kinds with instance types
     assert ours == sorted(
         [
             *(f"{guardrails.fullname}-tenant-{plural}-{op}" for plural in plurals for op in ("create", "update")),
-            *(f"{guardrails.fullname}-warn-{plural}" for plural in (*plurals, "sagemakertenantpolicies")),
+            *(f"{guardrails.fullname}-warn-{plural}" for plural in (*studio, "sagemakertenantpolicies")),
         ]
     )

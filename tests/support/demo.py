@@ -8,8 +8,9 @@ and the Helm chart's RBAC, and runs the operator with the token of the chart's S
 product's timings, so the demo has exactly the rights a real installation has. It then applies
 `examples/minimal.yaml` and `examples/full.yaml`, waits until both are Ready, shows them as Kubernetes and
 as the emulator see them, prints how to reach everything, and waits for Ctrl-C or SIGTERM. It also
-applies `examples/studio.yaml` (a domain, two profiles and two spaces wired by references) and shows
-every kind with `kubectl get sagemaker`.
+applies `examples/studio.yaml` (a domain, two profiles and two spaces wired by references) and
+`examples/platform.yaml` (an idle-shutdown lifecycle config, a custom image with a version and its app
+image config, and a domain using them by reference), and shows every kind with `kubectl get sagemaker`.
 
 What it owns: the order of start-up, the demo's temporary folder (kubeconfigs, logs, helm's home),
 and a stop that leaves no process behind, whatever happened before. What it does not do: build the
@@ -46,7 +47,8 @@ from tests.support.processes import free_port
 DEMO_NAMESPACE = "demo"
 EXAMPLES = ("minimal.yaml", "full.yaml")
 STUDIO = "studio.yaml"  # a whole Studio setup: its objects refer to each other, not to AWS ids
-KINDS = "sagemakerdomains,sagemakeruserprofiles,sagemakerspaces"
+PLATFORM = "platform.yaml"  # the platform kit: an idle-shutdown script, a custom image, a domain using them
+KINDS = "sagemaker"  # the category: every kind, the platform kit's too
 # The chart's objects the demo installs: no Deployment (no kubelet runs pods), no Service.
 RBAC_KINDS = {"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 
@@ -221,6 +223,11 @@ class Demo:
             self.kubectl("apply", "-n", DEMO_NAMESPACE, "-f", str(path))
         self.step(f"applying examples/{STUDIO} (a domain, two profiles, two spaces) into namespace {DEMO_NAMESPACE}")
         self.kubectl("apply", "-n", DEMO_NAMESPACE, "-f", str(REPO_ROOT / "examples" / STUDIO))
+        self.step(
+            f"applying examples/{PLATFORM} (an idle-shutdown lifecycle config, a custom image with a version and "
+            f"its app image config, a domain using them) into namespace {DEMO_NAMESPACE}"
+        )
+        self.kubectl("apply", "-n", DEMO_NAMESPACE, "-f", str(REPO_ROOT / "examples" / PLATFORM))
         return objects
 
     def wait_ready(self, names: Sequence[str]) -> None:

@@ -34,7 +34,7 @@ from userprofile_operator.admission import (
 )
 from userprofile_operator.crd import render_crd
 from userprofile_operator.kind import GROUP, VERSION, Kind
-from userprofile_operator.kinds import all_kinds
+from userprofile_operator.kinds import all_kinds, by_name
 from userprofile_operator.kinds.domain import KIND as DOMAIN
 from userprofile_operator.kinds.space import KIND as SPACE
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
@@ -43,12 +43,24 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 POLICIES = REPO_ROOT / "deploy" / "helm" / "sagemaker-userprofile-operator" / "files" / "admission"
 STALE = "stale: run `make crd` (userprofile-operator crd --output-dir crds --policies-dir ...)"
 each_kind = pytest.mark.parametrize("kind", all_kinds(), ids=lambda kind: kind.kind)
+PARAMETERS = (
+    "allowedDomainIds",
+    "allowedExecutionRoles",
+    "allowedInstanceTypes",
+    "allowedLifecycleConfigs",
+    "allowedImages",
+    "allowAdoption",
+    "allowDataDeletion",
+)
+"""The SageMakerTenantPolicy's parameters: each validation of a policy names one of them."""
 IAM_ROLE_PATTERN = re.compile(r":iam::.*:role")
 
 
 def _spec_node(kind: Kind, path: tuple[str, ...]) -> dict[str, Any]:
     node: dict[str, Any] = render_crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     for name in path:
+        while node["type"] == "array":
+            node = node["items"]  # customImages[].imageName
         node = node["properties"][name]
     return node
 
@@ -74,7 +86,8 @@ def test_the_charts_policies_are_the_generator_output_guardrails_and_warnings() 
         assert (POLICIES / name).read_text() == text, f"{name}: {STALE}"
     for kind in all_kinds():
         assert files[policy_file_name(kind)] == render_policy_yaml(kind)
-        assert warning_policy_file_name(kind.plural) in files  # every kind has instance types
+        # the kinds that hold instance types have a warning policy
+        assert (warning_policy_file_name(kind.plural) in files) == bool(instance_type_paths(kind))
     assert warning_policy_file_name(TENANT_POLICY_PLURAL) in files
 
 
@@ -91,11 +104,23 @@ def test_the_yaml_says_it_is_generated_and_parses_to_the_dict(kind: Kind) -> Non
 def test_the_guarded_fields_of_each_kind() -> None:
     """What the derivation finds today; a new schema property of these shapes joins by itself."""
     by_rule = {kind.kind: {g.rule for g in guards(kind)} for kind in all_kinds()}
+    scripts_and_images = {"allowedLifecycleConfigs", "allowedImages"}  # what every app's settings name
     assert by_rule == {
-        "SageMakerUserProfile": {"allowedDomainIds", "allowedExecutionRoles", "allowedInstanceTypes"},
-        "SageMakerDomain": {"allowedExecutionRoles", "allowedInstanceTypes"},  # AWS makes a domain's id
-        "SageMakerSpace": {"allowedDomainIds", "allowedInstanceTypes"},  # a space has no role of its own
+        "SageMakerUserProfile": {"allowedDomainIds", "allowedExecutionRoles", "allowedInstanceTypes"}
+        | scripts_and_images,
+        "SageMakerDomain": {"allowedExecutionRoles", "allowedInstanceTypes"} | scripts_and_images,  # AWS makes its id
+        "SageMakerSpace": {"allowedDomainIds", "allowedInstanceTypes"} | scripts_and_images,  # no role of its own
+        "SageMakerStudioLifecycleConfig": {"allowedLifecycleConfigs"},  # its own name
+        "SageMakerImage": {"allowedExecutionRoles", "allowedImages"},  # its role and its own name
+        "SageMakerImageVersion": {"allowedImages"},  # its image's name
+        "SageMakerAppImageConfig": set(),
     }
+    domain = {".".join(g.path): g for g in guards(by_name("SageMakerDomain"))}
+    lab = "defaultUserSettings.jupyterLabAppSettings"
+    assert domain[f"{lab}.lifecycleConfigArns"].many and domain[f"{lab}.lifecycleConfigArns"].by_arn
+    assert domain[f"{lab}.defaultResourceSpec.sageMakerImageVersionArn"].rule == "allowedImages"
+    custom = domain[f"{lab}.customImages.imageName"]
+    assert (custom.rule, custom.items, custom.by_arn) == ("allowedImages", 3, False)
     profile = {".".join(g.path) for g in guards(PROFILE)}
     assert {"domainId", "userSettings.executionRole"} <= profile
     assert "userSettings.jupyterLabAppSettings.emrSettings.executionRoleArns" in profile
@@ -163,7 +188,7 @@ def test_every_validation_names_its_rule_and_uses_only_variables_defined_before(
         used = set(re.findall(r"variables\.(\w+)", variable["expression"]))
         assert used <= set(defined), variable
         defined.append(variable["name"])
-    rules = ("allowedDomainIds", "allowedExecutionRoles", "allowedInstanceTypes", "allowAdoption", "allowDataDeletion")
+    rules = PARAMETERS
     for validation in spec["validations"]:
         text = validation["expression"] + validation["messageExpression"]
         assert set(re.findall(r"variables\.(\w+)", text)) <= set(defined), validation
@@ -237,13 +262,7 @@ def test_the_tenant_policy_crd_names_and_scope() -> None:
 
 def test_the_parameters_and_their_bounds() -> None:
     spec = _tenant_spec()
-    assert set(spec["properties"]) == {
-        "allowedDomainIds",
-        "allowedExecutionRoles",
-        "allowedInstanceTypes",
-        "allowAdoption",
-        "allowDataDeletion",
-    }
+    assert set(spec["properties"]) == set(PARAMETERS)
     assert spec["properties"]["allowDataDeletion"]["default"] is False
     assert spec["properties"]["allowAdoption"] == {
         **spec["properties"]["allowAdoption"],
@@ -281,7 +300,7 @@ def _known(policy: dict[str, Any]) -> list[str]:
     return re.findall(r"'([^']+)'", known)
 
 
-@each_kind
+@pytest.mark.parametrize("kind", [k for k in all_kinds() if k.open_enums], ids=lambda kind: kind.kind)
 def test_the_warnings_cover_every_instance_type_field_and_never_refuse(kind: Kind) -> None:
     policy = render_warning_policy(kind)
     assert policy is not None
@@ -303,7 +322,8 @@ def test_the_warnings_cover_every_instance_type_field_and_never_refuse(kind: Kin
 
 def test_known_instance_types_are_every_schemas_and_a_value_already_there_is_not_news() -> None:
     listed = {str(v) for k in all_kinds() for p in instance_type_paths(k) for v in k.schema.node_at(p)["enum"]}
-    for policy in [*(render_warning_policy(k) for k in all_kinds()), render_tenant_policy_warning_policy()]:
+    warned = [render_warning_policy(k) for k in all_kinds() if k.open_enums]
+    for policy in [*warned, render_tenant_policy_warning_policy()]:
         assert policy is not None
         assert set(_known(policy)) == listed  # the union: a type one schema lists is known to all kinds
     space = render_warning_policy(SPACE)

@@ -92,7 +92,10 @@ def test_run_help_describes_kinds(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "--kinds KINDS the kinds to manage, comma-separated: smup, smdomain, smspace" in help_text
+    assert (
+        "--kinds KINDS the kinds to manage, comma-separated: smup, smdomain, smspace, smlcc, smimage, "
+        "smimageversion, smaic" in help_text
+    )
     assert "default: all (SMUP_KINDS)" in help_text
 
 

@@ -488,6 +488,16 @@ def test_studio_settings_name_scripts_and_images_by_reference_in_every_app_and_e
         assert (settings, "kernelGatewayAppSettings", "customImages", "imageNameRef") in own
 
 
+def _required_beside(kind: Kind, path: PropertyPath) -> list[str]:
+    """What the schema requires of the object (a list's item) that holds the field at `path`."""
+    if len(path) == 1:
+        return list(kind.schema.required)
+    node = kind.schema.node_at(path[:-1])
+    while node.get("type") == "array":
+        node = kind.schema.resolve(node["items"])
+    return list(node.get("required", ()))
+
+
 @each_reference
 def test_a_reference_is_a_name_beside_its_field_and_exactly_one_of_them_is_set(kind: Kind, ref: Reference) -> None:
     field = kind.naming.spec_path(ref.path)
@@ -512,10 +522,17 @@ def test_a_reference_is_a_name_beside_its_field_and_exactly_one_of_them_is_set(k
     assert node["required"] == ["name"]
     assert node["properties"] == name_schema
     assert f"Instead of {name}" in node["description"]
-    assert {
-        "rule": f"has(self.{name}) != has(self.{ref_name})",
-        "message": f"exactly one of {name} and {ref_name} must be set",
-    } in parent["x-kubernetes-validations"]
+    if ref.path[-1] in _required_beside(kind, ref.path):
+        rule = {
+            "rule": f"has(self.{name}) != has(self.{ref_name})",
+            "message": f"exactly one of {name} and {ref_name} must be set",
+        }
+    else:  # optional: neither is fine too
+        rule = {
+            "rule": f"!has(self.{name}) || !has(self.{ref_name})",
+            "message": f"{name} and {ref_name} cannot both be set",
+        }
+    assert rule in parent["x-kubernetes-validations"]
 
 
 @each_reference

@@ -415,3 +415,16 @@ def test_cli_without_credentials_says_so(
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDCONTROL", "http://127.0.0.1:9")  # never reached
     assert cli.main(["get", f"alice|{DOMAIN}", "--region", REGION]) == 1
     assert capsys.readouterr().err == "error: no AWS credentials: Unable to locate credentials\n"
+
+
+def test_a_lifecycle_config_adopted_without_a_tag_is_managed_by_the_object_that_names_it() -> None:
+    """Its tags are createOnly, so adoption cannot tag it: the object whose status names it manages it."""
+    from userprofile_operator.inventory import ClusterObject, Owner, classify
+    from userprofile_operator.kinds import by_name
+
+    kind = by_name("smlcc")
+    props = {"StudioLifecycleConfigName": "idle", "StudioLifecycleConfigAppType": "JupyterLab"}
+    adopted = ClusterObject("team-a", "idle-shutdown", identifier="idle", region="us-east-1")
+    assert classify(kind, props, "us-east-1", "kubernetes", [adopted]).ref == "team-a/idle-shutdown"
+    assert classify(kind, props, "us-east-1", "kubernetes", []).owner is Owner.UNMANAGED
+    assert classify(kind, props, "us-east-1", "kubernetes", None).owner is Owner.UNKNOWN

@@ -357,3 +357,12 @@ class TestNamespaceRoleGuardrail:
         monkeypatch.setenv("SMUP_ALLOWED_ROLE_ARNS", '["role/(team-a"]')
         with pytest.raises(ValidationError, match="not a regular expression"):
             Settings()
+
+
+def test_tags_aws_sets_only_at_creation_are_never_patched() -> None:
+    """A lifecycle config's tags are createOnly (its type has no update): adopting one, or a tag edited
+    in AWS, never makes an update that AWS cannot do."""
+    desired = {"StudioLifecycleConfigName": "idle", "Tags": [{"Key": "owner", "Value": "us"}]}
+    observed = {"StudioLifecycleConfigName": "idle", "Tags": [{"Key": "team", "Value": "ml"}]}
+    assert plan_patch(desired, observed, ["/Tags", "/StudioLifecycleConfigName"], tags="Tags") == []
+    assert plan_patch(desired, observed, ["/StudioLifecycleConfigName"], tags="Tags") != []

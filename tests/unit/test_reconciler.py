@@ -730,12 +730,21 @@ async def test_a_lifecycle_config_is_deleted_after_the_objects_that_use_it() -> 
     cc = FakeCloudControl(kind)
     created = await reconciler.reconcile(make_view(), cc, "create")
     cc.calls.clear()
-    waiting = await reconciler.finalize(make_view(status=created.status, referrers=("SageMakerDomain platform",)), cc)
+    domain = ("SageMakerDomain platform", True)  # being deleted too
+    waiting = await reconciler.finalize(make_view(status=created.status, referrers=(domain,)), cc)
     assert cc.calls == []
     assert not waiting.release and waiting.blocked
     ready = cond(waiting.status, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "Deleting")
     assert "SageMakerDomain platform" in ready["message"]
+    # deleted alone, while the domain stays and names it: blocked, and a person is told what to do
+    blocked = await reconciler.finalize(
+        make_view(status=created.status, referrers=(("SageMakerDomain platform", False),)), cc
+    )
+    assert cc.calls == [] and blocked.blocked
+    ready = cond(blocked.status, "Ready")
+    assert ready["reason"] == "DeleteBlocked" and "still refer to it" in ready["message"]
+    assert [e[1] for e in blocked.events] == ["DeleteBlocked"]
     gone = await reconciler.finalize(make_view(status={**created.status, **waiting.status}), cc)
     assert cc.calls == ["DeleteResource"] and gone.release
     assert cc.resources == {}
@@ -752,3 +761,23 @@ async def test_an_image_version_has_no_tags_and_is_ours_by_the_identifier_its_cr
     cc.calls.clear()
     again = await reconciler.reconcile(VIEWS[kind](status=created.status), cc, "drift")
     assert cc.calls == ["GetResource"] and again.events == []
+
+
+async def test_a_delete_whose_references_no_longer_resolve_still_deletes_what_aws_has() -> None:
+    """A domain deleted after the lifecycle config its settings named (its object gone, Retained): the spec
+    lacks what the reference gave, but status names the domain AWS has, and that is deleted, not left behind."""
+    reconciler = Reconciler(SETTINGS, DOMAIN)
+    cc = FakeCloudControl(DOMAIN)
+    created = await reconciler.reconcile(domain_view(), cc, "create")
+    unusable = {k: v for k, v in DOMAIN_SPEC.items() if k != "defaultUserSettings"}  # required: invalid
+    cc.calls.clear()
+    gone = await reconciler.finalize(
+        ObjectView(**{**domain_view(status=created.status).__dict__, "spec": unusable}), cc
+    )
+    assert cc.calls == ["DeleteResource"] and gone.release
+    assert cc.resources == {}
+    retained = await reconciler.finalize(
+        ObjectView(**{**domain_view(status=created.status).__dict__, "spec": {**unusable, "deletionPolicy": "Retain"}}),
+        cc,
+    )
+    assert retained.release and cc.calls == ["DeleteResource"]
