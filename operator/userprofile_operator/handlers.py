@@ -43,7 +43,15 @@ from userprofile_operator.plan import (
     resolve_region,
 )
 from userprofile_operator.reconciler import ObjectView, Outcome, Reconciler, Trigger
-from userprofile_operator.references import Resolution, TargetState, named_targets, referenced, resolve, target_of
+from userprofile_operator.references import (
+    Resolution,
+    TargetState,
+    follows,
+    named_targets,
+    referenced,
+    resolve,
+    target_of,
+)
 from userprofile_operator.resync import Resync
 from userprofile_operator.rollout import Holders, holders
 from userprofile_operator.settings import (
@@ -92,6 +100,8 @@ class Runtime:
         self.uids: dict[tuple[str, str, str], Ref] = {}  # (kind name, namespace, name) -> its Ref
         # (kind name, namespace, name) -> (Ready's status, its reason): counted as `smup_objects`.
         self.states: dict[tuple[str, str, str], tuple[str, str]] = {}
+        # Objects held in ReferenceChanged: any Ready sighting of a target they name may be it pointed back.
+        self.reference_changed: set[tuple[str, str, str]] = set()
         self.followups: dict[str, int] = {}  # uid -> retries of a check that must come back (outside kopf)
         # Deletes that wait for others (DeleteBlocked): uid -> (kind, namespace, name, generation). A managed
         # object going, or the waiting object's spec changing, wakes them at once.
@@ -237,6 +247,7 @@ class Runtime:
             self.seen.pop(key, None)
             self.uids.pop(key, None)
             self.states.pop(key, None)
+            self.reference_changed.discard(key)
             self.blocked.pop(str(meta.get("uid") or ""), None)
             # What a blocked delete waits for may have been this object: look again now.
             for uid in list(self.blocked):
@@ -255,17 +266,27 @@ class Runtime:
             condition_status(conditions, "Ready") or "Unknown",
             condition_reason(conditions, "Ready") or "",
         )
+        if self.states[key][1] == Reason.REFERENCE_CHANGED:
+            self.reference_changed.add(key)
+        else:
+            self.reference_changed.discard(key)
         if ref_target.ready and self.scheduler is not None:
             for ref in self.waiting.pop(key, set()):
                 self.scheduler.schedule(ref, 0)
 
     def _roll_out(self, key: tuple[str, str, str], before: TargetState | None, now: TargetState) -> None:
-        """A target whose value changed (a replaced resource's new ARN): every object naming it follows now.
+        """A target whose value changed (a replaced resource's new ARN, a domain object made again): every
+        object naming it follows now, and one held in ReferenceChanged at every Ready sighting (`follows`).
         An object naming a target that still has old resources to delete (`status.retiring`): that target
         looks again, since this object may have been the last to use one."""
-        if before is not None and now.ready and (before.arn, before.identifier) != (now.arn, now.identifier):
-            for other, known in list(self.seen.items()):
-                if other[1] == key[1] and (key[0], key[2]) in known.named:
+        if now.ready:
+            # Every object is looked through only when the value changed; else those in ReferenceChanged (few).
+            moved = follows(before, now, changed=False)
+            for other in list(self.seen) if moved else list(self.reference_changed):
+                known = self.seen.get(other)
+                if known is None or other[1] != key[1] or (key[0], key[2]) not in known.named:
+                    continue
+                if follows(before, now, other in self.reference_changed):
                     self.follow(other)
         for target_kind, target_name in now.named:
             target = (target_kind, key[1], target_name)

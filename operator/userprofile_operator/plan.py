@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import jsonpatch
 
+from userprofile_operator.conditions import Reason, condition_reason
+
 # ---------------------------------------------------------------------------------------------
 # Tokens and ownership
 
@@ -91,6 +93,19 @@ def decide(exists: bool, *, owned: bool, observe_only: bool, adopt: bool, whose:
     if owned or whose == "ours":
         return Step.SYNC
     return Step.ADOPT if adopt else Step.ALREADY_EXISTS
+
+
+def failure_stands(trigger: str, status: Mapping[str, Any], generation: int) -> bool:
+    """Whether a pass stops at a terminal error recorded for this generation (`failedGeneration`): a drift
+    check or a resume does, since only a new spec can fix such an error; a pass for a new spec, or one woken
+    by a reference, looks again.
+
+    A `ReferenceChanged` never stands (an operator before this rule recorded it as a failed generation):
+    it depends on what a reference resolves to, not on the spec, and a pass that gets this far found the
+    reference resolving to the identifier the object manages again."""
+    if trigger not in ("resume", "drift") or status.get("failedGeneration") != generation:
+        return False
+    return condition_reason(list(status.get("conditions") or []), "Ready") != Reason.REFERENCE_CHANGED
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from userprofile_operator.plan import (
     backoff,
     client_token,
     decide,
+    failure_stands,
     ownership,
     patch_digest,
     plan_patch,
@@ -373,14 +374,7 @@ class Reconciler:
         identifier = self._identifier(view, spec)
         known = view.status.get("identifier")
         if known and identifier and known != identifier and not self.kind.replace_on_change:
-            # Only a reference can get here (the fields are immutable): it now names another parent.
-            return self._terminal(
-                out,
-                view,
-                Reason.REFERENCE_CHANGED,
-                f"The spec now resolves to {self.noun} {identifier}, but this object manages {known}; the "
-                "identifier is create-only. Point the reference back, or delete this object and create a new one.",
-            )
+            return self._reference_changed(out, view, identifier, known)
         try:
             result = await self._reconcile(out, view, spec, identifier, cc, trigger)
             if self.kind.replace_on_change and result.retry_in is None:
@@ -400,9 +394,21 @@ class Reconciler:
             return str(known) if known else None
         return spec.identifier
 
-    def _held(self, out: Outcome, view: ObjectView, reason: Reason, message: str, event_type: str) -> Outcome:
+    def _held(
+        self,
+        out: Outcome,
+        view: ObjectView,
+        reason: Reason,
+        message: str,
+        event_type: str,
+        *,
+        keep_operation: bool = True,
+        extra: dict[str, Any] | None = None,
+    ) -> Outcome:
         """The object cannot go on yet, and nothing goes to AWS: say why (one Event, when the reason is
-        new). A request already sent is still ours: kept in status, resumed once the object can go on."""
+        new). A request already sent is still ours: kept in status, resumed once the object can go on
+        (unless `keep_operation` is off: a request in status makes the object not reconciled, and then the
+        runtime's drift checks and wakes pass it by)."""
         ready = next((c for c in self._conditions(view) if c.get("type") == "Ready"), {})
         if ready.get("reason") != reason:
             out.event(event_type, reason, message)
@@ -414,8 +420,22 @@ class Reconciler:
             message=message,
             synced=False,
             synced_reason=reason,
-            keep_operation=True,
+            keep_operation=keep_operation,
+            extra=extra,
         )
+
+    def _reference_changed(self, out: Outcome, view: ObjectView, identifier: str, known: str) -> Outcome:
+        """Only a reference can get here (the fields are immutable): it now names another parent. Nothing goes
+        to AWS. Not a failed generation: what the reference resolves to can change back without a spec change
+        (the target pointed back), and every pass looks again, before any AWS call."""
+        message = (
+            f"The spec now resolves to {self.noun} {identifier}, but this object manages {known}; the "
+            "identifier is create-only. Point the reference back, or delete this object and create a new one."
+        )
+        metrics.RECONCILE_ERRORS.labels(kind=self.kind.kind, reason=Reason.REFERENCE_CHANGED).inc()
+        # A failed generation an operator before this rule recorded for it goes.
+        extra = {"failed_generation": None} if view.status.get("failedGeneration") is not None else None
+        return self._held(out, view, Reason.REFERENCE_CHANGED, message, "Warning", keep_operation=False, extra=extra)
 
     def _waiting(self, out: Outcome, view: ObjectView) -> Outcome:
         """Its references are not resolved yet: say what it waits for; the target's change wakes it."""
@@ -458,7 +478,7 @@ class Reconciler:
                 observed = event.resource_model
             identifier = identifier or event.identifier
 
-        if trigger in ("resume", "drift") and status.get("failedGeneration") == view.generation:
+        if failure_stands(trigger, status, view.generation):
             return out  # a terminal error at this generation: wait for the spec to change
 
         observe_only = spec.management_policy is ManagementPolicy.OBSERVE_ONLY
@@ -802,7 +822,9 @@ class Reconciler:
                     return self._delete_retry(out, view, str(known or ""), err)
             out.release = True
             return out
-        identifier = self._identifier(view, spec)
+        # A delete acts on what the object manages (status.identifier), never on what its spec resolves to
+        # now: a reference that came to name another parent (ReferenceChanged) must not orphan the resource.
+        identifier = view.status.get("identifier") or self._identifier(view, spec)
         if spec.deletion_policy is DeletionPolicy.RETAIN or spec.management_policy is ManagementPolicy.OBSERVE_ONLY:
             out.event(
                 "Normal",

@@ -34,6 +34,7 @@ __all__ = [
     "Reference",
     "Resolution",
     "TargetState",
+    "follows",
     "named_targets",
     "ref_key",
     "referenced",
@@ -124,6 +125,22 @@ def target_of(body: Mapping[str, Any], named: frozenset[tuple[str, str]] = froze
         retiring=bool(status.get("retiring")),
         deleting=bool(meta.get("deletionTimestamp")),
     )
+
+
+def follows(before: TargetState | None, now: TargetState, changed: bool) -> bool:
+    """Whether an object that names a target resolves its references again after a watch event of the target
+    (`before`: what was known of it until then, None at its first sighting).
+
+    When the target, Ready, has a new value (a replaced resource's new ARN, a domain object made again for
+    another AWS domain): the object may have to move, or to say it cannot (`ReferenceChanged`). An object
+    held in ReferenceChanged (`changed`) looks again at every Ready sighting: any may be the reference
+    pointed back, the first sighting of a target made again too. A target's first sighting is otherwise no
+    change (the operator's start lists every object)."""
+    if not now.ready:
+        return False
+    if changed:
+        return True
+    return before is not None and (before.arn, before.identifier) != (now.arn, now.identifier)
 
 
 def named_targets(

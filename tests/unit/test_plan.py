@@ -15,6 +15,7 @@ from userprofile_operator.plan import (
     backoff,
     client_token,
     decide,
+    failure_stands,
     namespace_role_refusal,
     owner_tag_value,
     ownership,
@@ -278,6 +279,29 @@ def test_reconciled_means_this_generation_and_no_request_pending() -> None:
     pending = {"observedGeneration": 2, "operation": {"type": "UPDATE", "requestToken": "t-1"}}
     assert not reconciled({"metadata": {"generation": 2}, "status": pending})
     assert not reconciled({"metadata": {"generation": 1}, "status": None})
+
+
+def _failed(reason: str) -> dict[str, object]:
+    return {"failedGeneration": 2, "conditions": [{"type": "Ready", "status": "False", "reason": reason}]}
+
+
+@pytest.mark.parametrize(
+    ("trigger", "status", "stands"),
+    [
+        ("drift", _failed("AccessDenied"), True),  # only a new spec can fix it: no AWS call per drift check
+        ("resume", _failed("AlreadyExists"), True),
+        ("update", _failed("AccessDenied"), False),  # a pass for a spec looks again
+        ("reference", _failed("AccessDenied"), False),  # so does one a target's change woke
+        ("drift", {**_failed("AccessDenied"), "failedGeneration": 1}, False),  # an older generation's
+        ("drift", _failed("ReferenceChanged"), False),  # depends on the target, not the spec
+        ("resume", _failed("ReferenceChanged"), False),
+        ("drift", {}, False),
+    ],
+)
+def test_a_terminal_error_stands_for_drift_and_resume_at_its_generation_unless_a_reference_changed(
+    trigger: str, status: dict[str, object], stands: bool
+) -> None:
+    assert failure_stands(trigger, status, 2) is stands
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from userprofile_operator.kinds import all_kinds, by_name
 from userprofile_operator.kinds.domain import KIND as DOMAIN
 from userprofile_operator.kinds.space import KIND as SPACE
 from userprofile_operator.kinds.userprofile import KIND as PROFILE
-from userprofile_operator.reconciler import ObjectView, Reconciler
+from userprofile_operator.reconciler import ObjectView, Reconciler, Trigger
 from userprofile_operator.settings import OWNER_TAG_KEY, Settings
 from userprofile_operator.wire import AwsError, ProgressEvent
 
@@ -592,19 +592,77 @@ async def test_a_space_says_every_reference_it_waits_for(spaces: Reconciler) -> 
     )
 
 
-async def test_a_reference_that_now_names_another_parent_is_a_terminal_error(reconciler: Reconciler) -> None:
+# -- a reference that comes to name another parent (ReferenceChanged) -----------------------------------
+# A profile's domainIdRef names a SageMakerDomain object; that object is made again for another AWS domain.
+# The profile manages alice|d-old (status), its spec now resolves to alice|d-new.
+
+MOVED = {"identifier": "alice|d-old", "region": "us-east-1"}
+
+
+async def _changed(reconciler: Reconciler, cc: FakeCloudControl) -> dict[str, Any]:
+    """alice made in d-old at generation 2, then her reference resolving to d-new: the status she has then."""
+    made = await reconciler.reconcile(view({"domainId": "d-old"}, generation=2), cc, "create")
+    assert made.status["identifier"] == "alice|d-old"
+    cc.calls.clear()
+    moved = view({"domainId": "d-new"}, made.status, generation=2)
+    return {**made.status, **(await reconciler.reconcile(moved, cc, "reference")).status}
+
+
+async def test_a_reference_that_now_names_another_parent_changes_nothing_in_aws_and_says_why_once(
+    reconciler: Reconciler,
+) -> None:
     cc = FakeCloudControl()
-    status = {"identifier": "alice|d-old", "region": "us-east-1"}
-    out = await reconciler.reconcile(view({"domainId": "d-new"}, status, generation=2), cc, "update")
+    out = await reconciler.reconcile(view({"domainId": "d-new"}, MOVED, generation=2), cc, "update")
     assert cc.calls == []
     for type_ in ("Ready", "Synced"):
         condition = cond(out.status, type_)
         assert (condition["status"], condition["reason"]) == ("False", "ReferenceChanged")
-    assert out.status["failedGeneration"] == 2
-    assert out.retry_in is None
+    assert out.retry_in is None  # the target's next change wakes it (the runtime): no polling
     ((type_, reason, message),) = out.events
     assert (type_, reason) == ("Warning", "ReferenceChanged")
     assert "alice|d-new" in message and "alice|d-old" in message
+    # Not a failed generation: pointing the reference back needs no spec change.
+    assert "failedGeneration" not in out.status
+    again = await reconciler.reconcile(view({"domainId": "d-new"}, {**MOVED, **out.status}, generation=2), cc, "drift")
+    assert cc.calls == [] and again.events == []
+
+
+@pytest.mark.parametrize("trigger", ["reference", "drift", "resume"])
+async def test_pointing_the_reference_back_makes_the_object_ready_again_without_a_spec_change(
+    reconciler: Reconciler, trigger: Trigger
+) -> None:
+    cc = FakeCloudControl()
+    status = await _changed(reconciler, cc)
+    assert cond(status, "Ready")["reason"] == "ReferenceChanged"
+    cc.calls.clear()
+    back = await reconciler.reconcile(view({"domainId": "d-old"}, status, generation=2), cc, trigger)
+    assert cond(back.status, "Ready")["status"] == "True"
+    assert cond(back.status, "Synced")["reason"] == "ReconcileSuccess"
+    assert cc.calls == ["GetResource"]  # it matches: read, nothing written
+
+
+async def test_a_reference_changed_recorded_as_a_failed_generation_does_not_stand_once_pointed_back(
+    reconciler: Reconciler,
+) -> None:
+    """What an operator before this rule wrote: ReferenceChanged with failedGeneration. A drift check after
+    the reference was pointed back looks again all the same."""
+    cc = FakeCloudControl()
+    status = {**await _changed(reconciler, cc), "failedGeneration": 2}
+    cc.calls.clear()
+    back = await reconciler.reconcile(view({"domainId": "d-old"}, status, generation=2), cc, "drift")
+    assert cond(back.status, "Ready")["status"] == "True"
+    assert back.status["failedGeneration"] is None
+
+
+async def test_deleting_an_object_whose_reference_changed_deletes_what_it_manages(reconciler: Reconciler) -> None:
+    cc = FakeCloudControl()
+    cc.resources["alice|d-new"] = {"DomainId": "d-new", "UserProfileName": "alice"}  # someone else's, unowned
+    status = await _changed(reconciler, cc)
+    cc.calls.clear()
+    out = await reconciler.finalize(view({"domainId": "d-new"}, status, generation=2), cc)
+    assert out.release and cc.calls == ["DeleteResource"]
+    assert "alice|d-old" not in cc.resources and "alice|d-new" in cc.resources
+    assert ("Normal", "Deleted", "Deleted user profile alice|d-old") in out.events
 
 
 async def test_the_values_references_settled_go_to_status_beside_the_identifier(spaces: Reconciler) -> None:
@@ -619,7 +677,7 @@ async def test_the_values_references_settled_go_to_status_beside_the_identifier(
     assert (
         "domainId" not in (await Reconciler(SETTINGS, PROFILE).reconcile(waiting, FakeCloudControl(), "create")).status
     )
-    moved = view({"domainId": "d-new"}, {"identifier": "alice|d-old", "region": "us-east-1"}, generation=2)
+    moved = view({"domainId": "d-new"}, MOVED, generation=2)
     assert "domainId" not in (await Reconciler(SETTINGS, PROFILE).reconcile(moved, FakeCloudControl(), "update")).status
 
 

@@ -220,3 +220,56 @@ async def test_a_domain_whose_settings_a_reference_took_along_is_still_deleted_i
     unusable = {"domainName": "studio", "authMode": "IAM"}  # defaultUserSettings went with the reference
     out = await domains.finalize(dataclasses.replace(domain_view(status=made.status), spec=unusable), cc)
     assert out.release and cc.resources == {} and "DeleteResource" in cc.calls
+
+
+# A profile naming its domain by reference (domainIdRef), and the domain object made again for another
+# AWS domain: the profile must learn it now, whether Ready (it then says ReferenceChanged) or held in
+# ReferenceChanged (the reference may just have been pointed back).
+
+
+def _domain(identifier: str | None, uid: str = "uid-studio") -> dict[str, Any]:
+    body = _ready_body("studio", uid, {"domainName": "studio"}, identifier=identifier)
+    if identifier is None:
+        body["status"] = {}
+    return body
+
+
+def _erin(reason: str) -> dict[str, Any]:
+    body = _ready_body("erin", "uid-erin", {"domainIdRef": {"name": "studio"}, "userProfileName": "erin"})
+    ready = reason == "Available"
+    body["status"] = {
+        "identifier": "erin|d-first",
+        "references": [{"kind": DOMAIN.kind, "name": "studio", "value": "d-first"}],
+        "conditions": [{"type": "Ready", "status": str(ready), "reason": reason, "observedGeneration": 1}],
+    }
+    return body
+
+
+def _runtime() -> Runtime:
+    runtime = Runtime(Settings(), (DOMAIN, PROFILE))
+    runtime.scheduler = DriftScheduler(lambda ref: asyncio.sleep(0))
+    return runtime
+
+
+async def test_a_ready_profile_follows_when_its_domain_object_is_made_again_for_another_domain() -> None:
+    runtime = _runtime()
+    runtime.saw(DOMAIN, "ADDED", _domain("d-first"))
+    runtime.saw(PROFILE, "ADDED", _erin("Available"))
+    runtime.saw(DOMAIN, "MODIFIED", _domain("d-first"))
+    assert runtime.following == set()  # nothing changed
+    runtime.saw(DOMAIN, "DELETED", _domain("d-first"))
+    runtime.saw(DOMAIN, "ADDED", _domain(None, "uid-studio-2"))  # made again, not Ready yet
+    assert runtime.following == set()
+    runtime.saw(DOMAIN, "MODIFIED", _domain("d-second", "uid-studio-2"))
+    assert runtime.following == {"uid-erin"}  # it resolves again now, not at its next drift check
+
+
+async def test_a_profile_held_in_reference_changed_follows_every_ready_sighting_of_its_domain() -> None:
+    runtime = _runtime()
+    runtime.saw(PROFILE, "ADDED", _erin("ReferenceChanged"))
+    runtime.saw(DOMAIN, "ADDED", _domain(None, "uid-studio-3"))
+    assert runtime.following == set()  # not Ready: nothing to resolve to yet
+    # The first sighting of the object made again (adopting the first domain) is already Ready:
+    runtime.saw(DOMAIN, "DELETED", _domain(None, "uid-studio-3"))
+    runtime.saw(DOMAIN, "ADDED", _domain("d-first", "uid-studio-4"))
+    assert runtime.following == {"uid-erin"}  # the reference may point back: it looks again
