@@ -539,8 +539,12 @@ class Reconciler:
             if created is not None:
                 return created
             # AlreadyExists: something has this identifier. Whose is it? Decide again on what it is.
-            assert identifier is not None  # AWS-made identifiers never collide
-            observed = await cc.get(identifier)
+            if identifier is None:  # AWS makes the identifier from the name (an image's ARN): find it by name
+                name = desired.get(self.kind.name_property)
+                found = await cc.find(self.kind.name_property, name) if name else None
+                identifier, observed = found if found is not None else (None, None)
+            else:
+                observed = await cc.get(identifier)
             if observed is None:  # gone again between the two calls: try later
                 return self._transient(out, view, Reason.NOT_FOUND, f"The {self.noun} vanished during creation")
             return await self._act(out, view, desired, identifier, cc, trigger, observed, owned=False, adopt=adopt)

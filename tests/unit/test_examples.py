@@ -50,13 +50,17 @@ _ARN_OF = {
 }
 
 
-def _example_arn(document: dict[str, Any]) -> str | None:
+def _example_arn(document: dict[str, Any], documents: list[dict[str, Any]]) -> str | None:
     """The ARN AWS would give an object of a file (an image version: the first of its image)."""
     if document["kind"] not in _ARN_OF:
         return None
     resource, name = _ARN_OF[document["kind"]]
     version = "/1" if resource == "image-version" else ""
-    named = document["spec"].get(name) or document["spec"].get(name + "Ref", {}).get("name")
+    named = document["spec"].get(name)
+    if named is None:  # an image version naming its image by object
+        target = document["spec"][name + "Ref"]["name"]
+        image = next(d for d in documents if d["kind"] == "SageMakerImage" and d["metadata"]["name"] == target)
+        named = image["spec"][name]
     return f"arn:aws:sagemaker:us-east-1:123456789012:{resource}/{named}{version}"
 
 
@@ -69,7 +73,7 @@ def _resolved(path: Path) -> list[tuple[Kind, dict[str, Any]]]:
             ready=True,
             identifier=EXAMPLE_DOMAIN_ID if by_name(document["kind"]).generated_identifier else None,
             spec=document["spec"],
-            arn=_example_arn(document),
+            arn=_example_arn(document, documents),
         )
         for document in documents
     }
@@ -261,6 +265,8 @@ def test_the_platform_example_hands_out_the_idle_shutdown_and_the_team_image_by_
     arn = "arn:aws:sagemaker:us-east-1:123456789012:studio-lifecycle-config/idle-shutdown-60m"
     assert lab["lifecycleConfigArns"] == [arn]
     assert lab["defaultResourceSpec"]["lifecycleConfigArn"] == arn
-    assert lab["defaultResourceSpec"]["sageMakerImageVersionArn"].endswith(":image-version/team-image/1")
-    assert lab["customImages"] == [{"imageName": "team-image", "appImageConfigName": "team-image-jupyterlab"}]
-    assert resolved["SageMakerImageVersion"]["imageName"] == "team-image"
+    assert lab["defaultResourceSpec"]["sageMakerImageVersionArn"].endswith(":image-version/ml-platform-image/1")
+    assert lab["customImages"] == [
+        {"imageName": "ml-platform-image", "appImageConfigName": "ml-platform-image-jupyterlab"}
+    ]
+    assert resolved["SageMakerImageVersion"]["imageName"] == "ml-platform-image"

@@ -781,3 +781,21 @@ async def test_a_delete_whose_references_no_longer_resolve_still_deletes_what_aw
         cc,
     )
     assert retained.release and cc.calls == ["DeleteResource"]
+
+
+async def test_an_image_whose_name_is_taken_is_refused_not_crashed_on() -> None:
+    """AWS makes an image's identifier (its ARN) from its name: a create that meets AlreadyExists finds the
+    image by name and says whose it is (here nobody's: AlreadyExists, adopt it or rename)."""
+    kind = by_name("SageMakerImage")
+    reconciler = Reconciler(SETTINGS, kind)
+    cc = FakeCloudControl(kind)
+    cc.resources["arn:aws:sagemaker:us-east-1:1:image/team-image"] = {
+        "ImageName": "team-image",
+        "ImageArn": "arn:aws:sagemaker:us-east-1:1:image/team-image",
+    }
+    cc.fail_next = "AlreadyExists"
+    out = await reconciler.reconcile(VIEWS[kind](), cc, "create")
+    assert cc.calls == ["CreateResource", "ListResources"]
+    ready = cond(out.status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "AlreadyExists")
+    assert "adoptionPolicy: Adopt" in ready["message"]
