@@ -116,6 +116,9 @@ class Guard:
     field of each item `path[items:]`."""
     by_arn: bool = False
     """The values are ARNs of what the rule allows by name (a lifecycle config's, an image's)."""
+    or_object_name: bool = False
+    """Unset, the field is the object's own name (`metadata.name`): a content-addressed kind's name in AWS
+    (`Kind.replace_on_change`) starts with it, so the guard checks that name instead."""
 
     @property
     def dotted(self) -> str:
@@ -186,7 +189,8 @@ def guards(kind: Kind) -> tuple[Guard, ...]:
             if leaf.get("type") != "string" or (many and items is not None):
                 raise ValueError(f"{kind.kind}: {'/'.join(path)} is not a string or a list of strings")
             by_arn = path[-1].endswith(("Arn", "Arns"))
-            found.append(Guard(rule, kind.naming.spec_path(path), many, items, by_arn))
+            own_name = kind.replace_on_change and path == (kind.name_property,)
+            found.append(Guard(rule, kind.naming.spec_path(path), many, items, by_arn, own_name))
     return tuple(found)
 
 
@@ -215,6 +219,14 @@ def _values(root: str, path: tuple[str, ...], many: bool, items: int | None = No
         return f"{_values(root, path[:items], True)}.filter(i, has(i.{field})).map(i, i.{field})"
     chain = root + "".join(f".?{name}" for name in path)
     return f"{chain}.orValue([])" if many else f"[?{chain}]"
+
+
+def _guarded_values(root: str, guard: Guard) -> str:
+    """The CEL list of the values `guard` checks in `root` (`object` or `oldObject`)."""
+    if guard.or_object_name:
+        chain = "".join(f".?{name}" for name in guard.path)
+        return f"[{root}.spec{chain}.orValue({root}.metadata.name)]"
+    return _values(f"{root}.spec", guard.path, guard.many, guard.items)
 
 
 def _name_of(value: str, by_arn: bool) -> str:
@@ -259,7 +271,7 @@ def _refused_variable(guard: Guard) -> str:
 def _refused(guard: Guard) -> JsonObject:
     """The variable: the field's values that are neither allowed nor already there before this update (a
     tightened guardrail never blocks the edits of other fields)."""
-    new, old = (_values(root, guard.path, guard.many, guard.items) for root in ("object.spec", "oldObject.spec"))
+    new, old = (_guarded_values(root, guard) for root in ("object", "oldObject"))
     ok = f"{_allowed(guard.rule, 'v', guard.by_arn)} || (variables.updating && v in {old})"
     return {"name": _refused_variable(guard), "expression": f"{new}.filter(v, !({ok}))"}
 

@@ -247,6 +247,16 @@ REFUSED = [
         "allowedImages: spec.imageName names team-b-gpu",
         id="image-name",
     ),
+    pytest.param(  # unnamed, a lifecycle config is named in AWS after the object: that name is checked
+        {
+            "apiVersion": manifests.API_VERSION,
+            "kind": "SageMakerStudioLifecycleConfig",
+            "metadata": {"name": "team-b-idle"},
+            "spec": {"studioLifecycleConfigAppType": "JupyterLab", "studioLifecycleConfigContent": "ZWNobyBoaQ=="},
+        },
+        "allowedLifecycleConfigs: spec.studioLifecycleConfigName names team-b-idle",
+        id="lifecycle-config-unnamed",
+    ),
     pytest.param(
         domain("wiped", cleanupOnDelete={"homeEfs": "Delete"}),
         "allowDataDeletion: spec.cleanupOnDelete.homeEfs: Delete deletes the home directories of all the users",
