@@ -20,7 +20,7 @@ from typing import Any, Final
 from userprofile_operator.kind import Kind
 from userprofile_operator.references import TargetState
 
-__all__ = ["HASH_LENGTH", "Holders", "content_name", "holders", "named_spec", "roll"]
+__all__ = ["HASH_LENGTH", "Holders", "content_addressed", "content_name", "holders", "named_spec", "roll"]
 
 HASH_LENGTH: Final = 10
 """Hex digits of the content hash in a name (40 bits, as many characters as kustomize's suffix)."""
@@ -32,6 +32,9 @@ def content_name(prefix: str, content: Mapping[str, Any], max_length: int) -> st
     stays within `max_length`; the hash is of the canonical JSON of `content`."""
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     cleaned = re.sub(r"[^a-z0-9]+", "-", prefix.lower()).strip("-")
+    # A prefix that is already this content's name (an import of a config made so, in this or another
+    # cluster) keeps it: the hash is not added twice.
+    cleaned = cleaned.removesuffix(f"-{digest[:HASH_LENGTH]}")
     cleaned = cleaned[: max(0, max_length - HASH_LENGTH - 1)].rstrip("-")
     return f"{cleaned}-{digest[:HASH_LENGTH]}" if cleaned else digest[:HASH_LENGTH]
 
@@ -60,12 +63,24 @@ def named_spec(kind: Kind, object_name: str, spec: Mapping[str, Any]) -> dict[st
     return {**spec, name_field: content_name(prefix, content, max_length)}
 
 
+_CONTENT_NAME: Final = re.compile(rf"(^|-)[0-9a-f]{{{HASH_LENGTH}}}$")
+
+
+def content_addressed(name: str) -> bool:
+    """Whether `name` has the form of a name `content_name` makes (`<prefix>-<hash>`)."""
+    return bool(_CONTENT_NAME.search(name))
+
+
 def roll(retiring: Sequence[Mapping[str, Any]], current: Mapping[str, Any] | None, new: str) -> list[dict[str, Any]]:
     """`status.retiring` once the object moves to the resource `new`: the one in use so far (`current`:
-    identifier and arn) joins the list, once; `new` leaves it (an edit taken back revives the old name)."""
+    identifier and arn) joins the list, once; `new` leaves it (an edit taken back revives the old name).
+    One not named by its content was adopted (imported), not made by an edit: it is let go, never
+    deleted, as other domains of the account may still use it."""
     out = [dict(entry) for entry in retiring if entry.get("identifier") != new]
     previous = (current or {}).get("identifier")
-    if previous and previous != new and all(entry.get("identifier") != previous for entry in out):
+    if not previous or not content_addressed(str(previous)):
+        return out
+    if previous != new and all(entry.get("identifier") != previous for entry in out):
         out.append({"identifier": previous, "arn": (current or {}).get("arn")})
     return out
 

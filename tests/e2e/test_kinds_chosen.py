@@ -22,10 +22,17 @@ from tests.support.kube import CRD_DIR, REPO_ROOT, Kube, wait_for
 from tests.support.localcluster import LocalControlPlane, find_assets
 from tests.support.operator import OperatorProcess, health
 from tests.support.processes import free_port
+from userprofile_operator.kinds import all_kinds
 
 PROFILES = "sagemakeruserprofiles.sagemaker.awscc.dev"
 SPACES = "sagemakerspaces.sagemaker.awscc.dev"
 DOMAINS = "sagemakerdomains.sagemaker.awscc.dev"
+NOT_SERVED = "not served by the API server (is the CRD installed?): "
+
+
+def unserved(*served: str) -> list[str]:
+    """The CRD names of every kind (the operator manages all by default) but those `served`, sorted."""
+    return sorted(kind.crd_name for kind in all_kinds() if kind.crd_name not in served)
 
 
 def apply_crd(kube: Kube, name: str) -> None:
@@ -79,13 +86,13 @@ def test_with_only_the_profile_crd_profiles_work_the_rest_is_reported_and_spaces
             wait_for("the profile Ready", lambda: ready(kube, namespace, "smup", profile["metadata"]["name"]))
 
             status, answer = health(health_port, "/readyz")
-            missing = f"not served by the API server (is the CRD installed?): {DOMAINS}, {SPACES}"
+            missing = NOT_SERVED + ", ".join(unserved(PROFILES))
             assert (status, answer) == (200, {"ok": True, "phase": "Leading", "reason": "", "message": missing})
             assert health(health_port, "/healthz")[0] == 200
             said = [line for line in op.log(500).splitlines() if "not served by the API server" in line]
             assert len(said) == 1 and DOMAINS in said[0] and SPACES in said[0], said
             metric: dict[str, Any] = served_metric(metrics_port)
-            assert metric == {"SageMakerUserProfile": 1, "SageMakerDomain": 0, "SageMakerSpace": 0}
+            assert metric == {kind.kind: int(kind.crd_name == PROFILES) for kind in all_kinds()}
 
             apply_crd(kube, SPACES)
             space = manifests.space(f"lab-{uuid.uuid4().hex[:6]}", namespace)
@@ -93,9 +100,7 @@ def test_with_only_the_profile_crd_profiles_work_the_rest_is_reported_and_spaces
             wait_for("the space Ready", lambda: ready(kube, namespace, "smspace", space["metadata"]["name"]), 60)
 
             wait_for("spaces served", lambda: served_metric(metrics_port)["SageMakerSpace"] == 1, 10)
-            assert health(health_port, "/readyz")[1]["message"] == (
-                f"not served by the API server (is the CRD installed?): {DOMAINS}"
-            )
+            assert health(health_port, "/readyz")[1]["message"] == NOT_SERVED + ", ".join(unserved(PROFILES, SPACES))
             log = op.log(1000)
             assert f"{SPACES} is served now: watching it" in log
             assert "Unresolved resources cannot be served" not in log, "said once, by the self-check"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -84,7 +85,8 @@ def test_the_platform_example_converges_in_dependency_order_and_one_delete_leave
     assert set(by_kind) == set(TYPES)  # `kubectl get sagemaker` lists the new kinds too
     lcc_arn = by_kind["SageMakerStudioLifecycleConfig"]["status"]["arn"]
     version_arn = by_kind["SageMakerImageVersion"]["status"]["arn"]
-    assert lcc_arn.endswith(f":studio-lifecycle-config/{names['SageMakerStudioLifecycleConfig']}")
+    # named by its content: the name given, then a hash of the script (an edit makes a new one)
+    assert re.search(rf":studio-lifecycle-config/{names['SageMakerStudioLifecycleConfig']}-[0-9a-f]{{10}}$", lcc_arn)
     assert version_arn.endswith(f":image-version/{names['SageMakerImage']}/1")  # AWS numbers the versions
     assert by_kind["SageMakerImageVersion"]["status"]["imageName"] == names["SageMakerImage"]
 
@@ -253,9 +255,15 @@ def test_list_get_and_import_know_the_platform_kinds(crd: Kube, tmp_path: Any) -
                 "wait", "--for=condition=Ready", "sagemaker", "--all", "-n", namespace, "--timeout=90s", timeout=100
             )
             calls = dict(emu.stats()["calls"])
-            assert calls.get("CreateResource", 0) == before.get("CreateResource", 0), "adopted, not created"
-            after = cli(emu, kube, "list", "--kind", "smlcc", *common, "-o", "json")
-            assert json.loads(after.stdout)[0]["object"].startswith(f"{namespace}/")
+            # The image and app image config are adopted as they are. A lifecycle config is named by its
+            # content: the imported one is copied once under that name and let go, never deleted.
+            assert calls.get("CreateResource", 0) == before.get("CreateResource", 0) + 1
+            after = json.loads(cli(emu, kube, "list", "--kind", "smlcc", *common, "-o", "json").stdout)
+            ownership = {row["studioLifecycleConfigName"]: row["object"] for row in after}
+            (copy,) = [name for name in ownership if name != "idle-shutdown"]
+            assert re.fullmatch(r"idle-shutdown-[0-9a-f]{10}", copy), copy
+            assert (ownership[copy] or "").startswith(f"{namespace}/")
+            assert not ownership["idle-shutdown"], "the imported original is let go"
             # Retain: the objects go, AWS keeps what it had before the import.
             for m in written:
                 kube.kubectl(

@@ -35,26 +35,35 @@ def test_the_name_is_the_prefix_and_a_hash_within_aws_limits(prefix: str, starts
     assert re.fullmatch(r"[0-9a-f]{10}", name[-10:])
 
 
+def test_a_prefix_that_is_already_the_contents_name_is_kept() -> None:
+    """An import of a config this operator made (here or in another cluster) adopts it as it is."""
+    name = content_name("idle", SCRIPT, 63)
+    assert content_name(name, SCRIPT, 63) == name
+    assert content_name(name, {**SCRIPT, "studioLifecycleConfigContent": "IyEvYmluL3No"}, 63) != name
+
+
 def test_the_same_content_gives_the_same_name_and_an_edit_a_new_one() -> None:
     assert content_name("idle", SCRIPT, 63) == content_name("idle", dict(reversed(list(SCRIPT.items()))), 63)
     edited = {**SCRIPT, "studioLifecycleConfigContent": "IyEvYmluL3No"}
     assert content_name("idle", edited, 63) != content_name("idle", SCRIPT, 63)
 
 
-A = {"identifier": "idle-aaaa", "arn": "arn:a"}
-B = {"identifier": "idle-bbbb", "arn": "arn:b"}
-C = {"identifier": "idle-cccc", "arn": "arn:c"}
+A = {"identifier": "idle-aaaaaaaaaa", "arn": "arn:a"}
+B = {"identifier": "idle-bbbbbbbbbb", "arn": "arn:b"}
+C = {"identifier": "idle-cccccccccc", "arn": "arn:c"}
+ADOPTED = {"identifier": "idle-shutdown", "arn": "arn:adopted"}
 
 
 @pytest.mark.parametrize(
     ("retiring", "current", "new", "expected"),
     [
-        ([], None, "idle-aaaa", []),  # the first create replaces nothing
-        ([], A, "idle-aaaa", []),  # no edit
-        ([], A, "idle-bbbb", [A]),  # an edit: the one in use retires
-        ([A], B, "idle-cccc", [A, B]),  # a second edit before the first roll-out ended
-        ([A], B, "idle-aaaa", [B]),  # an edit taken back: the old name is in use again, never deleted
-        ([A], A, "idle-bbbb", [A]),  # a pass repeated after a restart: listed once
+        ([], None, "idle-aaaaaaaaaa", []),  # the first create replaces nothing
+        ([], A, "idle-aaaaaaaaaa", []),  # no edit
+        ([], A, "idle-bbbbbbbbbb", [A]),  # an edit: the one in use retires
+        ([A], B, "idle-cccccccccc", [A, B]),  # a second edit before the first roll-out ended
+        ([A], B, "idle-aaaaaaaaaa", [B]),  # an edit taken back: the old name is in use again, never deleted
+        ([A], A, "idle-bbbbbbbbbb", [A]),  # a pass repeated after a restart: listed once
+        ([], ADOPTED, "idle-shutdown-aaaaaaaaaa", []),  # adopted (imported), not made by us: let go, kept
     ],
 )
 def test_what_an_object_retires_when_it_moves(
