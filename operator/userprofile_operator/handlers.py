@@ -158,6 +158,17 @@ class Runtime:
         role = self.namespaces.get(namespace, {}).get("role_arn")
         return namespace_role_refusal(role, self.settings.allowed_role_arns, namespace)
 
+    def settled(self, body: Mapping[str, Any]) -> bool:
+        """Whether a resumed object needs nothing but its drift checks: Ready at its generation, nothing in
+        flight, nothing being retired, and its namespace's role allowed."""
+        status = body.get("status") or {}
+        return (
+            condition_status(status.get("conditions") or [], "Ready") == "True"
+            and reconciled(body)
+            and not status.get("retiring")
+            and self.role_refusal(str((body.get("metadata") or {}).get("namespace") or "")) is None
+        )
+
     def drift_interval(self, body: Mapping[str, Any]) -> float:
         annotations = body.get("metadata", {}).get("annotations") or {}
         override = parse_duration(annotations.get(DRIFT_INTERVAL_ANNOTATION))
@@ -233,11 +244,14 @@ class Runtime:
                 logger.exception("could not read the drift pace")
             await asyncio.sleep(PACE_PERIOD)
 
-    def saw(self, kind: Kind, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """A watch event of an object: remember it as a possible reference target; wake its waiters."""
+    def saw(self, kind: Kind, event_type: str | None, body: Mapping[str, Any]) -> bool:
+        """A watch event of an object: remember it as a possible reference target; wake its waiters.
+        True when this process has not seen the object before (by uid)."""
         meta = body.get("metadata") or {}
         key = (kind.kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         uid = str(meta.get("uid") or "")
+        known = self.uids.get(key)
+        first = known is None or known.uid != uid
         target = self.target(body)
         if event_type == "DELETED" or meta.get("deletionTimestamp") or target is None:
             self.pace.drop(uid)
@@ -252,7 +266,7 @@ class Runtime:
             # What a blocked delete waits for may have been this object: look again now.
             for uid in list(self.blocked):
                 self.wake(uid)
-            return
+            return False
         blocked = self.blocked.get(str(meta.get("uid") or ""))
         if blocked is not None and int(meta.get("generation") or 0) != blocked[3]:
             self.wake(str(meta.get("uid")))  # its spec changed (e.g. cleanupOnDelete): look again now
@@ -273,6 +287,7 @@ class Runtime:
         if ref_target.ready and self.scheduler is not None:
             for ref in self.waiting.pop(key, set()):
                 self.scheduler.schedule(ref, 0)
+        return first
 
     def _roll_out(self, key: tuple[str, str, str], before: TargetState | None, now: TargetState) -> None:
         """A target whose value changed (a replaced resource's new ARN, a domain object made again): every
@@ -525,9 +540,7 @@ class SlimDiffBaseStorage(kopf.StatusDiffBaseStorage):
     and annotations); kopf then builds the same essence from it. Fields of metadata or status that a
     handler watches (`field=`) need the whole body: kopf's own way then."""
 
-    def build(
-        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
-    ) -> Any:  # kopf's BodyEssence
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> Any:  # kopf's BodyEssence
         fields = list(extra_fields or ())
         paths = [field.split(".") if isinstance(field, str) else list(field) for field in fields]
         if any(path and path[0] in ("metadata", "status") for path in paths):
@@ -565,6 +578,12 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         settings.watching.server_timeout = runtime.settings.watch_server_timeout
         settings.watching.client_timeout = runtime.settings.watch_client_timeout
         settings.watching.connect_timeout = 30
+        # A watch stream that ends is opened again after this. When a CRD stops being served, the API
+        # server ends its watches, and kopf's reopened watch answered 404 fails the whole operator unless
+        # kopf's discovery (the CRD's event) has stopped that watcher first: kopf's 0.1 s lost that race
+        # on a loaded machine (tests/e2e/test_crd_served.py). A second keeps every event (the watch goes
+        # on from the last resourceVersion), only later by up to a second at each reconnect.
+        settings.watching.reconnect_backoff = 1.0
         settings.networking.request_timeout = 60
         settings.execution.max_workers = runtime.settings.max_concurrent_aws_calls
         # Without a limit kopf runs a worker for every object with news at once: 10,000 new objects
@@ -673,7 +692,12 @@ def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, kind: Kind
         # Every watch event of our resources, the initial listing included: the watch self-check's input,
         # and what references resolve against. Async: on kopf's event loop, where a wake is scheduled.
         runtime.watch.event_seen()
-        runtime.saw(kind, type, body)
+        if runtime.saw(kind, type, body) and type is None and runtime.settled(body):
+            # Met in the listing at start, with nothing to do: what resuming it means is its drift
+            # checks, spread over one interval (its last check is unknown). Here rather than in a
+            # resume handler: kopf's handling of one more handler per object was most of a restart's
+            # time over 10,000 objects (bench/README.md).
+            runtime.schedule_drift(kind, body, spread=True)
 
     async def reconcile(trigger: Trigger, body: kopf.Body, patch: kopf.Patch, retry: int, old: Any = None) -> None:
         previous = dict(old) if isinstance(old, dict) else None
@@ -693,14 +717,12 @@ def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, kind: Kind
     async def on_update(body: kopf.Body, patch: kopf.Patch, retry: int, old: Any, **kwargs: Any) -> None:
         await reconcile("update", body, patch, retry, old)
 
-    @kopf.on.resume(*kind.resource, registry=registry, id="resume")
+    def unsettled(body: kopf.Body, **_: Any) -> bool:
+        return not runtime.settled(body)
+
+    # Only for objects with something to do: a settled one was taken back by `event_seen`.
+    @kopf.on.resume(*kind.resource, registry=registry, id="resume", when=unsettled)
     async def on_resume(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
-        ready = condition_status(body.status.get("conditions") or [], "Ready") == "True"
-        refused = runtime.role_refusal(body.metadata.namespace or "") is not None
-        if ready and reconciled(body) and not refused and not body.status.get("retiring"):
-            # Nothing in flight and nothing to do: re-read it within one drift interval, spread out.
-            runtime.schedule_drift(kind, body, spread=True)
-            return
         await reconcile("resume", body, patch, retry)
 
     @kopf.on.delete(*kind.resource, registry=registry, id=FINALIZE_HANDLER)

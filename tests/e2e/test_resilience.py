@@ -139,11 +139,15 @@ def test_metrics_and_liveness_endpoints(kube: Kube, emulator: EmulatorProcess, o
                 body: str = response.read().decode()
                 return body
 
-        text = wait_for("metrics", lambda: fetch(f"http://127.0.0.1:{metrics_port}/metrics"))
+        def metrics_once_watch_checked() -> str | None:
+            # smup_watch_up is 0 until the watch self-check has compared kopf's view once (its tick)
+            text = fetch(f"http://127.0.0.1:{metrics_port}/metrics")
+            return text if text is not None and "smup_watch_up 1.0" in text else None
+
+        text = wait_for("metrics, the watch checked", metrics_once_watch_checked)
         assert 'smup_aws_calls_total{kind="SageMakerUserProfile",operation="CreateResource",outcome="ok"}' in text
         assert 'smup_reconciles_total{kind="SageMakerUserProfile",result="done",trigger="create"}' in text
         assert "smup_operations_in_flight" in text
-        assert "smup_watch_up 1.0" in text
         assert "smup_leader 1.0" in text  # no election: this process does the work
         assert "smup_watch_last_event_age_seconds" in text
         health: Any = json.loads(wait_for("liveness", lambda: fetch(f"http://127.0.0.1:{liveness_port}/healthz")))
