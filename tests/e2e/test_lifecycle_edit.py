@@ -48,13 +48,19 @@ def jupyterlab(**lab: Any) -> dict[str, Any]:
     return {"jupyterLabAppSettings": lab}
 
 
+def studio_profile(name: str, **lab: Any) -> dict[str, Any]:
+    """A profile in the domain `studio` (named by reference) with these JupyterLab settings."""
+    profile = manifests.profile(name, userSettings=jupyterlab(**lab))
+    profile["spec"].pop("domainId")
+    profile["spec"]["domainIdRef"] = {"name": "studio"}
+    return profile
+
+
 def setup(domain_name: str, text: str) -> list[dict[str, Any]]:
     """A lifecycle config `idle`; a domain and a profile that name it by reference."""
     domain = manifests.domain("studio", domain_name=domain_name)
     domain["spec"]["defaultUserSettings"].update(jupyterlab(lifecycleConfigArnsRefs=[{"name": "idle"}]))
-    profile = manifests.profile("alice", userSettings=jupyterlab(lifecycleConfigArnsRefs=[{"name": "idle"}]))
-    profile["spec"].pop("domainId")
-    profile["spec"]["domainIdRef"] = {"name": "studio"}
+    profile = studio_profile("alice", lifecycleConfigArnsRefs=[{"name": "idle"}])
     return [lifecycle_config("idle", text), domain, profile]
 
 
@@ -117,14 +123,20 @@ def settled(kube: Kube, namespace: str) -> Callable[[], list[dict[str, Any]] | N
     return probe
 
 
+def set_up_ready(kube: Kube, namespace: str, text: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """setup() with a domain name of its own, applied, once all three are Ready: the objects, and the
+    lifecycle config's status."""
+    objects = setup(f"lcc-{uuid.uuid4().hex[:6]}", text)
+    apply(kube, namespace, objects)
+    wait_for("the config, the domain and the profile Ready", settled(kube, namespace), 120)
+    return objects, get(kube, "smlcc", "idle", namespace)["status"]
+
+
 def test_editing_the_script_rolls_to_every_referrer_and_deletes_the_old_config(
     kube: Kube, emulator: EmulatorProcess, shared_namespace: str
 ) -> None:
     ns = shared_namespace
-    objects = setup(f"lcc-{uuid.uuid4().hex[:6]}", "#!/bin/bash\necho idle shutdown v1\n")
-    apply(kube, ns, objects)
-    wait_for("the config, the domain and the profile Ready", settled(kube, ns), 120)
-    before = get(kube, "smlcc", "idle", ns)["status"]
+    objects, before = set_up_ready(kube, ns, "#!/bin/bash\necho idle shutdown v1\n")
     old_name, old_arn = before["studioLifecycleConfigName"], before["arn"]
     assert old_name.startswith("idle-") and before["identifier"] == old_name
     assert configs(emulator)[old_name] == old_arn
@@ -169,14 +181,9 @@ def test_a_pasted_arn_keeps_the_old_config_and_status_says_so(
     kube: Kube, emulator: EmulatorProcess, shared_namespace: str
 ) -> None:
     ns = shared_namespace
-    objects = setup(f"lcc-{uuid.uuid4().hex[:6]}", "#!/bin/bash\necho v1\n")
-    apply(kube, ns, objects)
-    wait_for("all Ready", settled(kube, ns), 120)
-    old = get(kube, "smlcc", "idle", ns)["status"]
+    objects, old = set_up_ready(kube, ns, "#!/bin/bash\necho v1\n")
     # bob's profile gives the ARN itself: it cannot follow an edit.
-    bob = manifests.profile("bob", userSettings=jupyterlab(lifecycleConfigArns=[old["arn"]]))
-    bob["spec"].pop("domainId")
-    bob["spec"]["domainIdRef"] = {"name": "studio"}
+    bob = studio_profile("bob", lifecycleConfigArns=[old["arn"]])
     apply(kube, ns, [bob])
     wait_for("bob Ready", lambda: ready(kube, get(kube, "smup", "bob", ns)), 60)
 
