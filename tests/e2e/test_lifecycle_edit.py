@@ -12,7 +12,6 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -20,7 +19,7 @@ import yaml
 from tests.e2e.conftest import REGION
 from tests.support import manifests
 from tests.support.emulator import EmulatorProcess
-from tests.support.kube import Kube, wait_for
+from tests.support.kube import Kube, all_ready, ready, wait_all_ready, wait_for
 from tests.support.operator import OperatorProcess
 
 LCC_TYPE = "AWS::SageMaker::StudioLifecycleConfig"
@@ -68,11 +67,6 @@ def apply(kube: Kube, namespace: str, objects: list[dict[str, Any]]) -> None:
     kube.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objects))
 
 
-def ready(kube: Kube, obj: dict[str, Any]) -> bool:
-    cond = kube.condition(obj, "Ready") or {}
-    return cond.get("status") == "True" and cond.get("observedGeneration") == obj["metadata"]["generation"]
-
-
 def get(kube: Kube, resource: str, name: str, namespace: str) -> dict[str, Any]:
     found: dict[str, Any] = kube.get_json(resource, name, "-n", namespace)
     return found
@@ -115,20 +109,12 @@ def updates(emulator: EmulatorProcess, identifier: str) -> int:
     )
 
 
-def settled(kube: Kube, namespace: str) -> Callable[[], list[dict[str, Any]] | None]:
-    def probe() -> list[dict[str, Any]] | None:
-        items: list[dict[str, Any]] = kube.get_json("sagemaker", "-n", namespace)["items"]
-        return items if len(items) == 3 and all(ready(kube, o) for o in items) else None
-
-    return probe
-
-
 def set_up_ready(kube: Kube, namespace: str, text: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """setup() with a domain name of its own, applied, once all three are Ready: the objects, and the
     lifecycle config's status."""
     objects = setup(f"lcc-{uuid.uuid4().hex[:6]}", text)
     apply(kube, namespace, objects)
-    wait_for("the config, the domain and the profile Ready", settled(kube, namespace), 120)
+    wait_all_ready(kube, namespace, 3, "the config, the domain and the profile Ready", 120)
     return objects, get(kube, "smlcc", "idle", namespace)["status"]
 
 
@@ -156,7 +142,7 @@ def test_editing_the_script_rolls_to_every_referrer_and_deletes_the_old_config(
         status = lcc["status"]
         if not ready(kube, lcc) or status.get("studioLifecycleConfigName") == old_name or status.get("retiring"):
             return None
-        if old_name in configs(emulator) or settled(kube, ns)() is None:
+        if old_name in configs(emulator) or all_ready(kube, ns, 3) is None:
             return None
         return dict(status)
 
@@ -216,7 +202,7 @@ def test_an_operator_killed_mid_roll_out_finishes_it_after_a_restart(
     objects = setup(f"lcc-{uuid.uuid4().hex[:6]}", "#!/bin/bash\necho v1\n")
     with OperatorProcess(kube.kubeconfig, slow_emulator.env(), namespaces=[ns], env={"SMUP_INLINE_WAIT": "0"}) as op:
         apply(kube, ns, objects)
-        wait_for("all Ready", settled(kube, ns), 180)
+        wait_all_ready(kube, ns, 3, "all Ready", 180)
         old = get(kube, "smlcc", "idle", ns)["status"]
         objects[0]["spec"]["studioLifecycleConfigContent"] = script("#!/bin/bash\necho v2\n")
         apply(kube, ns, objects)
@@ -234,7 +220,7 @@ def test_an_operator_killed_mid_roll_out_finishes_it_after_a_restart(
                 lambda: (
                     old["identifier"] not in configs(slow_emulator)
                     and not get(kube, "smlcc", "idle", ns)["status"].get("retiring")
-                    and settled(kube, ns)()
+                    and all_ready(kube, ns, 3)
                 ),
                 120,
             )
