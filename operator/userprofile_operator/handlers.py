@@ -227,6 +227,7 @@ class Runtime:
                 self._paces.pop(target, None)
         for kind, seconds in kept.items():
             metrics.DRIFT_INTERVAL.labels(kind=kind).set(seconds)
+            metrics.DRIFT_INTERVAL_CONFIGURED.labels(kind=kind).set(configured)
 
     def _say_pace(self, target: Target, counts: Mapping[str, int], stretch: float) -> None:
         where = target.region + (f" (role {target.role_arn})" if target.role_arn else "")

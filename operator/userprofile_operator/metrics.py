@@ -52,6 +52,12 @@ DRIFT_INTERVAL = Gauge(
     "share cannot re-read every object that often",
     ["kind"],
 )
+DRIFT_INTERVAL_CONFIGURED = Gauge(
+    "smup_drift_interval_configured_seconds",
+    "The drift-check interval asked for (SMUP_DRIFT_INTERVAL), by kind; 0 where drift checks are off. "
+    "smup_drift_interval_seconds above it: the AWS budget has lengthened it",
+    ["kind"],
+)
 DRIFT_OVERDUE = Gauge(
     "smup_drift_overdue_objects", "Objects whose drift check is late by more than the jitter, by kind", ["kind"]
 )

@@ -23,7 +23,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,17 +236,31 @@ async def _reclaim_signals(loop: asyncio.AbstractEventLoop, started: asyncio.Eve
         loop.add_signal_handler(sig, stop.set)
 
 
-async def _give_back_freed_memory(stop: asyncio.Event, every: float = 30.0) -> None:
+def _malloc_trim() -> Callable[[int], object] | None:
+    """glibc's malloc_trim, or None where the C library is not glibc."""
+    try:
+        trim: Callable[[int], object] = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+async def _give_back_freed_memory(
+    stop: asyncio.Event,
+    every: float = 30.0,
+    trim: Callable[[int], object] | None = None,
+    pause: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> None:
     """Every `every` seconds, glibc's malloc_trim: it hands the pages freed inside the heap back to the
     system. A start over 10,000 objects (the LIST, and an event waiting per object for a worker) peaks
     at about 300 MB, then frees most of it; without a trim the process keeps the peak as its RSS
-    (bench/README.md). A no-op where the C library is not glibc."""
-    try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
+    (bench/README.md). A no-op where the C library is not glibc. `trim` and `pause` (the wait between
+    two trims) are for tests."""
+    trim = trim or _malloc_trim()
+    if trim is None:
         return
     while not stop.is_set():
-        await _first(stop.wait(), asyncio.sleep(every))
+        await _first(stop.wait(), pause(every))
         await asyncio.to_thread(trim, 0)
 
 

@@ -12,7 +12,6 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -20,7 +19,7 @@ import yaml
 from tests.e2e.conftest import REGION
 from tests.support import manifests
 from tests.support.emulator import EmulatorProcess
-from tests.support.kube import Kube, wait_for
+from tests.support.kube import Kube, all_ready, ready, wait_all_ready, wait_for
 from tests.support.operator import OperatorProcess
 
 LCC_TYPE = "AWS::SageMaker::StudioLifecycleConfig"
@@ -48,23 +47,24 @@ def jupyterlab(**lab: Any) -> dict[str, Any]:
     return {"jupyterLabAppSettings": lab}
 
 
+def studio_profile(name: str, **lab: Any) -> dict[str, Any]:
+    """A profile in the domain `studio` (named by reference) with these JupyterLab settings."""
+    profile = manifests.profile(name, userSettings=jupyterlab(**lab))
+    profile["spec"].pop("domainId")
+    profile["spec"]["domainIdRef"] = {"name": "studio"}
+    return profile
+
+
 def setup(domain_name: str, text: str) -> list[dict[str, Any]]:
     """A lifecycle config `idle`; a domain and a profile that name it by reference."""
     domain = manifests.domain("studio", domain_name=domain_name)
     domain["spec"]["defaultUserSettings"].update(jupyterlab(lifecycleConfigArnsRefs=[{"name": "idle"}]))
-    profile = manifests.profile("alice", userSettings=jupyterlab(lifecycleConfigArnsRefs=[{"name": "idle"}]))
-    profile["spec"].pop("domainId")
-    profile["spec"]["domainIdRef"] = {"name": "studio"}
+    profile = studio_profile("alice", lifecycleConfigArnsRefs=[{"name": "idle"}])
     return [lifecycle_config("idle", text), domain, profile]
 
 
 def apply(kube: Kube, namespace: str, objects: list[dict[str, Any]]) -> None:
     kube.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objects))
-
-
-def ready(kube: Kube, obj: dict[str, Any]) -> bool:
-    cond = kube.condition(obj, "Ready") or {}
-    return cond.get("status") == "True" and cond.get("observedGeneration") == obj["metadata"]["generation"]
 
 
 def get(kube: Kube, resource: str, name: str, namespace: str) -> dict[str, Any]:
@@ -109,22 +109,20 @@ def updates(emulator: EmulatorProcess, identifier: str) -> int:
     )
 
 
-def settled(kube: Kube, namespace: str) -> Callable[[], list[dict[str, Any]] | None]:
-    def probe() -> list[dict[str, Any]] | None:
-        items: list[dict[str, Any]] = kube.get_json("sagemaker", "-n", namespace)["items"]
-        return items if len(items) == 3 and all(ready(kube, o) for o in items) else None
-
-    return probe
+def set_up_ready(kube: Kube, namespace: str, text: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """setup() with a domain name of its own, applied, once all three are Ready: the objects, and the
+    lifecycle config's status."""
+    objects = setup(f"lcc-{uuid.uuid4().hex[:6]}", text)
+    apply(kube, namespace, objects)
+    wait_all_ready(kube, namespace, 3, "the config, the domain and the profile Ready", 120)
+    return objects, get(kube, "smlcc", "idle", namespace)["status"]
 
 
 def test_editing_the_script_rolls_to_every_referrer_and_deletes_the_old_config(
     kube: Kube, emulator: EmulatorProcess, shared_namespace: str
 ) -> None:
     ns = shared_namespace
-    objects = setup(f"lcc-{uuid.uuid4().hex[:6]}", "#!/bin/bash\necho idle shutdown v1\n")
-    apply(kube, ns, objects)
-    wait_for("the config, the domain and the profile Ready", settled(kube, ns), 120)
-    before = get(kube, "smlcc", "idle", ns)["status"]
+    objects, before = set_up_ready(kube, ns, "#!/bin/bash\necho idle shutdown v1\n")
     old_name, old_arn = before["studioLifecycleConfigName"], before["arn"]
     assert old_name.startswith("idle-") and before["identifier"] == old_name
     assert configs(emulator)[old_name] == old_arn
@@ -144,7 +142,7 @@ def test_editing_the_script_rolls_to_every_referrer_and_deletes_the_old_config(
         status = lcc["status"]
         if not ready(kube, lcc) or status.get("studioLifecycleConfigName") == old_name or status.get("retiring"):
             return None
-        if old_name in configs(emulator) or settled(kube, ns)() is None:
+        if old_name in configs(emulator) or all_ready(kube, ns, 3) is None:
             return None
         return dict(status)
 
@@ -169,14 +167,9 @@ def test_a_pasted_arn_keeps_the_old_config_and_status_says_so(
     kube: Kube, emulator: EmulatorProcess, shared_namespace: str
 ) -> None:
     ns = shared_namespace
-    objects = setup(f"lcc-{uuid.uuid4().hex[:6]}", "#!/bin/bash\necho v1\n")
-    apply(kube, ns, objects)
-    wait_for("all Ready", settled(kube, ns), 120)
-    old = get(kube, "smlcc", "idle", ns)["status"]
+    objects, old = set_up_ready(kube, ns, "#!/bin/bash\necho v1\n")
     # bob's profile gives the ARN itself: it cannot follow an edit.
-    bob = manifests.profile("bob", userSettings=jupyterlab(lifecycleConfigArns=[old["arn"]]))
-    bob["spec"].pop("domainId")
-    bob["spec"]["domainIdRef"] = {"name": "studio"}
+    bob = studio_profile("bob", lifecycleConfigArns=[old["arn"]])
     apply(kube, ns, [bob])
     wait_for("bob Ready", lambda: ready(kube, get(kube, "smup", "bob", ns)), 60)
 
@@ -209,7 +202,7 @@ def test_an_operator_killed_mid_roll_out_finishes_it_after_a_restart(
     objects = setup(f"lcc-{uuid.uuid4().hex[:6]}", "#!/bin/bash\necho v1\n")
     with OperatorProcess(kube.kubeconfig, slow_emulator.env(), namespaces=[ns], env={"SMUP_INLINE_WAIT": "0"}) as op:
         apply(kube, ns, objects)
-        wait_for("all Ready", settled(kube, ns), 180)
+        wait_all_ready(kube, ns, 3, "all Ready", 180)
         old = get(kube, "smlcc", "idle", ns)["status"]
         objects[0]["spec"]["studioLifecycleConfigContent"] = script("#!/bin/bash\necho v2\n")
         apply(kube, ns, objects)
@@ -227,7 +220,7 @@ def test_an_operator_killed_mid_roll_out_finishes_it_after_a_restart(
                 lambda: (
                     old["identifier"] not in configs(slow_emulator)
                     and not get(kube, "smlcc", "idle", ns)["status"].get("retiring")
-                    and settled(kube, ns)()
+                    and all_ready(kube, ns, 3)
                 ),
                 120,
             )

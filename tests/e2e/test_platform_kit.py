@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import REGION
-from tests.e2e.test_studio import aws, everything, ready
+from tests.e2e.test_studio import aws
 from tests.support.emulator import EmulatorProcess
-from tests.support.kube import REPO_ROOT, Kube, wait_for
+from tests.support.kube import REPO_ROOT, Kube, everything, ready, wait_all_ready, wait_for
 from tests.support.operator import OPERATOR, OperatorProcess
 
 pytestmark = pytest.mark.e2e
@@ -71,16 +71,7 @@ def test_the_platform_example_converges_in_dependency_order_and_one_delete_leave
     suffix = uuid.uuid4().hex[:6]
     manifest, names = platform(suffix)
     kube.kubectl("apply", "-n", shared_namespace, "-f", "-", input=manifest)
-    objects = wait_for(
-        "every object of the platform Ready",
-        lambda: (
-            (items := everything(kube, shared_namespace))
-            and len(items) == 5
-            and all(ready(kube, o) for o in items)
-            and items
-        ),
-        timeout=150,
-    )
+    objects = wait_all_ready(kube, shared_namespace, 5, "every object of the platform Ready", timeout=150)
     by_kind = {o["kind"]: o for o in objects}
     assert set(by_kind) == set(TYPES)  # `kubectl get sagemaker` lists the new kinds too
     lcc_arn = by_kind["SageMakerStudioLifecycleConfig"]["status"]["arn"]

@@ -16,7 +16,7 @@ import yaml
 from tests.e2e.conftest import REGION
 from tests.support import manifests
 from tests.support.emulator import EmulatorProcess
-from tests.support.kube import REPO_ROOT, Kube, wait_for
+from tests.support.kube import REPO_ROOT, Kube, everything, ready, wait_all_ready, wait_for
 from tests.support.operator import OperatorProcess
 
 STUDIO = REPO_ROOT / "examples" / "studio.yaml"
@@ -48,16 +48,6 @@ def studio(domain_name: str) -> str:
     return yaml.safe_dump_all(docs)
 
 
-def everything(kube: Kube, namespace: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = kube.get_json("sagemaker", "-n", namespace)["items"]
-    return items
-
-
-def ready(kube: Kube, obj: dict[str, Any]) -> bool:
-    cond = kube.condition(obj, "Ready") or {}
-    return cond.get("status") == "True" and cond.get("observedGeneration") == obj["metadata"]["generation"]
-
-
 def in_domain(emulator: EmulatorProcess, type_name: str, domain_id: str) -> list[dict[str, Any]]:
     return [r for r in aws(emulator, type_name) if r["Properties"].get("DomainId") == domain_id]
 
@@ -68,16 +58,7 @@ def test_the_studio_example_converges_in_one_apply_and_leaves_aws_clean_in_one_d
     name = f"studio-{uuid.uuid4().hex[:6]}"
     manifest = studio(name)
     kube.kubectl("apply", "-n", shared_namespace, "-f", "-", input=manifest)
-    objects = wait_for(
-        "every object of the setup Ready",
-        lambda: (
-            (items := everything(kube, shared_namespace))
-            and len(items) == 5
-            and all(ready(kube, o) for o in items)
-            and items
-        ),
-        timeout=120,
-    )
+    objects = wait_all_ready(kube, shared_namespace, 5, "every object of the setup Ready", timeout=120)
     assert sorted(o["kind"] for o in objects) == sorted(
         ["SageMakerDomain", "SageMakerUserProfile", "SageMakerUserProfile", "SageMakerSpace", "SageMakerSpace"]
     )  # `kubectl get sagemaker` lists every kind
@@ -174,7 +155,7 @@ def test_get_wide_shows_the_domain_and_owner_that_references_resolved_to(
         **retain,
     }
     kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(objects))
-    wait_for("all Ready", lambda: len(items := everything(kube, ns)) == 3 and all(ready(kube, o) for o in items), 120)
+    wait_all_ready(kube, ns, 3, "all Ready", 120)
     domain_id = kube.get_json("smdomain", "studio", "-n", ns)["status"]["identifier"]
 
     profiles = wide(kube, "smup", ns)

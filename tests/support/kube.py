@@ -91,3 +91,26 @@ class Kube:
             if cond.get("type") == type_:
                 return dict(cond)
         return None
+
+
+def ready(kube: Kube, obj: dict[str, Any]) -> bool:
+    """Ready is True, and for the object's current generation."""
+    cond = kube.condition(obj, "Ready") or {}
+    return cond.get("status") == "True" and cond.get("observedGeneration") == obj["metadata"]["generation"]
+
+
+def everything(kube: Kube, namespace: str) -> list[dict[str, Any]]:
+    """The objects of every kind of ours in `namespace` (`kubectl get sagemaker`, the kinds' category)."""
+    items: list[dict[str, Any]] = kube.get_json("sagemaker", "-n", namespace)["items"]
+    return items
+
+
+def all_ready(kube: Kube, namespace: str, count: int) -> list[dict[str, Any]] | None:
+    """everything() once it is `count` objects, each ready(); else None."""
+    items = everything(kube, namespace)
+    return items if len(items) == count and all(ready(kube, o) for o in items) else None
+
+
+def wait_all_ready(kube: Kube, namespace: str, count: int, what: str, timeout: float) -> list[dict[str, Any]]:
+    """Until all_ready(); the objects. Fails with `what` after `timeout` seconds."""
+    return wait_for(what, lambda: all_ready(kube, namespace, count), timeout)

@@ -230,6 +230,7 @@ def test_the_operator_reports_the_interval_it_keeps_and_says_so_once(caplog: pyt
     runtime.keep_pace()
     runtime.keep_pace()
     assert metrics.DRIFT_INTERVAL.labels(kind=PROFILE.kind)._value.get() == pytest.approx(120)
+    assert metrics.DRIFT_INTERVAL_CONFIGURED.labels(kind=PROFILE.kind)._value.get() == 60  # what was asked
     said = [r.getMessage() for r in caplog.records if "Drift checks cannot keep" in r.getMessage()]
     assert len(said) == 1 and "Keeping 120 s instead" in said[0], said
     for i in range(600):  # most of them deleted: the configured interval can be kept again
@@ -237,4 +238,5 @@ def test_the_operator_reports_the_interval_it_keeps_and_says_so_once(caplog: pyt
     runtime.keep_pace()
     runtime.keep_pace()
     assert metrics.DRIFT_INTERVAL.labels(kind=PROFILE.kind)._value.get() == 60
+    assert metrics.DRIFT_INTERVAL_CONFIGURED.labels(kind=PROFILE.kind)._value.get() == 60
     assert any("keep their configured intervals again" in r.getMessage() for r in caplog.records)

@@ -239,11 +239,17 @@ class TestAlerts:
         assert "For 1h, more than {{ 0.3 | humanizePercentage }}" in errors["annotations"]["description"]
         assert "SmupNoLeader" not in alerts and "SmupOperatorDown" in alerts
 
-    def test_no_drift_alert_on_the_interval_when_drift_checks_are_off(self) -> None:
-        on = alerts_of(render("metrics.prometheusRule.enabled=true"))
-        assert on["SmupDriftIntervalStretched"]["expr"].endswith("> 2 * 600")
-        off = alerts_of(render("metrics.prometheusRule.enabled=true", "config.driftInterval=0"))
-        assert "SmupDriftIntervalStretched" not in off and "SmupDriftOverdue" in off
+    def test_the_drift_interval_alert_compares_with_the_interval_the_operator_was_asked_for(self) -> None:
+        # not config.driftInterval: extraEnv may set SMUP_DRIFT_INTERVAL; 0 (drift off) is the series' to say
+        exprs = {
+            alerts_of(render("metrics.prometheusRule.enabled=true", f"config.driftInterval={seconds}"))[
+                "SmupDriftIntervalStretched"
+            ]["expr"]
+            for seconds in (600, 1200, 0)
+        }
+        assert len(exprs) == 1
+        (expr,) = exprs
+        assert "> 2 * (smup_drift_interval_configured_seconds{" in expr and "600" not in expr
 
     def test_a_misspelt_setting_is_refused_naming_it(self) -> None:
         proc = helm(

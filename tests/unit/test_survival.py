@@ -364,15 +364,33 @@ def test_health_answers_by_phase_and_checks() -> None:
 
 
 def test_the_memory_trim_runs_until_the_stop() -> None:
-    # glibc's malloc_trim every `every` seconds (here 10 ms), in a thread; the stop ends it at once.
-    from userprofile_operator.runner import _give_back_freed_memory
+    # glibc's malloc_trim after every wait of `every` seconds, in a thread; the stop ends it at once.
+    # The wait is a fake that returns when the test ticks it, the trim a fake that tells the test.
+    from userprofile_operator.runner import _give_back_freed_memory, _malloc_trim
+
+    real = _malloc_trim()  # None where the C library is not glibc; else it runs (1: memory given back)
+    assert real is None or real(0) in (0, 1)
 
     async def main() -> None:
+        loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        task = asyncio.create_task(_give_back_freed_memory(stop, every=0.01))
-        await asyncio.sleep(0.05)
-        assert not task.done()
-        stop.set()
-        await asyncio.wait_for(task, 2)
+        ticks: asyncio.Queue[None] = asyncio.Queue()
+        trims: asyncio.Queue[int] = asyncio.Queue()
+        waits: list[float] = []
+
+        async def pause(seconds: float) -> None:
+            waits.append(seconds)
+            await ticks.get()
+
+        def trim(pad: int) -> None:  # called in a worker thread
+            loop.call_soon_threadsafe(trims.put_nowait, pad)
+
+        task = asyncio.create_task(_give_back_freed_memory(stop, every=30.0, trim=trim, pause=pause))
+        for _ in range(3):
+            ticks.put_nowait(None)
+            assert await asyncio.wait_for(trims.get(), 10) == 0, "every wait that ends is followed by a trim"
+        assert not task.done() and len(waits) >= 3 and set(waits) == {30.0}
+        stop.set()  # no tick: the stop alone ends the wait and the loop
+        await asyncio.wait_for(task, 10)
 
     asyncio.run(main())
