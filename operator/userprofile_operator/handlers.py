@@ -103,6 +103,7 @@ class Runtime:
         # Objects held in ReferenceChanged: any Ready sighting of a target they name may be it pointed back.
         self.reference_changed: set[tuple[str, str, str]] = set()
         self.followups: dict[str, int] = {}  # uid -> retries of a check that must come back (outside kopf)
+        self.drift_followups: set[str] = set()  # of those, the ones a periodic re-read started: drift's lane
         # Deletes that wait for others (DeleteBlocked): uid -> (kind, namespace, name, generation). A managed
         # object going, or the waiting object's spec changing, wakes them at once.
         self.blocked: dict[str, tuple[Kind, str, str, int]] = {}
@@ -510,8 +511,11 @@ class Runtime:
             return  # a handler is at work on it, or it waits for a new spec; it schedules the next check
         view, cc = self.view(ref.kind, body, self.followups.get(ref.uid, 0))
         trigger: Trigger = "reference" if waited or following else "resume" if ours else "drift"
-        # Only the periodic re-read is drift's; a create woken by its reference, a follow, or a retry is the user's.
-        with self.working_on(ref.uid), lane(DRIFT if trigger == "drift" else USER):
+        # Only the periodic re-read is drift's, and its retries (throttled, or its correction's status reads):
+        # else, under steady throttling, drift's work would go on in the user's lane. A create woken by its
+        # reference, a follow, or their retries are the user's.
+        drifts = trigger == "drift" or (trigger == "resume" and ref.uid in self.drift_followups)
+        with self.working_on(ref.uid), lane(DRIFT if drifts else USER):
             outcome = await self.reconcilers[ref.kind].reconcile(view, cc, trigger)
         for key in outcome.follow:
             self.follow(key)
@@ -521,9 +525,14 @@ class Runtime:
             # Outside kopf nobody retries for us: come back ourselves (a create woken by its reference
             # outlives the in-line wait; a drift correction meets throttling).
             self.followups[ref.uid] = self.followups.get(ref.uid, 0) + 1
+            if drifts:
+                self.drift_followups.add(ref.uid)
+            else:
+                self.drift_followups.discard(ref.uid)
             self.scheduler.schedule(ref, outcome.retry_in)
         else:
             self.followups.pop(ref.uid, None)
+            self.drift_followups.discard(ref.uid)
             self.schedule_drift(ref.kind, body)
         changed = _changed(outcome, status)
         if changed:

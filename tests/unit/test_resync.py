@@ -12,6 +12,7 @@ import pytest
 
 from tests.unit.test_reconciler import SETTINGS as FAST
 from tests.unit.test_reconciler import FakeCloudControl
+from userprofile_operator.budget import DRIFT, LANE, USER
 from userprofile_operator.drift import Ref
 from userprofile_operator.handlers import Runtime
 from userprofile_operator.kind import FINALIZER, Kind
@@ -366,3 +367,42 @@ async def test_a_profile_deleted_while_its_create_is_in_flight_is_not_left_in_aw
     view, _ = rt.view(PROFILE, profile_body(pending.status, deleting=True), 0)
     out = await reconciler.finalize(dataclasses.replace(view, region="us-east-1"), cc)
     assert not (out.release and cc.resources), f"released, and AWS keeps {list(cc.resources)}"
+
+
+class LaneRecorder:
+    """A reconciler whose passes are throttled `throttled` times, then done; records each pass's lane."""
+
+    def __init__(self, throttled: int) -> None:
+        self.throttled = throttled
+        self.lanes: list[tuple[str, str]] = []
+
+    async def reconcile(self, view: ObjectView, cc: Any, trigger: str) -> Outcome:
+        self.lanes.append((trigger, LANE.get()))
+        if len(self.lanes) <= self.throttled:
+            return Outcome(retry_in=5.0, retry_reason="ThrottlingException: Rate exceeded")
+        return Outcome()
+
+
+async def test_a_throttled_drift_check_comes_back_in_drifts_lane_not_the_users() -> None:
+    """Under steady throttling a drift read's retries must not draw on the user's share of the budget."""
+    rt = runtime()
+    recorder = LaneRecorder(throttled=2)
+    rt.reconcilers[PROFILE] = recorder  # type: ignore[assignment]
+    ready = [{"type": "Ready", "status": "True", "observedGeneration": 1}]
+    rt.objects = OneObject(profile_body({"identifier": "alice|d-1", "observedGeneration": 1, "conditions": ready}))  # type: ignore[assignment]
+    for _ in range(3):
+        await rt.drift_check(ALICE)
+    assert recorder.lanes == [("drift", DRIFT), ("resume", DRIFT), ("resume", DRIFT)]
+    assert ALICE.uid not in rt.followups and ALICE.uid not in rt.drift_followups
+
+
+async def test_a_woken_creates_retries_stay_in_the_users_lane() -> None:
+    rt = runtime()
+    recorder = LaneRecorder(throttled=1)
+    rt.reconcilers[PROFILE] = recorder  # type: ignore[assignment]
+    rt.objects = OneObject(profile_body({**waiting_since(), "observedGeneration": 1}))  # type: ignore[assignment]
+    rt.saw(DOMAIN, "MODIFIED", domain_body(ready=True))
+    await rt.drift_check(ALICE)
+    rt.objects.body["status"] = {"observedGeneration": 1, "identifier": "alice|d-1"}  # type: ignore[union-attr]
+    await rt.drift_check(ALICE)
+    assert recorder.lanes == [("reference", USER), ("resume", USER)]
