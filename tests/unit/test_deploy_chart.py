@@ -300,14 +300,16 @@ class TestHardenedPod:
         assert set(resources["limits"]) == {"cpu", "memory"}
 
     def test_memory_holds_ten_thousand_objects_with_headroom(self, default: list[dict[str, Any]]) -> None:
-        """bench/README.md measured 219 MiB resident with 10,000 Ready objects: the request covers it, the
-        limit leaves room for bursts, and values.yaml and deploy/README.md carry the sizing table."""
+        """bench/README.md measured, with 10,000 Ready objects, 168 MiB resident once settled and 269 MiB
+        at the peak of a restart: the request covers the settled figure with room, the limit the peak with
+        half as much again, and values.yaml and deploy/README.md carry the sizing table."""
+        settled, peak = 168, 269
         memory = container(default)["resources"]
         request, limit = (mebibytes(memory[k]["memory"]) for k in ("requests", "limits"))
-        assert request >= 219 and limit >= 2 * 219
+        assert request >= 1.5 * settled and limit >= 1.5 * peak
         for document in (CHART / "values.yaml", REPO_ROOT / "deploy" / "README.md"):
             text = document.read_text()
-            assert "10,000" in text and "219" in text and "512Mi" in text, document.name
+            assert "10,000" in text and "168" in text and "269" in text and "512Mi" in text, document.name
 
     def test_tmp_is_a_writable_empty_dir(self, default: list[dict[str, Any]]) -> None:
         pod = one(default, "Deployment")["spec"]["template"]["spec"]
